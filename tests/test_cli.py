@@ -1,0 +1,85 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _cli(*args, cwd=None, env_extra=None):
+    import os
+
+    env = {**os.environ, "VAE_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "vae", *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
+    code = "import sys, vae, vae.config; print('streamlit' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    code = "import sys, vae.analysis, vae.runs, vae.checkpoints; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_train_json_contract_then_eval(tmp_path):
+    out = _cli(
+        "train", "--dataset", "mnist-5k", "--arch", "mlp", "--latent-dim", "2", "--beta", "1", "--epochs", "2",
+        "--name", "cli", "--checkpoint-dir", str(tmp_path), "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        assert set(r) == {"epoch", "train_seconds", "train", "test"}
+        assert set(r["train"]) == set(r["test"]) == {"recon", "kl", "loss"}
+    assert (tmp_path / "cli.pt").exists()
+
+    ev = _cli("eval", str(tmp_path / "cli.pt"), "--json")
+    assert ev.returncode == 0, ev.stderr
+    result = json.loads(ev.stdout)
+    assert set(result) == {"config", "dataset", "n", "recon", "kl", "loss"}
+    assert result["dataset"] == "mnist-5k" and result["n"] == 1000 and result["config"]["latent_dim"] == 2
+    assert result["loss"] == pytest.approx(records[-1]["test"]["loss"], rel=1e-5)
+
+    again = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "cli", "--checkpoint-dir", str(tmp_path))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--name", "x", "--latent-dim", "99"],
+        ["train", "--name", "x", "--beta", "-1"],
+        ["train", "--name", "x", "--arch", "resnet"],
+        ["train", "--name", "x", "--epochs", "two"],
+        ["train", "--name", "...", "--epochs", "1"],
+        ["train"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, tmp_path):
+    out = _cli(*args, "--checkpoint-dir", str(tmp_path)) if args[0] == "train" and len(args) > 1 else _cli(*args)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_name_cannot_escape_the_checkpoint_dir(tmp_path):
+    target = tmp_path / "ckpt"
+    out = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "../../escape", "--checkpoint-dir", str(target))
+    assert out.returncode == 0, out.stderr
+    assert [p.name for p in target.iterdir()] == ["escape.pt"]
+    assert not (tmp_path / "escape.pt").exists()
+
+
+def test_bad_checkpoint_is_one_line_and_exit_1(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x04garbage")
+    for path in (bad, tmp_path / "missing.pt"):
+        out = _cli("eval", str(path))
+        assert out.returncode == 1
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

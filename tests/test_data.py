@@ -1,0 +1,86 @@
+import gzip
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae.data import DataError, default_dataset, is_available, load_dataset, read_idx
+
+
+def test_mnist_5k_is_a_fixed_stratified_split(mnist_5k):
+    assert mnist_5k.name == "mnist-5k" and not mnist_5k.notice
+    assert mnist_5k.train_x.shape == (4000, 1, 28, 28) and mnist_5k.test_x.shape == (1000, 1, 28, 28)
+    assert mnist_5k.train_x.dtype == torch.float32 and mnist_5k.train_y.dtype == torch.int64
+    assert 0.0 <= mnist_5k.train_x.min() and mnist_5k.train_x.max() <= 1.0
+    assert torch.bincount(mnist_5k.test_y).tolist() == [100] * 10
+    assert torch.bincount(mnist_5k.train_y).tolist() == [400] * 10
+    # Not ordered by class, and the same on every load.
+    assert len(set(mnist_5k.test_y[:20].tolist())) > 3
+    from vae.data import _load_mnist_5k  # uncached, so this really reads the file again
+
+    assert torch.equal(_load_mnist_5k().test_y, mnist_5k.test_y)
+
+
+def test_missing_full_dataset_falls_back_quickly_with_a_notice(tmp_path):
+    began = time.perf_counter()
+    data = load_dataset("mnist", tmp_path, allow_download=False)
+    assert time.perf_counter() - began < 5
+    assert data.name == "mnist-5k"
+    assert "mnist is not available" in data.notice and "mnist-5k" in data.notice
+    assert default_dataset(tmp_path) == "mnist-5k"
+
+
+def _write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def _fake_mnist(root: Path, compress: bool, n: int = 30) -> None:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), compress)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, compress)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_reads_gz_or_extracted_files(tmp_path, compress):
+    _fake_mnist(tmp_path, compress)
+    assert is_available("mnist", tmp_path) and default_dataset(tmp_path) == "mnist"
+    data = load_dataset("mnist", tmp_path, allow_download=False)
+    assert data.name == "mnist" and data.train_x.shape == (30, 1, 28, 28) and data.test_y.tolist()[:3] == [0, 1, 2]
+
+
+def test_corrupt_file_falls_back_with_a_notice(tmp_path):
+    _fake_mnist(tmp_path, compress=True)
+    target = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:200])  # truncated gzip
+    data = load_dataset("mnist", tmp_path, allow_download=False)
+    assert data.name == "mnist-5k" and "not available" in data.notice
+
+
+def test_read_idx_checks_header_against_size(tmp_path):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(bytes([0, 0, 8, 3]) + (5).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\0" * 10)
+    with pytest.raises(DataError, match="header says"):
+        read_idx(path)
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        load_dataset("cifar10")
+
+
+def test_full_mnist_from_the_data_root(full_mnist_root):
+    data = load_dataset("mnist", full_mnist_root, allow_download=False)
+    assert data.name == "mnist" and not data.notice
+    assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(data.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -1,0 +1,217 @@
+"""Command line: ``python -m vae {train,eval,list}``.
+
+Errors are one line on stderr, never a traceback: exit 2 for a usage error, 1 for a failed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from vae.config import (
+    ARCHITECTURES,
+    DATASETS,
+    RECON_LOSSES,
+    ConfigError,
+    VAEConfig,
+    from_dict,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m vae", description="Train and evaluate VAEs on MNIST-like data.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    defaults = VAEConfig()
+
+    train = commands.add_parser("train", help="train a run and save it")
+    train.add_argument("--dataset", choices=DATASETS, default=None, help="default: mnist if on disk, else mnist-5k")
+    train.add_argument("--arch", choices=ARCHITECTURES, default=defaults.arch)
+    train.add_argument("--latent-dim", default=defaults.latent_dim, help="2-64")
+    train.add_argument("--beta", default=defaults.beta, help="KL weight, >= 0")
+    train.add_argument("--epochs", default=defaults.epochs)
+    train.add_argument("--batch-size", default=defaults.batch_size)
+    train.add_argument("--lr", default=defaults.lr)
+    train.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=("constant", "cosine"))
+    train.add_argument("--recon", choices=RECON_LOSSES, default=defaults.recon)
+    train.add_argument("--seed", default=defaults.seed)
+    train.add_argument("--device", default=defaults.device)
+    train.add_argument("--name", required=True, help="run name; letters, digits, '-', '_' and '.'")
+    train.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    train.add_argument("--overwrite", action="store_true", help="replace an existing user run of that name")
+    train.add_argument("--json", action="store_true", help="print one JSON object per epoch")
+
+    evaluate = commands.add_parser("eval", help="evaluate a saved run on its test split")
+    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("--json", action="store_true")
+
+    listing = commands.add_parser("list", help="list the runs in a checkpoint directory")
+    listing.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    listing.add_argument("--json", action="store_true")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> VAEConfig:
+    from vae.data import default_dataset
+
+    return from_dict(
+        {
+            "dataset": args.dataset or default_dataset(),
+            "arch": args.arch,
+            "latent_dim": args.latent_dim,
+            "beta": args.beta,
+            "recon": args.recon,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "lr_schedule": args.lr_schedule,
+            "seed": args.seed,
+            "device": args.device,
+        }
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vae.checkpoints import (
+        CheckpointError,
+        run_path,
+        sanitize_run_name,
+        shipped_names,
+    )
+    from vae.data import load_dataset
+    from vae.models import resolve_device
+    from vae.runs import train_run
+    from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+
+    config = _config_from_args(args)
+    try:
+        resolve_device(config.device)
+        name = sanitize_run_name(args.name)
+        path = run_path(args.checkpoint_dir, name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if name != args.name:
+        print(f"note: run name {args.name!r} saved as {name!r}", file=sys.stderr)
+    if name in shipped_names(args.checkpoint_dir):
+        raise UsageError(f"{name!r} is a shipped run and cannot be overwritten; choose another --name")
+    if path.exists() and not args.overwrite:
+        raise UsageError(
+            f"run {name!r} already exists in {args.checkpoint_dir}; choose another --name or pass --overwrite"
+        )
+
+    data = load_dataset(config.dataset)
+    if data.notice:
+        print(f"note: {data.notice}", file=sys.stderr)
+    bar = None
+    try:
+        for event in train_run(config, name, args.checkpoint_dir, data=data):
+            if isinstance(event, StepMetrics):
+                if bar is None:
+                    total = event.steps_per_epoch * config.epochs
+                    bar = tqdm(total=total, desc=name, unit="step", disable=None, file=sys.stderr)
+                bar.update(1)
+                if event.step % 20 == 0:
+                    bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.1f}", refresh=False)
+            elif isinstance(event, EpochMetrics):
+                if args.json:
+                    keys = ("recon", "kl", "loss")
+                    record = {
+                        "epoch": event.epoch,
+                        "train_seconds": round(event.train_seconds, 4),
+                        "train": {k: event.train[k] for k in keys},
+                        "test": {k: event.test[k] for k in keys},
+                    }
+                    print(json.dumps(record), flush=True)
+            elif isinstance(event, TrainingEnded):
+                if bar is not None:
+                    bar.close()
+                if event.reason == "diverged":
+                    print(f"error: training diverged: {event.message}", file=sys.stderr)
+                    return EXIT_FAILED
+                print(f"saved {path}", file=sys.stderr)
+    except (CheckpointError, OSError) as exc:
+        print(f"error: could not save the run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vae.checkpoints import CheckpointError, load_run
+    from vae.data import load_dataset
+    from vae.train import evaluate
+
+    try:
+        run = load_run(args.checkpoint)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    data = load_dataset(run.config.dataset)
+    if data.notice:
+        print(f"note: {data.notice}", file=sys.stderr)
+    metrics = evaluate(run.model, data.test_x, beta=run.config.beta, recon=run.config.recon)
+    if args.json:
+        print(json.dumps({"config": run.config.to_dict(), "dataset": data.name, "n": len(data.test_x), **metrics}))
+    else:
+        print(
+            f"{run.name} ({run.config.label}) on {data.name} test, n={len(data.test_x)}: "
+            f"loss {metrics['loss']:.2f}  recon {metrics['recon']:.2f}  kl {metrics['kl']:.2f}"
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from vae.checkpoints import list_runs
+
+    runs = list_runs(args.checkpoint_dir)
+    if args.json:
+        rows = [
+            {
+                "name": r.name,
+                "shipped": r.shipped,
+                "config": r.config.to_dict() if r.config else None,
+                "final": r.final,
+                "error": r.error,
+            }
+            for r in runs
+        ]
+        print(json.dumps(rows))
+        return 0
+    for r in runs:
+        if r.error:
+            print(f"{r.name:32s} unreadable: {r.error}")
+        else:
+            loss = r.final.get("test", {}).get("loss", float("nan"))
+            print(f"{r.name:32s} {r.config.label:36s} test loss {loss:8.2f}{'  (shipped)' if r.shipped else ''}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "eval": cmd_eval, "list": cmd_list}[args.command](args)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted; finished epochs are saved", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

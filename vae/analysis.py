@@ -1,0 +1,199 @@
+"""What the pages show: encodings, digit means, interpolation, decoding, sampling and embeddings.
+
+Everything returns numpy arrays or tensors on the CPU and runs without gradients.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from vae.models import VAE
+
+ENCODE_BATCH_SIZE = 2000
+DEFAULT_CHAIN = (9, 4, 2, 6, 1)
+INTERPOLATION_METHODS = ("linear", "spherical")
+EMBEDDING_METHODS = ("tsne", "pca")
+
+
+@torch.inference_mode()
+def encode_mu(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
+    """Posterior means for ``x`` ``[N, 1, 28, 28]``. Returns ``[N, D]``."""
+    model.eval()
+    device = next(model.parameters()).device
+    parts = [model.encode(x[i : i + batch_size].to(device)).mu.cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(parts) if parts else torch.empty(0, model.latent_dim)
+
+
+def digit_means(mu: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """Mean latent of each class. ``mu`` ``[N, D]``, ``labels`` ``[N]`` -> ``[n_classes, D]``.
+
+    A class with no examples gets NaNs, so a caller cannot mistake it for the origin.
+    """
+    sums = torch.zeros(n_classes, mu.shape[1], dtype=mu.dtype).index_add_(0, labels, mu)
+    counts = torch.bincount(labels, minlength=n_classes).to(mu.dtype).unsqueeze(1)
+    return sums / counts
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Straight line from ``a`` to ``b`` (``[D]``) at fractions ``t`` ``[T]``. Returns ``[T, D]``."""
+    t = t.to(a.dtype).unsqueeze(1)
+    return (1 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for generative models). ``[D]``, ``[T]`` -> ``[T, D]``.
+
+    The angle and norm are interpolated separately, so the path stays near the shell of norm
+    about sqrt(D) where the prior's mass lies, instead of cutting through the low-norm middle.
+    """
+    t = t.to(a.dtype).unsqueeze(1)
+    norm_a, norm_b = a.norm(), b.norm()
+    if norm_a == 0 or norm_b == 0:
+        return lerp(a, b, t.squeeze(1))
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = torch.arccos((unit_a @ unit_b).clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:  # (anti)parallel ends: the great circle is undefined, so fall back
+        return lerp(a, b, t.squeeze(1))
+    sin_omega = torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) / sin_omega
+    return direction * ((1 - t) * norm_a + t * norm_b)
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
+    """``steps`` points from ``a`` to ``b`` inclusive. Returns ``[steps, D]``."""
+    if steps < 2:
+        raise ValueError("steps must be at least 2 (the two endpoints)")
+    if method not in INTERPOLATION_METHODS:
+        raise ValueError(f"method must be one of {', '.join(INTERPOLATION_METHODS)}; got {method!r}")
+    t = torch.linspace(0, 1, steps)
+    path = lerp(a, b, t) if method == "linear" else slerp(a, b, t)
+    path[0], path[-1] = a, b  # exact endpoints, whatever the float error of the path
+    return path
+
+
+def interpolate_chain(means: torch.Tensor, chain: Sequence[int], steps: int, method: str = "linear") -> torch.Tensor:
+    """Walk ``means[chain[0]] -> means[chain[1]] -> ...`` with ``steps`` points per leg, ends shared.
+
+    ``means`` ``[C, D]``. Returns ``[(len(chain) - 1) * (steps - 1) + 1, D]``.
+    """
+    if len(chain) < 2:
+        raise ValueError("a chain needs at least two classes")
+    bad = [c for c in chain if not 0 <= c < len(means)]
+    if bad:
+        raise ValueError(f"classes {bad} are outside 0..{len(means) - 1}")
+    legs = [interpolate(means[a], means[b], steps, method) for a, b in itertools.pairwise(chain)]
+    return torch.cat([legs[0], *(leg[1:] for leg in legs[1:])])
+
+
+def parse_chain(text: str, n_classes: int = 10) -> list[int]:
+    """``"9, 4 2-6 1"`` -> ``[9, 4, 2, 6, 1]``. Raises ``ValueError`` with a readable message."""
+    tokens = [tok for tok in text.replace(",", " ").replace("-", " ").replace("→", " ").split() if tok]
+    try:
+        chain = [int(tok) for tok in tokens]
+    except ValueError:
+        raise ValueError(f"the chain must be class numbers separated by spaces or commas; got {text!r}") from None
+    if len(chain) < 2:
+        raise ValueError("the chain needs at least two classes")
+    if any(not 0 <= c < n_classes for c in chain):
+        raise ValueError(f"classes must be between 0 and {n_classes - 1}")
+    return chain
+
+
+@torch.inference_mode()
+def decode_images(model: VAE, z: torch.Tensor) -> np.ndarray:
+    """Decode ``z`` ``[N, D]`` to pixel intensities ``[N, 28, 28]`` in [0, 1] (sigmoid of the logits)."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.sigmoid(model.decode(z.to(device, torch.float32))).squeeze(1).cpu().numpy()
+
+
+@torch.inference_mode()
+def reconstruct(model: VAE, x: torch.Tensor) -> np.ndarray:
+    """Decode the posterior mean of ``x`` ``[N, 1, 28, 28]``. Returns ``[N, 28, 28]``."""
+    return decode_images(model, encode_mu(model, x))
+
+
+def sample_prior(model: VAE, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` images decoded from z ~ N(0, I), seeded. Returns ``[n, 28, 28]``."""
+    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    return decode_images(model, z)
+
+
+def manifold_grid(model: VAE, n: int = 15, span: float = 0.95) -> np.ndarray:
+    """For a 2-D latent: decode a grid at normal quantiles in [1 - span, span]. Returns ``[n, n, 28, 28]``.
+
+    Rows run from high z2 at the top to low at the bottom, like a plot's y axis.
+    """
+    if model.latent_dim != 2:
+        raise ValueError("the manifold grid needs a 2-D latent space")
+    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(1 - span, span, n))
+    z1, z2 = torch.meshgrid(quantiles, quantiles.flip(0), indexing="xy")
+    images = decode_images(model, torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1))
+    return images.reshape(n, n, 28, 28)
+
+
+def traverse(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> np.ndarray:
+    """Vary latent ``dim`` of ``base`` ``[D]`` over ``values`` ``[T]``, others fixed. Returns ``[T, 28, 28]``."""
+    if not 0 <= dim < model.latent_dim:
+        raise ValueError(f"dimension must be in 0..{model.latent_dim - 1}")
+    z = base.to(torch.float32).repeat(len(values), 1)
+    z[:, dim] = values
+    return decode_images(model, z)
+
+
+def image_grid(images: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
+    """Tile ``[N, H, W]`` images into one ``[rows*(H+pad)-pad, ncols*(W+pad)-pad]`` array, filling with 1.0 gaps."""
+    n, h, w = images.shape
+    ncols = max(1, min(ncols, n))
+    rows = -(-n // ncols)
+    grid = np.ones((rows * (h + pad) - pad, ncols * (w + pad) - pad), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncols)
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
+    return grid
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Intensities in [0, 1] -> uint8 for PNG export, white digits on black as in MNIST."""
+    return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def embed_2d(
+    mu: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, seed: int = 0, n_jobs: int = 2
+) -> np.ndarray:
+    """Project latents ``[N, D]`` to ``[N, 2]``. 2-D input is returned as it is.
+
+    ``tsne`` uses openTSNE's FFT-accelerated gradients with PCA initialisation; ``pca`` is exact.
+    """
+    mu = np.asarray(mu, dtype=np.float32)
+    if method not in EMBEDDING_METHODS:
+        raise ValueError(f"method must be one of {', '.join(EMBEDDING_METHODS)}; got {method!r}")
+    if mu.shape[1] == 2:
+        return mu.copy()
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(mu).astype(np.float32)
+    from openTSNE import TSNE
+
+    # Perplexity must leave room for 3 * perplexity neighbours.
+    perplexity = float(min(perplexity, max(2.0, (len(mu) - 1) / 3.0)))
+    embedding = TSNE(perplexity=perplexity, initialization="pca", random_state=seed, n_jobs=n_jobs, verbose=False).fit(
+        mu
+    )
+    return np.asarray(embedding, dtype=np.float32)
+
+
+def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    """Leave-one-out k-NN label accuracy of a 2-D embedding: how well it keeps the classes apart."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    neighbours = KNeighborsClassifier(n_neighbors=k + 1).fit(points, labels)
+    idx = neighbours.kneighbors(points, return_distance=False)[:, 1:]  # drop each point itself
+    votes = labels[idx]
+    predicted = np.array([np.bincount(row).argmax() for row in votes])
+    return float((predicted == labels).mean())

@@ -1,0 +1,336 @@
+"""Safe checkpoints: plain dicts of tensors, numbers, strings, lists and dicts.
+
+Loaded only with ``torch.load(..., weights_only=True)``, so a file can never run code. Written
+to a temporary file and moved into place with ``os.replace``, so a reader sees the old run or
+the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+from vae.config import ConfigError, VAEConfig, from_dict
+from vae.models import VAE, build_model
+
+FORMAT = "vae-lab-run"
+FORMAT_VERSION = 1
+SUFFIX = ".pt"
+MAX_CHECKPOINT_BYTES = 50 * 1024 * 1024
+MAX_NAME_LENGTH = 64
+SHIPPED_MANIFEST = "shipped.json"
+TMP_MARKER = ".tmp-"
+STALE_TMP_SECONDS = 3600
+STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta")
+DEFAULT_DIR = Path("checkpoints")
+
+_names_lock = threading.Lock()
+_reserved_names: set[Path] = set()
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be used: missing, corrupt, truncated, foreign, mismatched or protected."""
+
+
+@dataclass
+class Run:
+    """A loaded run: the model in eval mode, its config, its metric history and final test metrics.
+
+    ``history["epochs"]`` is a list of ``EpochMetrics.to_dict()``; ``history["steps"]`` is a float
+    tensor ``[S, 6]`` with columns ``STEP_COLUMNS``.
+    """
+
+    name: str
+    config: VAEConfig
+    model: VAE
+    history: dict[str, Any]
+    final: dict[str, Any]
+    created: str = ""
+    path: Path | None = None
+    shipped: bool = False
+
+    @property
+    def epochs(self) -> list[dict[str, Any]]:
+        return self.history.get("epochs", [])
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run list shows, read without building a model. ``error`` is set for an unreadable file."""
+
+    name: str
+    path: Path
+    shipped: bool
+    config: VAEConfig | None = None
+    final: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    error: str = ""
+
+
+def sanitize_run_name(raw: str) -> str:
+    """A file-safe run name: ASCII letters, digits, ``.``, ``_`` and ``-``, at most 64 characters.
+
+    Accents are folded (``é`` -> ``e``), other characters become ``-``, and leading dots are
+    dropped, so the result can never name a parent directory or a hidden file. Raises
+    ``ValueError`` when nothing usable remains.
+    """
+    if not isinstance(raw, str):
+        raise TypeError("run name must be text")
+    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folded)
+    name = re.sub(r"-{2,}", "-", name).strip("-._")[:MAX_NAME_LENGTH].rstrip("-._")
+    if not name:
+        raise ValueError(f"run name {raw!r} has no usable characters; use letters, digits, '-', '_' or '.'")
+    return name
+
+
+def run_path(directory: Path, name: str) -> Path:
+    """The file for run ``name`` in ``directory``; guaranteed to lie directly inside it."""
+    directory = Path(directory)
+    path = directory / f"{sanitize_run_name(name)}{SUFFIX}"
+    if path.resolve().parent != directory.resolve():
+        raise ValueError(f"run name {name!r} would write outside {directory}")
+    return path
+
+
+def shipped_names(directory: Path) -> frozenset[str]:
+    """Names of the runs that ship with the app, listed in ``shipped.json``; they are read-only."""
+    manifest = Path(directory) / SHIPPED_MANIFEST
+    try:
+        names = json.loads(manifest.read_text())["runs"]
+        return frozenset(str(name) for name in names)
+    except (OSError, ValueError, KeyError, TypeError):
+        return frozenset()
+
+
+def reserve_run_name(directory: Path, wanted: str) -> str:
+    """Claim a name no file, shipped run or running job holds, adding ``-2``, ``-3``... when taken.
+
+    Release it with ``release_run_name`` when the job ends; the saved file keeps it taken.
+    """
+    base = sanitize_run_name(wanted)
+    shipped = shipped_names(directory)
+    with _names_lock:
+        for n in range(1, 10_000):
+            candidate = base if n == 1 else f"{base[: MAX_NAME_LENGTH - 6]}-{n}"
+            path = run_path(directory, candidate)
+            if candidate not in shipped and not path.exists() and path.resolve() not in _reserved_names:
+                _reserved_names.add(path.resolve())
+                return candidate
+    raise CheckpointError(f"no free run name near {base!r}")
+
+
+def release_run_name(directory: Path, name: str) -> None:
+    with _names_lock:
+        _reserved_names.discard(run_path(directory, name).resolve())
+
+
+def run_payload(
+    name: str,
+    model: VAE,
+    config: VAEConfig,
+    history: dict[str, Any],
+    final: dict[str, Any],
+) -> dict[str, Any]:
+    """The plain dict that a checkpoint holds."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "history": history,
+        "final": final,
+    }
+
+
+def save_run(
+    directory: Path,
+    name: str,
+    model: VAE,
+    config: VAEConfig,
+    history: dict[str, Any],
+    final: dict[str, Any],
+    *,
+    allow_shipped: bool = False,
+) -> Path:
+    """Write a run atomically to ``directory/name.pt``, replacing an earlier save of the same run.
+
+    Shipped runs are refused unless ``allow_shipped`` (only the script that rebuilds them sets it).
+    """
+    directory = Path(directory)
+    path = run_path(directory, name)
+    if not allow_shipped and path.stem in shipped_names(directory):
+        raise CheckpointError(f"{path.stem!r} is a shipped run and cannot be overwritten")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, run_payload(path.stem, model, config, history, final))
+    return path
+
+
+def write_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` into a temporary sibling, fsync, then ``os.replace`` over ``path``."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARKER}", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _read_payload(source: Path | BinaryIO, size: int, label: str) -> dict[str, Any]:
+    if size == 0:
+        raise CheckpointError(f"{label} is empty")
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"{label} is {size / 2**20:.1f} MB, over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit for a checkpoint"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of files we refuse anyway
+            payload = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - the unpickler raises many types; all mean "unsafe or corrupt"
+        # torch's own message suggests weights_only=False, which is exactly what must never happen here.
+        unsafe = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            reason = f"it holds a Python object ({unsafe.group(1)}) that is unsafe to load, so it was refused"
+        else:
+            reason = "the file is corrupt, truncated or not a torch checkpoint"
+        raise CheckpointError(f"{label} is not a readable VAE Lab checkpoint: {reason}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{label} is a torch file, but not a VAE Lab run (no '{FORMAT}' marker)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{label} has format version {version!r}; this VAE Lab reads up to {FORMAT_VERSION}")
+    return payload
+
+
+def _config_of(payload: dict[str, Any], label: str) -> VAEConfig:
+    try:
+        return from_dict(payload.get("config"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{label} has an invalid config: {exc}") from None
+
+
+def _build(payload: dict[str, Any], config: VAEConfig, label: str) -> VAE:
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{label} holds no weights")
+    model = build_model(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{label}: the weights do not match its config ({config.label}): {first}") from None
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise CheckpointError(f"{label} holds non-finite weights")
+    return model.eval()
+
+
+def _run_from_payload(payload: dict[str, Any], label: str, path: Path | None, shipped: bool) -> Run:
+    config = _config_of(payload, label)
+    model = _build(payload, config, label)
+    history = payload.get("history") if isinstance(payload.get("history"), dict) else {}
+    final = payload.get("final") if isinstance(payload.get("final"), dict) else {}
+    name = path.stem if path is not None else str(payload.get("name", "uploaded"))
+    return Run(name, config, model, history, final, str(payload.get("created", "")), path, shipped)
+
+
+def load_run(path: Path) -> Run:
+    """Load and validate a run from disk. Raises ``CheckpointError`` with a message a person can act on."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"{path.name}: cannot read it ({exc.strerror or exc})") from None
+    payload = _read_payload(path, size, path.name)
+    return _run_from_payload(payload, path.name, path, path.stem in shipped_names(path.parent))
+
+
+def load_run_bytes(data: bytes, label: str = "the uploaded file") -> Run:
+    """Validate a checkpoint held in memory (an upload) without touching the disk."""
+    payload = _read_payload(io.BytesIO(data), len(data), label)
+    return _run_from_payload(payload, label, None, False)
+
+
+def import_run(directory: Path, data: bytes, wanted_name: str) -> Path:
+    """Validate uploaded bytes, then store them under a free name. Nothing is written for a bad file."""
+    run = load_run_bytes(data)
+    name = reserve_run_name(directory, wanted_name)
+    try:
+        return save_run(directory, name, run.model, run.config, run.history, run.final)
+    finally:
+        release_run_name(directory, name)
+
+
+def list_runs(directory: Path = DEFAULT_DIR) -> list[RunInfo]:
+    """Every ``*.pt`` run in ``directory``, shipped first, then newest first; temporary files are skipped.
+
+    Unreadable files are listed with ``error`` set rather than hidden, so a person can delete them.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    shipped = shipped_names(directory)
+    infos = []
+    for path in directory.glob(f"*{SUFFIX}"):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            payload = _read_payload(path, path.stat().st_size, path.name)
+            config = _config_of(payload, path.name)
+            final = payload.get("final") if isinstance(payload.get("final"), dict) else {}
+            infos.append(RunInfo(path.stem, path, path.stem in shipped, config, final, str(payload.get("created", ""))))
+        except (CheckpointError, OSError) as exc:
+            infos.append(RunInfo(path.stem, path, path.stem in shipped, error=str(exc)))
+    return sorted(infos, key=lambda info: (not info.shipped, _negated_mtime(info.path), info.name))
+
+
+def _negated_mtime(path: Path) -> float:
+    try:
+        return -path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def delete_run(directory: Path, name: str) -> None:
+    """Delete a user run. Shipped runs are refused."""
+    path = run_path(directory, name)
+    if path.stem in shipped_names(directory):
+        raise CheckpointError(f"{path.stem!r} is a shipped run and cannot be deleted")
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise CheckpointError(f"no run named {path.stem!r}") from None
+
+
+def clean_stale_tmp(directory: Path, older_than_s: float = STALE_TMP_SECONDS) -> list[Path]:
+    """Remove temporary files that a killed writer left behind. Young ones may belong to a live writer."""
+    directory = Path(directory)
+    removed = []
+    now = time.time()
+    for path in directory.glob(f".*{TMP_MARKER}*"):
+        try:
+            if now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed

