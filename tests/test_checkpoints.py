@@ -228,6 +228,6 @@ def test_reserved_names_are_distinct_while_held(tmp_path):
 
 
 def test_model_built_from_a_loaded_config_is_the_same_architecture(saved):
-    path, model = saved
+    path, _model = saved
     run = load_run(path)
     assert type(run.model) is type(build_model(VAEConfig(latent_dim=2)))

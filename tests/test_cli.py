@@ -12,7 +12,13 @@ def _cli(*args, cwd=None, env_extra=None):
 
     env = {**os.environ, "VAE_OFFLINE": "1", **(env_extra or {})}
     return subprocess.run(
-        [sys.executable, "-m", "vae", *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "vae", *args],
+        check=False,
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -70,7 +76,9 @@ def test_usage_errors_are_one_line_and_exit_2(args, tmp_path):
 
 def test_name_cannot_escape_the_checkpoint_dir(tmp_path):
     target = tmp_path / "ckpt"
-    out = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "../../escape", "--checkpoint-dir", str(target))
+    out = _cli(
+        "train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "../../escape", "--checkpoint-dir", str(target)
+    )
     assert out.returncode == 0, out.stderr
     assert [p.name for p in target.iterdir()] == ["escape.pt"]
     assert not (tmp_path / "escape.pt").exists()

@@ -5,7 +5,7 @@ import torch
 
 from vae.config import VAEConfig
 from vae.losses import reconstruction_loss, vae_loss
-from vae.models import ConvVAE, DiagonalGaussian, MLPVAE, build_model
+from vae.models import MLPVAE, ConvVAE, DiagonalGaussian, build_model
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
@@ -29,7 +29,15 @@ def test_reference_parameter_counts():
     assert mlp == (784 * 400 + 400) + (400 * 40 + 40) + (20 * 400 + 400) + (400 * 784 + 784)
     conv = ConvVAE(20)
     shapes = [tuple(m.weight.shape) for m in conv.modules() if hasattr(m, "weight")]
-    assert shapes == [(32, 1, 3, 3), (64, 32, 3, 3), (40, 3136), (3136, 20), (64, 64, 3, 3), (64, 32, 3, 3), (32, 1, 3, 3)]
+    assert shapes == [
+        (32, 1, 3, 3),
+        (64, 32, 3, 3),
+        (40, 3136),
+        (3136, 20),
+        (64, 64, 3, 3),
+        (64, 32, 3, 3),
+        (32, 1, 3, 3),
+    ]
 
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
@@ -42,7 +50,9 @@ def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
 
 def test_closed_form_kl_matches_monte_carlo():
     g = torch.Generator().manual_seed(1)
-    q = DiagonalGaussian(torch.randn(1, 3, generator=g, dtype=torch.float64), torch.randn(1, 3, generator=g, dtype=torch.float64))
+    q = DiagonalGaussian(
+        torch.randn(1, 3, generator=g, dtype=torch.float64), torch.randn(1, 3, generator=g, dtype=torch.float64)
+    )
     z = q.mu + q.std * torch.randn(200_000, 3, generator=g, dtype=torch.float64)
     log_p = (-0.5 * (z**2 + math.log(2 * math.pi))).sum(-1)
     mc = (q.log_prob(z) - log_p).mean()

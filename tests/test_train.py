@@ -14,7 +14,7 @@ def _events(config, data, **kwargs):
 
 
 def test_two_epochs_on_mnist_5k_lower_the_loss(tiny_config, small_data):
-    model, events = _events(tiny_config, small_data)
+    _model, events = _events(tiny_config, small_data)
     epochs = [e for e in events if isinstance(e, EpochMetrics)]
     steps = [e for e in events if isinstance(e, StepMetrics)]
     assert [e.epoch for e in epochs] == [1, 2]

@@ -1,0 +1,44 @@
+"""Home: what a VAE is, the run picker, the dataset in use, and where to go next."""
+
+import streamlit as st
+
+import dashboard
+
+st.title("VAE Lab")
+st.markdown(
+    """
+A **variational autoencoder** (Kingma & Welling, 2013) learns to compress an image *x* into a small
+latent code *z* and back. The encoder outputs a Gaussian q(z|x) = N(μ, σ²); a sample
+z = μ + σ·ε (the reparameterisation trick) goes through the decoder. Training maximises the
+**ELBO** = E_q[log p(x|z)] − KL(q(z|x) ‖ N(0, I)): reconstruct well, but keep the codes close to the
+prior so that the latent space is smooth enough to sample from and walk through.
+A **β-VAE** weighs the KL term by β: more β, smoother but blurrier; less β, sharper but less regular.
+"""
+)
+
+dashboard.dataset_notice()
+
+st.subheader("Current run")
+info = dashboard.select_run(st)
+if info is None:
+    st.info("No runs yet. Train one on the Train page; on the embedded digits it takes seconds.")
+else:
+    test = info.final.get("test", {})
+    cols = st.columns(5)
+    cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")
+    cols[1].metric("β", f"{info.config.beta:g}")
+    cols[2].metric("Dataset", info.config.dataset)
+    cols[3].metric("Test loss (nats)", f"{test.get('loss', float('nan')):.2f}")
+    cols[4].metric("Test KL (nats)", f"{test.get('kl', float('nan')):.2f}")
+    if info.shipped:
+        st.caption("A shipped run: read-only. Runs you train or upload are saved next to it.")
+
+st.subheader("Explore")
+left, right = st.columns(2)
+with left:
+    st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+    st.page_link("pages/runs.py", label="Compare runs and loss curves", icon=":material/monitoring:")
+    st.page_link("pages/latent.py", label="See the latent space", icon=":material/scatter_plot:")
+with right:
+    st.page_link("pages/interpolation.py", label="Interpolate between digits", icon=":material/linear_scale:")
+    st.page_link("pages/generate.py", label="Generate samples", icon=":material/auto_awesome:")

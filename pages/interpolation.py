@@ -1,0 +1,57 @@
+"""Interpolation: walk between per-class mean latents, or between two test images, and decode each step."""
+
+import numpy as np
+import streamlit as st
+
+import dashboard
+from vae.analysis import DEFAULT_CHAIN, decode_images, encode_mu, interpolate, interpolate_chain, parse_chain
+
+st.title("Interpolation")
+info = dashboard.require_run()
+run = dashboard.load(info)
+data = dashboard.dataset(info.config.dataset)
+means = dashboard.class_means(info)
+
+st.markdown(
+    "Each class's **mean latent** is the average posterior mean μ over its test images. "
+    "The strip decodes evenly spaced points on the path from one mean to the next."
+)
+left, middle, right = st.columns([2, 1, 1])
+chain_text = left.text_input("Chain of classes", ", ".join(map(str, DEFAULT_CHAIN)), help="e.g. 9, 4, 2, 6, 1")
+steps = middle.slider("Steps per pair", 2, 20, 8, help="Points on each leg, both ends included.")
+method = right.radio("Method", ("linear", "spherical"), horizontal=True,
+                     help="Spherical (slerp) keeps the path near the prior's shell of radius ≈ √d.")  # fmt: skip
+
+try:
+    chain = parse_chain(chain_text, len(data.class_names))
+except ValueError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+missing = [c for c in chain if bool(means[c].isnan().any())]
+if missing:
+    st.error(f"Classes {missing} have no test images in {info.config.dataset}, so they have no mean.")
+    st.stop()
+
+path = interpolate_chain(means, chain, steps, method)
+images = decode_images(run.model, path)
+arrow = " → ".join(data.class_names[c] for c in chain)
+st.caption(f"{len(images)} images: {arrow}, {method}")
+# One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
+legs = np.stack([images[i * (steps - 1) : i * (steps - 1) + steps] for i in range(len(chain) - 1)])
+grid = dashboard.show_images(legs.reshape(-1, 28, 28), ncols=steps)
+st.download_button("Download the strip (PNG)", dashboard.png_bytes(grid), "interpolation.png", "image/png",
+                   icon=":material/download:")  # fmt: skip
+
+st.subheader("Between two test images")
+n_test = len(data.test_x)
+a_col, b_col, s_col = st.columns(3)
+a = a_col.number_input("First test image", 0, n_test - 1, 0)
+b = b_col.number_input("Second test image", 0, n_test - 1, min(1, n_test - 1))
+pair_steps = s_col.slider("Steps", 2, 20, 10, key="pair_steps")
+ends = encode_mu(run.model, data.test_x[[int(a), int(b)]])
+between = decode_images(run.model, interpolate(ends[0], ends[1], pair_steps, method))
+originals = data.test_x[[int(a), int(b)]].squeeze(1).numpy()
+strip = np.concatenate([originals[:1], between, originals[1:]])
+st.caption(f"original {int(a)} | {pair_steps} decoded steps | original {int(b)}")
+dashboard.show_images(strip, ncols=len(strip))

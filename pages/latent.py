@@ -1,0 +1,69 @@
+"""Latent space: the encoded test set, directly in 2-D or through t-SNE / PCA; click a point to see it."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+import dashboard
+from vae.analysis import embed_2d, reconstruct
+
+MAX_TSNE_DEFAULT = 2000
+
+st.title("Latent space")
+info = dashboard.require_run()
+run = dashboard.load(info)
+data = dashboard.dataset(info.config.dataset)
+mu, labels = dashboard.latents_of(info)
+n_total = len(mu)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, _mu: np.ndarray) -> np.ndarray:
+    """Cached per run file, method, point count and perplexity; ``_mu`` is not hashed."""
+    return embed_2d(_mu[:n], method, perplexity=perplexity, seed=0)
+
+
+d = info.config.latent_dim
+if d == 2:
+    st.caption(f"{info.name} has a 2-D latent space, so the posterior means μ are plotted as they are.")
+    n = st.slider("Points", 100, n_total, min(n_total, 5000), step=100)
+    method, perplexity = "direct", 0.0
+    points = mu[:n]
+else:
+    left, middle, right = st.columns(3)
+    method = left.radio("Projection", ("tsne", "pca"), format_func=str.upper, horizontal=True)
+    n = middle.slider("Points", 200, n_total, min(n_total, MAX_TSNE_DEFAULT), step=100,
+                      help="t-SNE on the whole test set takes a while on a small CPU.")  # fmt: skip
+    perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method != "tsne")
+    label = f"Running {method.upper()} on {n} points of dimension {d}…"
+    with st.spinner(label, show_time=True):
+        points = embedding(str(info.path), info.path.stat().st_mtime_ns, method, n, float(perplexity), mu)
+
+fig = go.Figure()
+for c, class_name in enumerate(data.class_names):
+    idx = np.flatnonzero(labels[:n] == c)
+    fig.add_trace(
+        go.Scattergl(
+            x=points[idx, 0],
+            y=points[idx, 1],
+            mode="markers",
+            name=f"{c}: {class_name}" if class_name != str(c) else class_name,
+            marker={"size": 5, "color": dashboard.PALETTE[c], "opacity": 0.75},
+            customdata=idx,
+            hovertemplate="test image %{customdata}<extra>" + class_name + "</extra>",
+        )
+    )
+axis = "z" if d == 2 else method.upper()
+fig.update_layout(height=560, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2", legend_title="label",
+                  margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
+event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+
+
+index = dashboard.selected_point_index(event)
+if index is None:
+    st.caption("Click a point to see that test image and its reconstruction.")
+else:
+    image = data.test_x[index : index + 1]
+    pair = np.concatenate([image.squeeze(1).numpy(), reconstruct(run.model, image)])
+    st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): original, reconstruction")
+    dashboard.show_images(pair, ncols=2, scale=4)

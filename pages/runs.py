@@ -1,0 +1,107 @@
+"""Runs & loss curves: compare runs, download, upload and delete checkpoints."""
+
+import pandas as pd
+import streamlit as st
+
+import dashboard
+from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, delete_run, import_run
+
+st.title("Runs & loss curves")
+available = dashboard.runs()
+if not available:
+    st.info("There are no runs yet. Train one, or upload a checkpoint below.")
+by_name = {r.name: r for r in available}
+
+if available:
+    current = st.session_state.get(dashboard.CURRENT_RUN_KEY)
+    chosen = st.multiselect(
+        "Runs to compare",
+        list(by_name),
+        default=[current] if current in by_name else list(by_name)[:1],
+        help="Train is dashed, test is solid.",
+    )
+    per_step = st.toggle("Show per-step training curves", value=False)
+    series = []
+    for i, name in enumerate(chosen):
+        run = dashboard.load(by_name[name])
+        color = dashboard.PALETTE[i % len(dashboard.PALETTE)]
+        if per_step and len(run.history.get("steps", [])):
+            steps = run.history["steps"]
+            columns = run.history.get("step_columns", [])
+            col = {c: steps[:, k] for k, c in enumerate(columns)}
+            steps_per_epoch = float(col["step"].max())
+            x = (col["epoch"] - 1 + col["step"] / steps_per_epoch).tolist()
+            series.append(
+                {"name": f"{name} per step", "x": x, "recon": col["recon"].tolist(), "kl": col["kl"].tolist(),
+                 "loss": col["loss"].tolist(), "mode": "lines", "color": color, "width": 1, "opacity": 0.35}
+            )  # fmt: skip
+        series += dashboard.epoch_series(run.epochs, name, color)
+    if series:
+        st.plotly_chart(dashboard.loss_figure(series), key="run_curves")
+
+    rows = []
+    for info in available:
+        test = info.final.get("test", {})
+        rows.append(
+            {
+                "run": info.name,
+                "shipped": info.shipped,
+                "dataset": info.config.dataset,
+                "arch": info.config.arch,
+                "d": info.config.latent_dim,
+                "beta": info.config.beta,
+                "epochs": info.final.get("epochs"),
+                "status": info.final.get("status", ""),
+                "test recon": round(test.get("recon", float("nan")), 3),
+                "test KL": round(test.get("kl", float("nan")), 3),
+                "test loss": round(test.get("loss", float("nan")), 3),
+            }
+        )
+    table = pd.DataFrame(rows)
+    st.subheader("Final test metrics")
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
+
+    st.subheader("Checkpoint files")
+    left, right = st.columns(2)
+    with left:
+        pick = st.selectbox("Run", list(by_name), key="file_run")
+        info = by_name[pick]
+        st.download_button(
+            f"Download {pick}.pt", info.path.read_bytes(), f"{pick}.pt", "application/octet-stream",
+            icon=":material/download:",
+        )  # fmt: skip
+        if info.shipped:
+            st.caption("Shipped runs are read-only and cannot be deleted.")
+        else:
+            confirm = st.checkbox(f"Yes, delete {pick} for good", key=f"confirm_{pick}")
+            if st.button("Delete run", disabled=not confirm, icon=":material/delete:"):
+                try:
+                    delete_run(dashboard.checkpoint_dir(), pick)
+                except CheckpointError as exc:
+                    dashboard.checkpoint_error(exc)
+                else:
+                    if st.session_state.get(dashboard.CURRENT_RUN_KEY) == pick:
+                        st.session_state.pop(dashboard.CURRENT_RUN_KEY)
+                    st.toast(f"Deleted {pick}")
+                    st.rerun()
+
+with st.container():
+    st.subheader("Upload a checkpoint")
+    st.caption(
+        f"A `.pt` file saved by VAE Lab, at most {MAX_CHECKPOINT_BYTES // 2**20} MB. It is checked before anything "
+        "is written, and loaded without ever running code from it."
+    )
+    upload = st.file_uploader("Checkpoint", type=["pt"], key="upload")
+    if upload is not None and st.button("Add to my runs", icon=":material/upload:"):
+        try:
+            stem = upload.name.rsplit(".", 1)[0] or "uploaded"
+            path = import_run(dashboard.checkpoint_dir(), upload.getvalue(), stem)
+        except (CheckpointError, ValueError) as exc:
+            dashboard.checkpoint_error(exc)
+        else:
+            st.success(f"Added **{path.stem}**.")
+            st.session_state[dashboard.CURRENT_RUN_KEY] = path.stem
+
+for bad in dashboard.unreadable_runs():
+    st.warning(f"`{bad.path.name}` in the checkpoint folder cannot be used: {bad.error}")

@@ -1,0 +1,127 @@
+"""Train: a form for the config, a background worker, live progress and curves, and a Stop button."""
+
+import streamlit as st
+
+import dashboard
+from vae.checkpoints import CheckpointError, run_path, sanitize_run_name
+from vae.config import ARCHITECTURES, DATASETS, RECON_LOSSES, ConfigError, VAEConfig, from_dict
+from vae.data import default_dataset
+from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+
+# Fine steps where beta matters most (near and below 1), coarse ones above.
+BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+LR_CHOICES = (1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
+BATCH_CHOICES = (32, 64, 128, 256, 512)
+
+st.title("Train a VAE")
+dashboard.dataset_notice()
+
+job: TrainingJob | None = st.session_state.get(dashboard.JOB_KEY)
+busy = job is not None and not job.snapshot().done
+defaults = VAEConfig()
+
+with st.form("train_form"):
+    left, middle, right = st.columns(3)
+    dataset = left.selectbox("Dataset", DATASETS, index=DATASETS.index(default_dataset()))
+    arch = left.selectbox("Architecture", ARCHITECTURES, help="mlp: 784-400-d-400-784. conv: two conv layers each way.")
+    recon = left.selectbox(
+        "Reconstruction loss", RECON_LOSSES, help="bce is −log p(x|z) in nats; mse is squared error."
+    )
+    latent_dim = middle.slider("Latent dimension d", 2, 64, 2, help="d = 2 is plotted directly on Latent space.")
+    beta = middle.select_slider("β (KL weight)", BETA_CHOICES, value=1.0, help="β = 1 is the plain ELBO.")
+    epochs = middle.slider("Epochs", 1, 50, 3)
+    batch_size = right.select_slider("Batch size", BATCH_CHOICES, value=defaults.batch_size)
+    lr = right.select_slider("Learning rate", LR_CHOICES, value=defaults.lr, format_func=lambda v: f"{v:g}")
+    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
+    submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
+
+if busy:
+    st.info("A training is already running in this session. Stop it or wait for it to finish to start another.")
+
+if submitted and not busy:
+    try:
+        config = from_dict(
+            {
+                "dataset": dataset,
+                "arch": arch,
+                "recon": recon,
+                "latent_dim": latent_dim,
+                "beta": beta,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "seed": seed,
+            }
+        )
+        clean_name = sanitize_run_name(name)
+        job = TrainingJob(config, clean_name, dashboard.checkpoint_dir()).start()
+    except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
+        st.error(f"Cannot start training: {exc}", icon=":material/error:")
+    else:
+        st.session_state[dashboard.JOB_KEY] = job
+        st.session_state.pop("job_done_seen", None)
+        if job.name != name:
+            st.toast(f"Saving as **{job.name}** (names must be file-safe and unique).")
+        st.rerun()
+
+
+def draw(snap: JobSnapshot) -> None:
+    eta = snap.eta_seconds
+    text = f"{snap.name}: {snap.message}" + (f" · ETA {eta:.0f} s" if eta is not None and not snap.done else "")
+    st.progress(snap.progress, text=text)
+    if snap.status == "queued":
+        st.caption(f"Waiting in the queue: at most {max_concurrent()} trainings run at once on this server.")
+    if snap.epochs:
+        last = snap.epochs[-1]
+        cols = st.columns(4)
+        cols[0].metric("Epoch", f"{last.epoch}/{snap.config.epochs}")
+        cols[1].metric("Test recon", f"{last.test['recon']:.2f}")
+        cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
+        cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
+    series = []
+    if snap.steps:
+        x, recon_steps, kl_steps, loss_steps = zip(*snap.steps, strict=True)
+        series.append(
+            {"name": "train (per step)", "x": x, "recon": recon_steps, "kl": kl_steps, "loss": loss_steps,
+             "mode": "lines", "color": "#9aa5b1", "width": 1, "opacity": 0.7}
+        )  # fmt: skip
+    history = [e.to_dict() for e in snap.epochs]
+    series += dashboard.epoch_series(history, "epoch", color="#6f42c1") if history else []
+    if series:
+        st.plotly_chart(dashboard.loss_figure(series), key="live_curves")
+
+
+@st.fragment(run_every=1.0 if busy else None)
+def live_progress() -> None:
+    current: TrainingJob | None = st.session_state.get(dashboard.JOB_KEY)
+    if current is None:
+        return
+    snap = current.snapshot()
+    st.subheader(f"Run {snap.name}")
+    draw(snap)
+    if not snap.done:
+        if st.button("Stop", icon=":material/stop:", help="Ends the run after this step and keeps what was trained."):
+            current.request_stop()
+            st.toast("Stopping after the current step…")
+        return
+    if st.session_state.get("job_done_seen") != snap.name:
+        # The run just ended while this fragment was polling: make it the current run, and rerun
+        # the whole page so that the form is enabled again.
+        st.session_state["job_done_seen"] = snap.name
+        if run_path(dashboard.checkpoint_dir(), snap.name).exists():
+            st.session_state[dashboard.CURRENT_RUN_KEY] = snap.name
+        st.rerun(scope="app")
+    if snap.status == "completed":
+        st.success(f"Finished and saved **{snap.name}**; it is now the current run.", icon=":material/check_circle:")
+    elif snap.status == "stopped":
+        st.info(f"Stopped: {snap.message}. The trained weights are saved as **{snap.name}**.")
+    elif snap.status == "diverged":
+        st.error(f"Training diverged: {snap.message}", icon=":material/error:")
+    else:
+        st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
+    if run_path(dashboard.checkpoint_dir(), snap.name).exists():
+        st.page_link("pages/latent.py", label=f"Explore {snap.name} in Latent space", icon=":material/arrow_forward:")
+
+
+live_progress()

@@ -1,0 +1,21 @@
+"""VAE Lab: the entrypoint. It only configures the page and routes to the views in pages/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
+
+navigation = st.navigation(
+    {
+        "VAE Lab": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+        "Train and compare": [
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("pages/runs.py", title="Runs & loss curves", icon=":material/monitoring:"),
+        ],
+        "Explore a model": [
+            st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+            st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
+            st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+        ],
+    }
+)
+navigation.run()

@@ -1,0 +1,145 @@
+"""AppTest for every page, against a checkpoint folder of tiny runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+from vae.checkpoints import list_runs, load_run
+from vae.config import VAEConfig
+from vae.runs import train_run
+
+APP = str(ROOT / "streamlit_app.py")
+PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/interpolation.py",
+         "pages/generate.py"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, small_data):
+    directory = tmp_path_factory.mktemp("runs")
+    for name, d in (("tiny-d2", 2), ("tiny-d4", 4)):
+        config = VAEConfig(dataset="mnist-5k", latent_dim=d, epochs=1)
+        for _ in train_run(config, name, directory, data=small_data):
+            pass
+    (directory / "shipped.json").write_text(json.dumps({"runs": ["tiny-d2"]}))
+    return directory
+
+
+@pytest.fixture
+def app(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def _open(at: AppTest, page: str, run: str | None = None) -> AppTest:
+    if run is not None:
+        at.session_state["current_run"] = run
+    at.switch_page(page)
+    return at.run()
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("run", ["tiny-d2", "tiny-d4"])
+def test_every_page_renders_without_exception(app, page, run):
+    at = _open(app, page, run)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_shows_the_run_and_keeps_the_choice_across_pages(app):
+    assert not app.exception
+    picker = app.selectbox[0]
+    assert picker.label == "Run" and set(picker.options) >= {"tiny-d2  ·  mlp d=2 β=1 on mnist-5k"}
+    picker.set_value("tiny-d4").run()
+    assert app.session_state["current_run"] == "tiny-d4"
+    at = _open(app, "pages/generate.py")
+    assert at.sidebar.selectbox[0].value == "tiny-d4"
+
+
+def test_shipped_run_is_marked_read_only(app):
+    app.session_state["current_run"] = "tiny-d2"
+    app.run()
+    assert "read-only" in _texts(app)
+
+
+def test_train_page_trains_a_tiny_run_that_then_appears(app, run_dir):
+    at = _open(app, "pages/train.py")
+    form = {w.label: w for w in [*at.selectbox, *at.slider, *at.select_slider, *at.text_input, *at.number_input]}
+    form["Dataset"].set_value("mnist-5k")
+    form["Latent dimension d"].set_value(2)
+    form["Epochs"].set_value(1)
+    form["Run name"].set_value("apptest run")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = at.session_state["training_job"]
+    assert job.name == "apptest-run"
+    assert job.join(timeout=120), "the worker did not finish"
+    assert job.snapshot().status == "completed"
+    at.run()
+    assert any("Finished and saved" in s.value for s in at.success)
+    assert at.session_state["current_run"] == "apptest-run"
+    assert "apptest-run" in [r.name for r in list_runs(run_dir)]
+    home = _open(at, "pages/home.py")
+    assert any(o.startswith("apptest-run") for o in home.selectbox[0].options)
+    assert load_run(run_dir / "apptest-run.pt").final["epochs"] == 1
+
+
+def test_train_page_refuses_an_unusable_name(app, run_dir):
+    at = _open(app, "pages/train.py")
+    at.text_input[0].set_value("...")
+    before = sorted(p.name for p in run_dir.iterdir())
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("no usable characters" in e.value for e in at.error)
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_interpolation_shows_the_expected_number_of_images(app):
+    at = _open(app, "pages/interpolation.py", "tiny-d4")
+    assert any(c.value.startswith("29 images: 9 → 4 → 2 → 6 → 1") for c in at.caption)  # 4 legs of 8, ends shared
+    at.text_input[0].set_value("3, 8").run()
+    at.slider[0].set_value(5).run()
+    assert any(c.value.startswith("5 images: 3 → 8") for c in at.caption)
+    at.text_input[0].set_value("3, eleven").run()
+    assert not at.exception and any("class numbers" in e.value for e in at.error)
+
+
+def test_latent_page_projects_high_dimensional_runs(app):
+    at = _open(app, "pages/latent.py", "tiny-d4")
+    assert [r.value for r in at.radio][:1] == ["tsne"]
+    at.radio[0].set_value("pca").run()
+    assert not at.exception and not at.error
+
+
+def test_runs_page_refuses_a_bad_upload_and_protects_shipped_runs(app, run_dir):
+    at = _open(app, "pages/runs.py", "tiny-d2")
+    assert not at.exception
+    assert any("read-only" in c.value for c in at.caption)
+    assert not any(b.label == "Delete run" for b in at.button)
+
+
+def test_empty_checkpoint_folder_points_to_train(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    for page in PAGES[2:]:
+        at = _open(at, page)
+        assert not at.exception
+        texts = [i.value for i in at.info]
+        assert any("no runs yet" in t.lower() for t in texts), (page, texts)
+
+
+def test_the_shipped_checkpoints_open(monkeypatch):
+    monkeypatch.delenv("VAE_CHECKPOINT_DIR", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox[0].options, "no shipped run is listed"

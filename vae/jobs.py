@@ -1,0 +1,157 @@
+"""Background training jobs for the dashboard: a worker thread that never touches the UI.
+
+The job holds a lock, the metrics so far, a stop event and the error, if any; the page polls
+``snapshot()`` to draw progress. At most ``max_concurrent()`` jobs train at once in a process;
+later ones wait in a queue, so several users on one small machine cannot oversubscribe it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vae.checkpoints import release_run_name, reserve_run_name
+from vae.config import VAEConfig
+from vae.runs import train_run
+from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+
+log = logging.getLogger(__name__)
+
+_slots_lock = threading.Lock()
+_slots: threading.BoundedSemaphore | None = None
+
+
+def max_concurrent() -> int:
+    """Trainings that may run at once in this process (``VAE_MAX_TRAINING_JOBS``, default 2)."""
+    try:
+        return max(1, int(os.environ.get("VAE_MAX_TRAINING_JOBS", "2")))
+    except ValueError:
+        return 2
+
+
+def _training_slots() -> threading.BoundedSemaphore:
+    global _slots
+    with _slots_lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(max_concurrent())
+        return _slots
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's state for drawing. ``status`` is one of ``TrainingJob.STATUSES``."""
+
+    name: str
+    config: VAEConfig
+    status: str
+    message: str
+    last_step: StepMetrics | None
+    steps: list[tuple[float, float, float, float]]  # (fractional epoch, recon, kl, loss)
+    epochs: list[EpochMetrics]
+    elapsed: float
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "stopped", "diverged", "failed")
+
+    @property
+    def progress(self) -> float:
+        if self.last_step is None:
+            return 0.0
+        total = self.config.epochs * self.last_step.steps_per_epoch
+        done = (self.last_step.epoch - 1) * self.last_step.steps_per_epoch + self.last_step.step
+        return min(1.0, done / total)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        fraction = self.progress
+        if fraction <= 0.0 or self.last_step is None:
+            return None
+        return self.last_step.seconds * (1 - fraction) / fraction
+
+
+class TrainingJob:
+    """One training run in a daemon thread. Create it, ``start()`` it, poll ``snapshot()``."""
+
+    STATUSES = ("queued", "running", "completed", "stopped", "diverged", "failed")
+    MAX_LIVE_STEPS = 5000  # the live chart needs no more; the checkpoint keeps every step
+
+    def __init__(self, config: VAEConfig, wanted_name: str, directory: Path) -> None:
+        self.config = config
+        self.directory = Path(directory)
+        self.name = reserve_run_name(self.directory, wanted_name)
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.status = "queued"
+        self.message = "waiting for a free training slot"
+        self.error: BaseException | None = None
+        self._last_step: StepMetrics | None = None
+        self._steps: list[tuple[float, float, float, float]] = []
+        self._epochs: list[EpochMetrics] = []
+        self._began = time.perf_counter()
+        self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
+
+    def start(self) -> TrainingJob:
+        self.thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def snapshot(self) -> JobSnapshot:
+        with self.lock:
+            stride = max(1, len(self._steps) // self.MAX_LIVE_STEPS)
+            return JobSnapshot(
+                self.name,
+                self.config,
+                self.status,
+                self.message,
+                self._last_step,
+                self._steps[::stride],
+                list(self._epochs),
+                time.perf_counter() - self._began,
+            )
+
+    def _set(self, status: str, message: str) -> None:
+        with self.lock:
+            self.status, self.message = status, message
+
+    def _work(self) -> None:
+        slots = _training_slots()
+        try:
+            while not slots.acquire(timeout=0.5):
+                if self.stop_event.is_set():
+                    self._set("stopped", "cancelled before it started")
+                    return
+            try:
+                self._set("running", "loading data")
+                for event in train_run(self.config, self.name, self.directory, stop=self.stop_event):
+                    self._record(event)
+            finally:
+                slots.release()
+        except Exception as exc:
+            log.exception("training job %s failed", self.name)
+            self.error = exc
+            self._set("failed", f"training failed: {exc}")
+        finally:
+            release_run_name(self.directory, self.name)
+
+    def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:
+        with self.lock:
+            if isinstance(event, StepMetrics):
+                self._last_step = event
+                x = event.epoch - 1 + event.step / event.steps_per_epoch
+                self._steps.append((x, event.recon, event.kl, event.loss))
+                self.message = f"epoch {event.epoch}/{self.config.epochs}, step {event.step}/{event.steps_per_epoch}"
+            elif isinstance(event, EpochMetrics):
+                self._epochs.append(event)
+            else:
+                self.status, self.message = event.reason, event.message
