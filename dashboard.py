@@ -73,6 +73,14 @@ def dataset(name: str) -> Dataset:
     return load_dataset(name)
 
 
+def dataset_of(info: RunInfo) -> Dataset:
+    """The run's test data, with a visible notice when a stand-in replaces the dataset it was trained on."""
+    data = dataset(info.config.dataset)
+    if data.notice:
+        st.warning(f"{data.notice}. Pictures and metrics below use that stand-in.", icon=":material/cloud_off:")
+    return data
+
+
 @st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
 def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split."""

@@ -10,7 +10,7 @@ from vae.analysis import manifold_grid, reconstruct, sample_prior, traverse
 st.title("Generate")
 info = dashboard.require_run()
 run = dashboard.load(info)
-data = dashboard.dataset(info.config.dataset)
+data = dashboard.dataset_of(info)
 d = info.config.latent_dim
 
 st.subheader("Samples from the prior")

@@ -9,7 +9,7 @@ from vae.analysis import DEFAULT_CHAIN, decode_images, encode_mu, interpolate, i
 st.title("Interpolation")
 info = dashboard.require_run()
 run = dashboard.load(info)
-data = dashboard.dataset(info.config.dataset)
+data = dashboard.dataset_of(info)
 means = dashboard.class_means(info)
 
 st.markdown(

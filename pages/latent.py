@@ -12,7 +12,7 @@ MAX_TSNE_DEFAULT = 2000
 st.title("Latent space")
 info = dashboard.require_run()
 run = dashboard.load(info)
-data = dashboard.dataset(info.config.dataset)
+data = dashboard.dataset_of(info)
 mu, labels = dashboard.latents_of(info)
 n_total = len(mu)
 

@@ -185,6 +185,7 @@ def write_atomic(path: Path, payload: dict[str, Any]) -> None:
     """``torch.save`` into a temporary sibling, fsync, then ``os.replace`` over ``path``."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARKER}", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a run is shared like any other file
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()

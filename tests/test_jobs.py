@@ -1,0 +1,76 @@
+"""The dashboard's training worker, driven directly (AppTest does not drive threads or run_every)."""
+
+import threading
+
+import pytest
+
+from vae import jobs
+from vae.checkpoints import load_run
+from vae.config import VAEConfig
+from vae.jobs import TrainingJob
+
+CONFIG = VAEConfig(dataset="mnist-5k", arch="mlp", latent_dim=2, epochs=2)
+
+
+@pytest.fixture(autouse=True)
+def fresh_slots(monkeypatch):
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+
+
+def test_job_trains_saves_and_reports(tmp_path):
+    job = TrainingJob(CONFIG, "worker", tmp_path).start()
+    assert job.join(timeout=120)
+    snap = job.snapshot()
+    assert snap.status == "completed" and snap.done and snap.progress == 1.0
+    assert [e.epoch for e in snap.epochs] == [1, 2]
+    assert len(snap.steps) == 2 * 32 and len(snap.steps[0]) == 4
+    assert load_run(tmp_path / "worker.pt").final["status"] == "completed"
+
+
+def test_stop_keeps_what_was_trained(tmp_path):
+    job = TrainingJob(CONFIG.replace(epochs=50), "stopme", tmp_path).start()
+    while job.snapshot().last_step is None or job.snapshot().last_step.epoch < 2:
+        assert job.thread.is_alive()
+        job.join(timeout=0.05)
+    job.request_stop()
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and len(snap.epochs) < 50
+    run = load_run(tmp_path / "stopme.pt")
+    assert run.final["status"] == "stopped" and run.final["epochs"] >= 1
+
+
+def test_jobs_with_one_name_get_distinct_files(tmp_path):
+    first = TrainingJob(CONFIG.replace(epochs=1), "same", tmp_path)
+    second = TrainingJob(CONFIG.replace(epochs=1), "same", tmp_path)
+    assert (first.name, second.name) == ("same", "same-2")
+    first.start(), second.start()
+    assert first.join(120) and second.join(120)
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["same-2.pt", "same.pt"]
+
+
+def test_extra_jobs_wait_in_the_queue(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(1))
+    running = TrainingJob(CONFIG.replace(epochs=50), "long", tmp_path).start()
+    while running.snapshot().status != "running":
+        running.join(timeout=0.02)
+    waiting = TrainingJob(CONFIG.replace(epochs=1), "short", tmp_path).start()
+    waiting.join(timeout=1.0)
+    assert waiting.snapshot().status == "queued"
+    running.request_stop()
+    assert running.join(60) and waiting.join(120)
+    assert waiting.snapshot().status == "completed"
+
+
+def test_a_crash_in_the_worker_is_reported_not_raised(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(jobs, "train_run", broken)
+    job = TrainingJob(CONFIG, "broken", tmp_path).start()
+    assert job.join(timeout=30)
+    snap = job.snapshot()
+    assert snap.status == "failed" and "disk full" in snap.message
+    assert isinstance(job.error, OSError)
+    assert TrainingJob(CONFIG, "broken", tmp_path).name == "broken"  # the name was released
