@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from vae.analysis import digit_means, encode_mu, image_grid, to_uint8
-from vae.checkpoints import CheckpointError, Run, RunInfo, list_runs, load_run
+from vae.checkpoints import CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
+from vae.config import ConfigError, VAEConfig, from_dict
 from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset, load_dataset
 
 ROOT = Path(__file__).resolve().parent
@@ -44,6 +46,7 @@ def _dir_signature(directory: Path) -> tuple:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _list_runs_cached(directory: str, signature: tuple) -> list[RunInfo]:
+    clean_stale_tmp(Path(directory))  # leftovers of a writer killed mid-save; young ones are left alone
     return list_runs(Path(directory))
 
 
@@ -201,6 +204,21 @@ def epoch_series(epochs: list[dict], name: str, color: str | None = None) -> lis
         }
         for split in ("train", "test")
     ]
+
+
+def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
+    """Form defaults from URL parameters such as ``?arch=conv&beta=4``; unknown keys are ignored.
+
+    Returns the config and an error message: on a bad value the message names the field and
+    ``base`` is returned unchanged.
+    """
+    known = {k: v for k, v in params.items() if k in base.to_dict()}
+    if not known:
+        return base, ""
+    try:
+        return from_dict({**base.to_dict(), **known}), ""
+    except ConfigError as exc:
+        return base, f"The link's training settings were ignored: {exc}"
 
 
 def selected_point_index(event: object) -> int | None:

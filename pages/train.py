@@ -4,13 +4,21 @@ import streamlit as st
 
 import dashboard
 from vae.checkpoints import CheckpointError, run_path, sanitize_run_name
-from vae.config import ARCHITECTURES, DATASETS, RECON_LOSSES, ConfigError, VAEConfig, from_dict
+from vae.config import (
+    ARCHITECTURES,
+    DATASETS,
+    LATENT_DIM_RANGE,
+    LR_RANGE,
+    RECON_LOSSES,
+    ConfigError,
+    VAEConfig,
+    from_dict,
+)
 from vae.data import default_dataset
 from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
 
 # Fine steps where beta matters most (near and below 1), coarse ones above.
 BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
-LR_CHOICES = (1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
 BATCH_CHOICES = (32, 64, 128, 256, 512)
 
 st.title("Train a VAE")
@@ -18,21 +26,42 @@ dashboard.dataset_notice()
 
 job: TrainingJob | None = st.session_state.get(dashboard.JOB_KEY)
 busy = job is not None and not job.snapshot().done
-defaults = VAEConfig()
+# Defaults for a quick first run; a shared link can preset any field, e.g. ?arch=conv&latent_dim=10&beta=4.
+start, link_error = dashboard.config_from_query(
+    st.query_params, VAEConfig(dataset=default_dataset(), latent_dim=2, epochs=3)
+)
+if link_error:
+    st.error(link_error, icon=":material/link_off:")
+
+
+def _choices(options: tuple, value: float) -> list:
+    return sorted({*options, value})
+
 
 with st.form("train_form"):
     left, middle, right = st.columns(3)
-    dataset = left.selectbox("Dataset", DATASETS, index=DATASETS.index(default_dataset()))
-    arch = left.selectbox("Architecture", ARCHITECTURES, help="mlp: 784-400-d-400-784. conv: two conv layers each way.")
+    dataset = left.selectbox("Dataset", DATASETS, index=DATASETS.index(start.dataset))
+    arch = left.selectbox(
+        "Architecture", ARCHITECTURES, index=ARCHITECTURES.index(start.arch),
+        help="mlp: 784-400-d-400-784. conv: two conv layers each way.",
+    )  # fmt: skip
     recon = left.selectbox(
-        "Reconstruction loss", RECON_LOSSES, help="bce is −log p(x|z) in nats; mse is squared error."
+        "Reconstruction loss", RECON_LOSSES, index=RECON_LOSSES.index(start.recon),
+        help="bce is −log p(x|z) in nats; mse is squared error.",
+    )  # fmt: skip
+    latent_dim = middle.slider(
+        "Latent dimension d", *LATENT_DIM_RANGE, start.latent_dim, help="d = 2 is plotted directly on Latent space."
     )
-    latent_dim = middle.slider("Latent dimension d", 2, 64, 2, help="d = 2 is plotted directly on Latent space.")
-    beta = middle.select_slider("β (KL weight)", BETA_CHOICES, value=1.0, help="β = 1 is the plain ELBO.")
-    epochs = middle.slider("Epochs", 1, 50, 3)
-    batch_size = right.select_slider("Batch size", BATCH_CHOICES, value=defaults.batch_size)
-    lr = right.select_slider("Learning rate", LR_CHOICES, value=defaults.lr, format_func=lambda v: f"{v:g}")
-    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    beta = middle.select_slider(
+        "β (KL weight)", _choices(BETA_CHOICES, start.beta), value=start.beta, help="β = 1 is the plain ELBO."
+    )
+    epochs = middle.slider("Epochs", 1, max(50, start.epochs), start.epochs)
+    batch_size = right.select_slider("Batch size", _choices(BATCH_CHOICES, start.batch_size), value=start.batch_size)
+    lr = right.number_input(
+        "Learning rate", min_value=LR_RANGE[0], max_value=LR_RANGE[1], value=start.lr, step=1e-4, format="%.1e",
+        help="Adam's step size; 1e-3 is the classic choice.",
+    )  # fmt: skip
+    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=start.seed, step=1)
     name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
 
@@ -52,6 +81,7 @@ if submitted and not busy:
                 "batch_size": batch_size,
                 "lr": lr,
                 "seed": seed,
+                "lr_schedule": start.lr_schedule,
             }
         )
         clean_name = sanitize_run_name(name)
@@ -70,6 +100,8 @@ def draw(snap: JobSnapshot) -> None:
     eta = snap.eta_seconds
     text = f"{snap.name}: {snap.message}" + (f" · ETA {eta:.0f} s" if eta is not None and not snap.done else "")
     st.progress(snap.progress, text=text)
+    if snap.notice:
+        st.warning(snap.notice, icon=":material/cloud_off:")
     if snap.status == "queued":
         st.caption(f"Waiting in the queue: at most {max_concurrent()} trainings run at once on this server.")
     if snap.epochs:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,29 @@ def full_mnist_root() -> Path:
     if not is_available("mnist", root):
         pytest.skip(f"full MNIST not found under {root} (set VAE_DATA_DIR)")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_runs_template(tmp_path_factory, small_data) -> Path:
+    """A checkpoint folder with two 1-epoch runs: ``tiny-d2`` (shipped, read-only) and ``tiny-d4``."""
+    from vae.runs import train_run
+
+    directory = tmp_path_factory.mktemp("tiny_runs")
+    for name, d in (("tiny-d2", 2), ("tiny-d4", 4)):
+        for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=d, epochs=1), name, directory, data=small_data):
+            pass
+    (directory / "shipped.json").write_text(json.dumps({"runs": ["tiny-d2"]}))
+    return directory
+
+
+@pytest.fixture
+def run_dir(tiny_runs_template, tmp_path) -> Path:
+    """A fresh copy of the tiny runs for a test that may add, change or delete files."""
+    directory = tmp_path / "runs"
+    shutil.copytree(tiny_runs_template, directory)
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file's bytes, to prove that nothing was added, lost or changed."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}

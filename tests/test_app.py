@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 from vae.checkpoints import list_runs, load_run
-from vae.config import VAEConfig
-from vae.runs import train_run
 
 APP = str(ROOT / "streamlit_app.py")
 PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/interpolation.py",
          "pages/generate.py"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, small_data):
-    directory = tmp_path_factory.mktemp("runs")
-    for name, d in (("tiny-d2", 2), ("tiny-d4", 4)):
-        config = VAEConfig(dataset="mnist-5k", latent_dim=d, epochs=1)
-        for _ in train_run(config, name, directory, data=small_data):
-            pass
-    (directory / "shipped.json").write_text(json.dumps({"runs": ["tiny-d2"]}))
-    return directory
 
 
 @pytest.fixture

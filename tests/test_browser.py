@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, free_port, goto, settle, start_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
+if not shutil.which(CHROMIUM):
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,23 +23,11 @@ def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("browser_runs")
     shutil.copy(ROOT / "checkpoints" / "mlp-d2-b1.pt", directory)
     (directory / "shipped.json").write_text('{"runs": ["mlp-d2-b1"]}')
-    port = _free_port()
+    port = free_port()
     # An empty data root: the app must stand on the embedded mnist-5k, as it does offline on first open.
     empty_data = tmp_path_factory.mktemp("no_data")
-    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(directory), "VAE_DATA_DIR": str(empty_data), "VAE_OFFLINE": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start")
+    env = {"VAE_CHECKPOINT_DIR": str(directory), "VAE_DATA_DIR": str(empty_data), "VAE_OFFLINE": "1"}
+    process = start_server(env, port)
     yield f"http://127.0.0.1:{port}", directory
     process.terminate()
     process.wait(timeout=20)
@@ -73,11 +42,6 @@ def page(server):
         browser.close()
 
 
-def _settle(page, timeout: float = 60_000) -> None:
-    page.wait_for_selector(IDLE, timeout=timeout)
-    page.wait_for_timeout(300)
-
-
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -88,22 +52,16 @@ def _no_errors(page) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
-def _goto(page, title: str, heading: str | None = None) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
-    page.get_by_role("heading", name=heading or title).first.wait_for()
-    _settle(page)
-
-
 def test_train_then_explore_the_new_model(page, server):
     url, directory = server
     page.goto(url)
-    _settle(page)
+    settle(page)
     page.get_by_text("VAE Lab").first.wait_for()
     _no_errors(page)
     assert page.get_by_text("offline mnist-5k").count() > 0
     _shot(page, "home")
 
-    _goto(page, "Train", "Train a VAE")
+    goto(page, "Train", "Train a VAE")
     page.get_by_label("Run name", exact=True).fill("browser-run")
     # The conv model takes a few seconds on mnist-5k: long enough to watch the curves move.
     page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
@@ -115,7 +73,7 @@ def test_train_then_explore_the_new_model(page, server):
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     first_text = page.get_by_test_id("stProgress").first.inner_text()
     page.get_by_text("Finished and saved").wait_for(timeout=180_000)
-    _settle(page)
+    settle(page)
     assert page.get_by_test_id("stProgress").count() == 1
     assert page.get_by_test_id("stProgress").inner_text() != first_text, "progress never updated"
     _no_errors(page)
@@ -123,20 +81,20 @@ def test_train_then_explore_the_new_model(page, server):
     assert (directory / "browser-run.pt").exists()
 
     page.get_by_role("link", name="Explore browser-run in Latent space").click()
-    _settle(page)
+    settle(page)
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     _shot(page, "latent")
     page.get_by_text("browser-run has a 2-D latent space").wait_for()
     _no_errors(page)
     _shot(page, "latent")
 
-    _goto(page, "Interpolation")
+    goto(page, "Interpolation")
     page.get_by_text("images: 9 → 4 → 2 → 6 → 1").wait_for()
     page.get_by_test_id("stImage").nth(1).wait_for()  # the chain strip and the two-image strip
     _no_errors(page)
     _shot(page, "interpolation")
 
     for title, heading in (("Runs & loss curves", None), ("Generate", None), ("Home", "VAE Lab")):
-        _goto(page, title, heading)
+        goto(page, title, heading)
         _no_errors(page)
         _shot(page, title.split()[0].lower())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vae.checkpoints import release_run_name, reserve_run_name
 from vae.config import VAEConfig
+from vae.data import load_dataset
 from vae.runs import train_run
 from vae.train import EpochMetrics, StepMetrics, TrainingEnded
 
@@ -53,6 +54,7 @@ class JobSnapshot:
     steps: list[tuple[float, float, float, float]]  # (fractional epoch, recon, kl, loss)
     epochs: list[EpochMetrics]
     elapsed: float
+    notice: str = ""
 
     @property
     def done(self) -> bool:
@@ -89,6 +91,7 @@ class TrainingJob:
         self.status = "queued"
         self.message = "waiting for a free training slot"
         self.error: BaseException | None = None
+        self.notice = ""  # set when a stand-in dataset replaces the one asked for
         self._last_step: StepMetrics | None = None
         self._steps: list[tuple[float, float, float, float]] = []
         self._epochs: list[EpochMetrics] = []
@@ -118,6 +121,7 @@ class TrainingJob:
                 self._steps[::stride],
                 list(self._epochs),
                 time.perf_counter() - self._began,
+                self.notice,
             )
 
     def _set(self, status: str, message: str) -> None:
@@ -133,7 +137,10 @@ class TrainingJob:
                     return
             try:
                 self._set("running", "loading data")
-                for event in train_run(self.config, self.name, self.directory, stop=self.stop_event):
+                data = load_dataset(self.config.dataset)
+                with self.lock:
+                    self.notice = data.notice
+                for event in train_run(self.config, self.name, self.directory, data=data, stop=self.stop_event):
                     self._record(event)
             finally:
                 slots.release()

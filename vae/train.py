@@ -94,6 +94,11 @@ def evaluate(
     return {"recon": recon_mean, "kl": kl_mean, "loss": recon_mean + beta * kl_mean}
 
 
+def _diverged(what: str, completed: int) -> TrainingEnded:
+    kept = f"the weights of epoch {completed} were kept" if completed else "no epoch had finished, so nothing was kept"
+    return TrainingEnded("diverged", f"{what}; {kept}. Try a lower learning rate or a smaller beta.", completed)
+
+
 def train(
     model: VAE,
     config: VAEConfig,
@@ -137,12 +142,7 @@ def train(
             loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).detach().cpu().tolist()
             if not math.isfinite(loss):
                 model.load_state_dict(last_good)
-                yield TrainingEnded(
-                    "diverged",
-                    f"the loss became {loss} at epoch {epoch}, step {step}; the weights of epoch {completed} "
-                    "were kept. Try a lower learning rate or a smaller beta.",
-                    completed,
-                )
+                yield _diverged(f"the loss became {loss} at epoch {epoch}, step {step}", completed)
                 return
             optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
@@ -160,12 +160,7 @@ def train(
         test = evaluate(model, data.test_x, beta=config.beta, recon=config.recon)
         if not math.isfinite(test["loss"]):
             model.load_state_dict(last_good)
-            yield TrainingEnded(
-                "diverged",
-                f"the test loss became {test['loss']} after epoch {epoch}; the weights of epoch {completed} "
-                "were kept. Try a lower learning rate or a smaller beta.",
-                completed,
-            )
+            yield _diverged(f"the test loss became {test['loss']} after epoch {epoch}", completed)
             return
         completed = epoch
         last_good = copy.deepcopy(model.state_dict())

@@ -1,0 +1,365 @@
+"""Hostile and faulty input: a clear message, no crash, nothing lost, nothing run that shouldn't.
+
+Each case is covered in the CLI and in the app (AppTest sessions against a shared checkpoint folder).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT, snapshot
+from vae import checkpoints, jobs
+from vae.checkpoints import MAX_CHECKPOINT_BYTES, clean_stale_tmp, list_runs, load_run
+from vae.data import load_dataset
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+class _Payload:
+    """Unpickling this would run ``touch <marker>``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def bad_files(good: Path, marker: Path) -> dict[str, bytes]:
+    """The seven kinds of checkpoint that must be refused, as bytes."""
+    scratch = good.parent / ".scratch.pt"
+
+    def saved(obj) -> bytes:
+        torch.save(obj, scratch)
+        data = scratch.read_bytes()
+        scratch.unlink()
+        return data
+
+    payload = torch.load(good, weights_only=True)
+    payload["config"]["latent_dim"] = 7
+    data = good.read_bytes()
+    return {
+        "pickle-with-code": saved({"format": "vae-lab-run", "format_version": 1, "x": _Payload(marker)}),
+        "truncated": data[: len(data) // 2],
+        "random-bytes": os.urandom(8192),
+        "empty": b"",
+        "foreign-torch-file": saved({"conv1.weight": torch.zeros(8, 3, 7, 7), "fc.bias": torch.zeros(10)}),
+        "mismatched-weights": saved(payload),
+        "over-size-limit": b"\0" * (MAX_CHECKPOINT_BYTES + 1),
+    }
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "VAE_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "vae", *args], check=False, cwd=ROOT, env=full_env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+def _one_line_error(out: subprocess.CompletedProcess) -> str:
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def app(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+    return AppTest.from_file(APP, default_timeout=60).run()
+
+
+def _page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page)
+    return at.run()
+
+
+def _train(at: AppTest, name: str, **form: object) -> jobs.TrainingJob:
+    at = _page(at, "pages/train.py")
+    widgets = {w.label: w for w in [*at.selectbox, *at.slider, *at.select_slider, *at.text_input, *at.number_input]}
+    widgets["Dataset"].set_value(form.get("dataset", "mnist-5k"))
+    widgets["Epochs"].set_value(form.get("epochs", 1))
+    widgets["Run name"].set_value(name)
+    at.button[0].click().run()
+    assert not at.exception
+    return at.session_state["training_job"]
+
+
+# 1. Checkpoint files that are not safe to load ------------------------------------------------
+
+
+def test_cli_refuses_every_bad_checkpoint(run_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    before = snapshot(run_dir)
+    for kind, data in bad_files(run_dir / "tiny-d4.pt", marker).items():
+        path = tmp_path / f"{kind}.pt"
+        path.write_bytes(data)
+        out = _cli("eval", str(path))
+        assert out.returncode == 1, kind
+        line = _one_line_error(out)
+        assert line.startswith("error: ") and kind + ".pt" in line, line
+    assert not marker.exists()
+    assert snapshot(run_dir) == before
+
+
+def test_app_refuses_every_bad_upload(app, run_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    files = bad_files(run_dir / "tiny-d4.pt", marker)
+    before = snapshot(run_dir)
+    at = _page(app, "pages/runs.py")
+    for kind, data in files.items():
+        if not data:
+            continue  # the browser sends no empty file; the loader's own test covers it
+        at.file_uploader[0].set_value((f"{kind}.pt", data, "application/octet-stream")).run()
+        next(b for b in at.button if b.label == "Add to my runs").click().run()
+        assert not at.exception, kind
+        assert any("uploaded file" in e.value for e in at.error), (kind, [e.value for e in at.error])
+    assert not marker.exists()
+    assert snapshot(run_dir) == before
+
+
+def test_app_lists_a_bad_file_on_disk_and_keeps_working(app, run_dir, tmp_path):
+    (run_dir / "junk.pt").write_bytes(b"\x80\x04not a checkpoint")
+    for page in ("pages/home.py", "pages/runs.py", "pages/latent.py", "pages/generate.py"):
+        at = _page(app, page)
+        assert not at.exception, page
+    at = _page(app, "pages/runs.py")
+    assert any("junk.pt" in w.value and "cannot be used" in w.value for w in at.warning)
+
+
+def test_a_good_upload_is_added_under_a_free_name(app, run_dir):
+    at = _page(app, "pages/runs.py")
+    at.file_uploader[0].set_value(("tiny-d4.pt", (run_dir / "tiny-d4.pt").read_bytes(), "application/octet-stream"))
+    at.run()
+    next(b for b in at.button if b.label == "Add to my runs").click().run()
+    assert any("tiny-d4-2" in s.value for s in at.success)
+    assert load_run(run_dir / "tiny-d4-2.pt").config == load_run(run_dir / "tiny-d4.pt").config
+
+
+# 2. Run names ------------------------------------------------------------------------------------
+
+HOSTILE_NAMES = ["../x", "/etc/passwd", "a\0b", "n" * 300, "ünïcödé", "tiny-d2", "tiny-d4"]
+
+
+def test_cli_names_stay_inside_the_directory(tmp_path):
+    target = tmp_path / "ckpt"
+    target.mkdir()
+    (target / "shipped.json").write_text('{"runs": ["tiny-d2"]}')
+    results = {}
+    for raw in HOSTILE_NAMES:
+        if "\0" in raw:
+            continue  # a NUL cannot pass through argv; the app test below covers it
+        results[raw] = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", raw,
+                            "--checkpoint-dir", str(target))  # fmt: skip
+    assert results["tiny-d2"].returncode == 2 and "shipped" in _one_line_error(results["tiny-d2"])
+    assert all(results[n].returncode == 0 for n in results if n != "tiny-d2")
+    names = sorted(p.name for p in target.iterdir())
+    assert names == sorted(["shipped.json", "x.pt", "etc-passwd.pt", f"{'n' * 64}.pt", "unicode.pt", "tiny-d4.pt"])
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_app_names_are_sanitised_unique_and_never_overwrite(app, run_dir):
+    before = snapshot(run_dir)
+    made = []
+    for raw in HOSTILE_NAMES:
+        job = _train(app, raw)
+        assert job.join(120), raw
+        made.append(job.name)
+    assert made == ["x", "etc-passwd", "a-b", "n" * 64, "unicode", "tiny-d2-2", "tiny-d4-2"]
+    after = snapshot(run_dir)
+    assert {k: after[k] for k in before} == before  # the shipped and the existing runs are untouched
+    assert all((run_dir / f"{n}.pt").exists() for n in made)
+    assert not (run_dir.parent / "x.pt").exists()
+
+
+# 3. Divergence ----------------------------------------------------------------------------------
+
+
+def test_cli_divergence_is_reported_and_saves_nothing(tmp_path):
+    out = _cli("train", "--dataset", "mnist-5k", "--epochs", "2", "--lr", "1.0", "--name", "boom",
+               "--checkpoint-dir", str(tmp_path))  # fmt: skip
+    assert out.returncode == 1
+    line = _one_line_error(out)
+    assert "diverged" in line and "lower learning rate" in line and "nothing was kept" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_app_divergence_shows_what_happened_and_what_to_try(app, run_dir):
+    before = snapshot(run_dir)
+    app.query_params["lr"] = "1.0"
+    job = _train(app, "boom")
+    assert job.join(120)
+    at = _page(app, "pages/train.py")
+    errors = [e.value for e in at.error]
+    assert any("Training diverged" in e and "lower learning rate" in e for e in errors), errors
+    assert snapshot(run_dir) == before
+
+
+# 4. Interruption --------------------------------------------------------------------------------
+
+
+def test_app_stop_mid_epoch_keeps_the_trained_weights(app, run_dir):
+    job = _train(app, "stopped", epochs=50)
+    while job.snapshot().last_step is None:
+        job.join(0.05)
+    at = _page(app, "pages/train.py")
+    next(b for b in at.button if b.label == "Stop").click().run()
+    assert job.join(60)
+    assert job.snapshot().status == "stopped"
+    run = load_run(run_dir / "stopped.pt")
+    assert run.final["status"] == "stopped" and run.final["epochs"] < 50
+
+
+def test_app_tab_closed_during_training_still_finishes_and_saves(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    job = _train(at, "orphan", epochs=2)
+    del at  # the session is gone; the worker is not
+    assert job.join(120)
+    assert load_run(run_dir / "orphan.pt").final["status"] == "completed"
+
+
+def test_cli_interrupt_keeps_finished_epochs(tmp_path):
+    env = {**os.environ, "VAE_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vae", "train", "--dataset", "mnist-5k", "--epochs", "200", "--name", "long",
+         "--checkpoint-dir", str(tmp_path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (tmp_path / "long.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert load_run(tmp_path / "long.pt").final["epochs"] >= 1
+
+
+KILLED_WRITER = """
+import sys, torch
+from vae.checkpoints import write_atomic
+path = sys.argv[1]
+payload = torch.load(path, weights_only=True)
+print("ready", flush=True)
+while True:
+    payload["final"]["epochs"] += 1
+    write_atomic(__import__("pathlib").Path(path), payload)
+"""
+
+
+def test_process_killed_while_writing_leaves_old_or_new_never_half(run_dir):
+    path = run_dir / "tiny-d4.pt"
+    for delay in (0.05, 0.1, 0.2, 0.35, 0.5, 0.8):
+        writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], cwd=ROOT, stdout=subprocess.PIPE)
+        assert writer.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        writer.kill()
+        writer.wait()
+        run = load_run(path)  # old or new, never a torn file
+        assert run.config.latent_dim == 4
+    assert [r.name for r in list_runs(run_dir)] == ["tiny-d2", "tiny-d4"]  # stray temporaries are not runs
+    strays = sorted(run_dir.glob(".*.tmp-*"))
+    assert sorted(clean_stale_tmp(run_dir, older_than_s=0)) == strays
+    assert not list(run_dir.glob(".*.tmp-*"))
+
+
+# 5. Concurrency ---------------------------------------------------------------------------------
+
+
+def test_three_sessions_training_at_once(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+    sessions = [AppTest.from_file(APP, default_timeout=60).run() for _ in range(3)]
+    started = [_train(at, "shared", epochs=3) for at in sessions]
+    assert sorted(job.name for job in started) == ["shared", "shared-2", "shared-3"]
+    statuses = {job.snapshot().status for job in started}
+    assert "queued" in statuses or all(job.snapshot().done for job in started)  # a clear policy: at most 2 at once
+    for at in sessions:  # every session's UI answers while the others train
+        began = time.perf_counter()
+        at.run()
+        assert not at.exception and time.perf_counter() - began < 5
+    assert all(job.join(180) for job in started)
+    assert all(job.snapshot().status == "completed" for job in started)
+    for name in ("shared", "shared-2", "shared-3"):
+        assert load_run(run_dir / f"{name}.pt").final["epochs"] == 3
+
+
+# 6. Data ----------------------------------------------------------------------------------------
+
+
+def test_cli_unreadable_data_dir_falls_back_with_a_note(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("not a directory")
+    out = _cli("train", "--dataset", "mnist", "--epochs", "1", "--name", "fallback", "--checkpoint-dir",
+               str(tmp_path / "ck"), env={"VAE_DATA_DIR": str(not_a_dir)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "using the offline mnist-5k subset" in out.stderr
+    assert load_run(tmp_path / "ck" / "fallback.pt").config.dataset == "mnist-5k"
+
+
+def test_app_corrupt_dataset_falls_back_and_says_so(app, tmp_path, monkeypatch):
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):  # fmt: skip
+        (raw / f"{stem}.gz").write_bytes(b"\x1f\x8b garbage")
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "data"))
+    job = _train(app, "corrupt-data", dataset="mnist")
+    assert job.join(120) and job.snapshot().status == "completed"
+    assert "using the offline mnist-5k subset" in job.snapshot().notice
+    at = _page(app, "pages/train.py")
+    assert any("mnist-5k" in w.value for w in at.warning)
+
+
+def test_a_stalled_download_never_hangs(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    from vae import data as data_module
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # accepts, never answers
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{listener.getsockname()[1]}/"])
+    monkeypatch.setattr(data_module, "DOWNLOAD_TIMEOUT_S", 0.5)
+    began = time.perf_counter()
+    loaded = load_dataset("mnist", tmp_path / "nowhere", allow_download=True)
+    assert time.perf_counter() - began < 10
+    assert loaded.name == "mnist-5k" and "not available" in loaded.notice
+    listener.close()
+
+
+# 7. Invalid hyperparameters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [("beta", "-3"), ("latent_dim", "1000"), ("arch", "resnet"), ("lr", "x")])
+def test_app_bad_settings_in_the_url_are_named_and_ignored(app, field, value):
+    app.query_params[field] = value
+    at = _page(app, "pages/train.py")
+    assert not at.exception
+    assert any(f"{field}:" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button[0].label == "Start training"
+
+
+def test_app_bogus_session_state_falls_back_to_a_real_run(app):
+    app.session_state["current_run"] = "../../etc/passwd"
+    for page in ("pages/home.py", "pages/latent.py", "pages/interpolation.py"):
+        at = _page(app, page)
+        assert not at.exception and not at.error
+
+
+def test_checkpoint_limit_matches_the_upload_limit():
+    config = (ROOT / ".streamlit" / "config.toml").read_text()
+    assert f"maxUploadSize = {checkpoints.MAX_CHECKPOINT_BYTES // 2**20}" in config
