@@ -47,9 +47,15 @@ def test_train_json_contract_then_eval(tmp_path):
     ev = _cli("eval", str(tmp_path / "cli.pt"), "--json")
     assert ev.returncode == 0, ev.stderr
     result = json.loads(ev.stdout)
-    assert set(result) == {"config", "dataset", "n", "recon", "kl", "loss"}
+    assert {"config", "dataset", "n", "recon", "kl", "loss"} <= set(result)
+    assert len(result["kl_per_dim"]) == 2 and 0 <= result["active_units"] <= 2
     assert result["dataset"] == "mnist-5k" and result["n"] == 1000 and result["config"]["latent_dim"] == 2
     assert result["loss"] == pytest.approx(records[-1]["test"]["loss"], rel=1e-5)
+
+    iw = _cli("eval", str(tmp_path / "cli.pt"), "--json", "--iw", "5", "--n", "100")
+    assert iw.returncode == 0, iw.stderr
+    iw_result = json.loads(iw.stdout)
+    assert iw_result["iw_k"] == 5 and iw_result["iw_n"] == 100 and iw_result["iw_nll"] > 0
 
     again = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "cli", "--checkpoint-dir", str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr

@@ -82,7 +82,7 @@ def test_train_run_saves_every_epoch_and_the_final_metrics_agree(tiny_config, sm
     assert saved_epochs == [1, 2]
     run = load_run(tmp_path / "tiny.pt")
     assert run.final["status"] == "completed" and run.final["epochs"] == 2
-    assert run.history["steps"].shape == (16, 6)
+    assert run.history["steps"].shape == (16, 7)
     fresh = evaluate(run.model, small_data.test_x, beta=run.config.beta, recon=run.config.recon)
     assert fresh["loss"] == pytest.approx(run.final["test"]["loss"], rel=1e-5)
 

@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--recon", choices=RECON_LOSSES, default=defaults.recon)
     train.add_argument("--seed", default=defaults.seed)
     train.add_argument("--device", default=defaults.device)
+    train.add_argument("--kl-warmup-epochs", default=defaults.kl_warmup_epochs, help="ramp beta from 0 over N epochs")
+    train.add_argument("--free-bits", default=defaults.free_bits, help="KL floor per latent dimension, in nats")
+    train.add_argument("--capacity", default=defaults.capacity, help="KL target C_max (0: off)")
+    train.add_argument("--capacity-gamma", default=defaults.capacity_gamma)
+    train.add_argument("--capacity-epochs", default=defaults.capacity_epochs, help="epochs to ramp C to C_max")
     train.add_argument("--name", required=True, help="run name; letters, digits, '-', '_' and '.'")
     train.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     train.add_argument("--overwrite", action="store_true", help="replace an existing user run of that name")
@@ -58,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate a saved run on its test split")
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--iw", type=int, metavar="K", help="also estimate -log p(x) with K importance samples")
+    evaluate.add_argument("--n", type=int, metavar="N", help="use only the first N test images for --iw")
 
     listing = commands.add_parser("list", help="list the runs in a checkpoint directory")
     listing.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
@@ -81,6 +88,11 @@ def _config_from_args(args: argparse.Namespace) -> VAEConfig:
             "lr_schedule": args.lr_schedule,
             "seed": args.seed,
             "device": args.device,
+            "kl_warmup_epochs": args.kl_warmup_epochs,
+            "free_bits": args.free_bits,
+            "capacity": args.capacity,
+            "capacity_gamma": args.capacity_gamma,
+            "capacity_epochs": args.capacity_epochs,
         }
     )
 
@@ -152,26 +164,49 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from vae.analysis import iw_nll, latent_diagnostics
     from vae.checkpoints import CheckpointError, load_run
     from vae.data import load_dataset
     from vae.train import evaluate
 
+    if args.iw is not None and not 1 <= args.iw <= 100_000:
+        raise UsageError("--iw must be between 1 and 100000")
+    if args.n is not None and args.n < 1:
+        raise UsageError("--n must be at least 1")
     try:
         run = load_run(args.checkpoint)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.iw is not None and run.config.recon != "bce":
+        raise UsageError("--iw needs a run trained with the bce (Bernoulli) likelihood")
     data = load_dataset(run.config.dataset)
     if data.notice:
         print(f"note: {data.notice}", file=sys.stderr)
     metrics = evaluate(run.model, data.test_x, beta=run.config.beta, recon=run.config.recon)
+    diagnostics = latent_diagnostics(run.model, data.test_x)
+    result = {
+        "config": run.config.to_dict(),
+        "dataset": data.name,
+        "n": len(data.test_x),
+        **metrics,
+        "kl_per_dim": diagnostics["kl_per_dim"],
+        "active_units": diagnostics["active_units"],
+    }
+    if args.iw is not None:
+        subset = data.test_x[: args.n]
+        result["iw_k"], result["iw_n"] = args.iw, len(subset)
+        result["iw_nll"] = iw_nll(run.model, subset, args.iw)
     if args.json:
-        print(json.dumps({"config": run.config.to_dict(), "dataset": data.name, "n": len(data.test_x), **metrics}))
-    else:
-        print(
-            f"{run.name} ({run.config.label}) on {data.name} test, n={len(data.test_x)}: "
-            f"loss {metrics['loss']:.2f}  recon {metrics['recon']:.2f}  kl {metrics['kl']:.2f}"
-        )
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{run.name} ({run.config.label}) on {data.name} test, n={len(data.test_x)}: "
+        f"loss {metrics['loss']:.2f}  recon {metrics['recon']:.2f}  kl {metrics['kl']:.2f}  "
+        f"active units {diagnostics['active_units']}/{run.config.latent_dim}"
+    )
+    if args.iw is not None:
+        print(f"importance-weighted -log p(x), K={args.iw}, n={result['iw_n']}: {result['iw_nll']:.2f} nats")
     return 0
 
 

@@ -6,10 +6,12 @@ Everything returns numpy arrays or tensors on the CPU and runs without gradients
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vae.models import VAE
 
@@ -197,3 +199,83 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     votes = labels[idx]
     predicted = np.array([np.bincount(row).argmax() for row in votes])
     return float((predicted == labels).mean())
+
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
+@torch.inference_mode()
+def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> dict[str, object]:
+    """Per-dimension KL and activity over ``x`` ``[N, 1, 28, 28]``.
+
+    ``kl_per_dim`` ``[D]`` is the mean KL(q(z_u|x) || N(0, 1)) in nats; dimension u is *active* when
+    Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2015), i.e. its posterior mean varies with the input.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    kl_sum = torch.zeros(model.latent_dim, dtype=torch.float64)
+    mus = []
+    for start in range(0, len(x), batch_size):
+        posterior = model.encode(x[start : start + batch_size].to(device))
+        kl_sum += posterior.kl_per_dim().double().sum(0).cpu()
+        mus.append(posterior.mu.cpu())
+    mu = torch.cat(mus)
+    variance = mu.double().var(dim=0, unbiased=False)
+    active = variance > ACTIVE_UNIT_THRESHOLD
+    return {
+        "kl_per_dim": (kl_sum / len(x)).tolist(),
+        "mu_variance": variance.tolist(),
+        "active_units": int(active.sum()),
+        "active": active.tolist(),
+    }
+
+
+@torch.inference_mode()
+def iw_nll(
+    model: VAE,
+    x: torch.Tensor,
+    k: int,
+    *,
+    seed: int = 0,
+    max_batch_elements: int = 40_000,
+    progress: Callable[[float], None] | None = None,
+) -> float:
+    """Importance-weighted estimate of -log p(x) in nats per image, with ``k`` samples (Burda et al. 2015).
+
+    -log p(x) ~= -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x).
+    k = 1 is a one-sample -ELBO; the bound tightens towards the true -log p(x) as k grows, never
+    passing it in expectation. Needs a Bernoulli (BCE) decoder.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    prior = torch.distributions.Normal(0.0, 1.0)
+    images_per_batch = max(1, max_batch_elements // k)
+    total = 0.0
+    for start in range(0, len(x), images_per_batch):
+        batch = x[start : start + images_per_batch].to(device)  # [B, 1, 28, 28]
+        posterior = model.encode(batch)
+        log_w = []
+        for chunk_start in range(0, k, max(1, max_batch_elements // len(batch))):
+            n = min(k - chunk_start, max(1, max_batch_elements // len(batch)))
+            eps = torch.randn((n, *posterior.mu.shape), generator=generator, device=device)
+            z = posterior.mu + posterior.std * eps  # [n, B, D]
+            logits = model.decode(z.flatten(0, 1)).view(n, *batch.shape)
+            log_px_z = (
+                -F.binary_cross_entropy_with_logits(logits, batch.expand_as(logits), reduction="none")
+                .flatten(2)
+                .sum(-1)
+            )  # [n, B]
+            log_w.append(log_px_z + prior.log_prob(z).sum(-1) - posterior.log_prob(z))
+        log_w_all = torch.cat(log_w)  # [k, B]
+        total += float(-(torch.logsumexp(log_w_all.double(), dim=0) - math.log(k)).sum())
+        if progress is not None:
+            progress(min(1.0, (start + len(batch)) / len(x)))
+    return total / len(x)
+
+
+def latent_norms(path: torch.Tensor) -> np.ndarray:
+    """Euclidean norm of each point of a latent path ``[T, D]``. Returns ``[T]``."""
+    return path.norm(dim=1).numpy()

@@ -34,7 +34,7 @@ MAX_NAME_LENGTH = 64
 SHIPPED_MANIFEST = "shipped.json"
 TMP_MARKER = ".tmp-"
 STALE_TMP_SECONDS = 3600
-STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta")
+STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
 DEFAULT_DIR = Path("checkpoints")
 
 _names_lock = threading.Lock()
@@ -50,7 +50,7 @@ class Run:
     """A loaded run: the model in eval mode, its config, its metric history and final test metrics.
 
     ``history["epochs"]`` is a list of ``EpochMetrics.to_dict()``; ``history["steps"]`` is a float
-    tensor ``[S, 6]`` with columns ``STEP_COLUMNS``.
+    tensor ``[S, len(STEP_COLUMNS)]`` with columns ``STEP_COLUMNS``.
     """
 
     name: str

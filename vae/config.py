@@ -19,6 +19,10 @@ EPOCHS_RANGE = (1, 500)
 BATCH_SIZE_RANGE = (1, 8192)
 LR_RANGE = (1e-6, 1.0)
 SEED_RANGE = (0, 2**31 - 1)
+SCHEDULE_EPOCHS_RANGE = (0, 500)
+FREE_BITS_RANGE = (0.0, 10.0)
+CAPACITY_RANGE = (0.0, 500.0)
+CAPACITY_GAMMA_RANGE = (0.0, 10_000.0)
 
 
 class ConfigError(ValueError):
@@ -34,6 +38,10 @@ class VAEConfig:
     """Everything that defines a training run.
 
     ``beta`` weighs the KL term (beta-VAE, Higgins et al. 2017); ``beta=1`` is the plain ELBO.
+    Beyond a fixed beta: ``kl_warmup_epochs`` ramps beta linearly from 0 (Bowman et al. 2016;
+    Sønderby et al. 2016); ``free_bits`` is a floor in nats on each latent dimension's KL
+    (Kingma et al. 2016); ``capacity`` > 0 switches to ``recon + capacity_gamma * |KL - C|`` with C
+    ramping from 0 to ``capacity`` over ``capacity_epochs`` (Burgess et al. 2018).
     """
 
     dataset: str = "mnist-5k"
@@ -47,6 +55,11 @@ class VAEConfig:
     lr_schedule: str = "constant"
     seed: int = 0
     device: str = "auto"
+    kl_warmup_epochs: int = 0
+    free_bits: float = 0.0
+    capacity: float = 0.0
+    capacity_gamma: float = 100.0
+    capacity_epochs: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
@@ -60,12 +73,29 @@ class VAEConfig:
         _check_int("seed", self.seed, *SEED_RANGE)
         _check_float("beta", self.beta, *BETA_RANGE)
         _check_float("lr", self.lr, *LR_RANGE)
+        _check_int("kl_warmup_epochs", self.kl_warmup_epochs, *SCHEDULE_EPOCHS_RANGE)
+        _check_float("free_bits", self.free_bits, *FREE_BITS_RANGE)
+        _check_float("capacity", self.capacity, *CAPACITY_RANGE)
+        _check_float("capacity_gamma", self.capacity_gamma, *CAPACITY_GAMMA_RANGE)
+        _check_int("capacity_epochs", self.capacity_epochs, *SCHEDULE_EPOCHS_RANGE)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> VAEConfig:
         return from_dict({**self.to_dict(), **changes})
+
+    def beta_at(self, progress: float) -> float:
+        """The KL weight in effect after ``progress`` epochs (fractional): beta, ramped during warm-up."""
+        if self.kl_warmup_epochs == 0:
+            return self.beta
+        return self.beta * min(1.0, max(0.0, progress) / self.kl_warmup_epochs)
+
+    def capacity_at(self, progress: float) -> float:
+        """The KL target C in effect after ``progress`` epochs; 0 when capacity control is off."""
+        if self.capacity == 0 or self.capacity_epochs == 0:
+            return self.capacity
+        return self.capacity * min(1.0, max(0.0, progress) / self.capacity_epochs)
 
     @property
     def label(self) -> str:

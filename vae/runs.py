@@ -64,7 +64,7 @@ class RunRecorder:
     def record(self, event: Event) -> Path | None:
         """Add one event; returns the checkpoint path when this event caused a save."""
         if isinstance(event, StepMetrics):
-            self.steps.append((event.epoch, event.step, event.recon, event.kl, event.loss, event.beta))
+            self.steps.append((event.epoch, event.step, event.recon, event.kl, event.loss, event.beta, event.capacity))
             return None
         if isinstance(event, EpochMetrics):
             self.epochs.append(event.to_dict())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import time
@@ -13,7 +14,7 @@ import torch
 
 from vae.config import VAEConfig
 from vae.data import Dataset
-from vae.losses import vae_loss
+from vae.losses import training_objective, vae_loss
 from vae.models import VAE
 
 EVAL_BATCH_SIZE = 2000
@@ -32,6 +33,7 @@ class StepMetrics:
     loss: float
     beta: float
     seconds: float
+    capacity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -45,17 +47,10 @@ class EpochMetrics:
     lr: float
     train_seconds: float
     seconds: float
+    capacity: float = 0.0
 
     def to_dict(self) -> dict:
-        return {
-            "epoch": self.epoch,
-            "train": self.train,
-            "test": self.test,
-            "beta": self.beta,
-            "lr": self.lr,
-            "train_seconds": self.train_seconds,
-            "seconds": self.seconds,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -136,8 +131,18 @@ def train(
         lr = optimizer.param_groups[0]["lr"]
         for step in range(1, steps_per_epoch + 1):
             batch = x_train[order[(step - 1) * config.batch_size : step * config.batch_size]].to(device)
+            progress = epoch - 1 + (step - 1) / steps_per_epoch
+            beta = config.beta_at(progress)
+            capacity = config.capacity_at(progress)
             logits, posterior = model(batch, noise)
-            terms = vae_loss(logits, batch, posterior, config.beta, config.recon)
+            terms = vae_loss(logits, batch, posterior, beta, config.recon)
+            objective = training_objective(
+                terms,
+                beta=beta,
+                free_bits=config.free_bits,
+                capacity=capacity if config.capacity > 0 else None,
+                gamma=config.capacity_gamma,
+            )
             # One host sync per step: the three numbers travel together.
             loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).detach().cpu().tolist()
             if not math.isfinite(loss):
@@ -145,13 +150,15 @@ def train(
                 yield _diverged(f"the loss became {loss} at epoch {epoch}, step {step}", completed)
                 return
             optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            objective.backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             sums += torch.tensor([recon, kl], dtype=torch.float64) * len(batch)
             seen += len(batch)
-            yield StepMetrics(epoch, step, steps_per_epoch, recon, kl, loss, config.beta, time.perf_counter() - began)
+            yield StepMetrics(
+                epoch, step, steps_per_epoch, recon, kl, loss, beta, time.perf_counter() - began, capacity
+            )
             if stop is not None and stop.is_set():
                 yield TrainingEnded("stopped", f"stopped by request during epoch {epoch}", completed)
                 return
@@ -168,9 +175,10 @@ def train(
             epoch,
             {"recon": train_recon, "kl": train_kl, "loss": train_recon + config.beta * train_kl},
             test,
-            config.beta,
+            config.beta_at(epoch),
             lr,
             train_seconds,
             time.perf_counter() - began,
+            config.capacity_at(epoch),
         )
     yield TrainingEnded("completed", f"trained {completed} epochs", completed)
