@@ -15,6 +15,8 @@ navigation = st.navigation(
             st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
             st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+            st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/troubleshoot:"),
+            st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
         ],
     }
 )

@@ -1,7 +1,6 @@
 """Latent space: the encoded test set, directly in 2-D or through t-SNE / PCA; click a point to see it."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 import dashboard
@@ -39,23 +38,8 @@ else:
     with st.spinner(label, show_time=True):
         points = embedding(str(info.path), info.path.stat().st_mtime_ns, method, n, float(perplexity), mu)
 
-fig = go.Figure()
-for c, class_name in enumerate(data.class_names):
-    idx = np.flatnonzero(labels[:n] == c)
-    fig.add_trace(
-        go.Scattergl(
-            x=points[idx, 0],
-            y=points[idx, 1],
-            mode="markers",
-            name=f"{c}: {class_name}" if class_name != str(c) else class_name,
-            marker={"size": 5, "color": dashboard.PALETTE[c], "opacity": 0.75},
-            customdata=idx,
-            hovertemplate="test image %{customdata}<extra>" + class_name + "</extra>",
-        )
-    )
 axis = "z" if d == 2 else method.upper()
-fig.update_layout(height=560, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2", legend_title="label",
-                  margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
+fig = dashboard.latent_scatter(points, labels[:n], data.class_names, axis)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
 
 

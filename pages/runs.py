@@ -62,6 +62,19 @@ if available:
     st.dataframe(table, hide_index=True)
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
 
+    st.subheader("Rate–distortion plane")
+    st.caption(
+        "Each run is a point: rate R = test KL, distortion D = test reconstruction, both in nats. Dashed lines are "
+        "iso-ELBO, R + D = constant: moving along one trades rate for distortion at the same ELBO. A β sweep traces "
+        "the curve of Alemi et al. 2018, *Fixing a Broken ELBO*: small β buys low distortion with high rate."
+    )
+    likelihood_runs = [r for r in available if r.config.recon == "bce" and "test" in r.final]
+    rd_datasets = sorted({r.config.dataset for r in likelihood_runs})
+    if rd_datasets:
+        rd_dataset = st.radio("Dataset", rd_datasets, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
+        rd_runs = [r for r in likelihood_runs if r.config.dataset == rd_dataset]
+        st.plotly_chart(dashboard.rate_distortion_figure(rd_runs), key="rate_distortion")
+
     st.subheader("Checkpoint files")
     left, right = st.columns(2)
     with left:

@@ -6,10 +6,14 @@ import dashboard
 from vae.checkpoints import CheckpointError, run_path, sanitize_run_name
 from vae.config import (
     ARCHITECTURES,
+    CAPACITY_GAMMA_RANGE,
+    CAPACITY_RANGE,
     DATASETS,
+    FREE_BITS_RANGE,
     LATENT_DIM_RANGE,
     LR_RANGE,
     RECON_LOSSES,
+    SCHEDULE_EPOCHS_RANGE,
     ConfigError,
     VAEConfig,
     from_dict,
@@ -62,6 +66,24 @@ with st.form("train_form"):
         help="Adam's step size; 1e-3 is the classic choice.",
     )  # fmt: skip
     seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=start.seed, step=1)
+    with st.expander("Beyond a fixed β: warm-up, free bits, capacity"):
+        o1, o2, o3 = st.columns(3)
+        warmup = o1.number_input(
+            "KL warm-up epochs", 0, SCHEDULE_EPOCHS_RANGE[1], start.kl_warmup_epochs,
+            help="β ramps linearly from 0 over this many epochs (Bowman et al. 2016). 0: off.",
+        )  # fmt: skip
+        free_bits = o2.number_input(
+            "Free bits (nats per dimension)", *FREE_BITS_RANGE, start.free_bits, step=0.1,
+            help="Each latent dimension's KL counts at least this much, so none is pushed to collapse "
+            "(Kingma et al. 2016). 0: off.",
+        )  # fmt: skip
+        capacity = o3.number_input(
+            "Capacity C_max (nats)", *CAPACITY_RANGE, start.capacity, step=1.0,
+            help="Train on recon + γ·|KL − C| with C ramping to C_max (Burgess et al. 2018). 0: off.",
+        )  # fmt: skip
+        o4, o5, _ = st.columns(3)
+        capacity_gamma = o4.number_input("γ for capacity", *CAPACITY_GAMMA_RANGE, start.capacity_gamma, step=10.0)
+        capacity_epochs = o5.number_input("Epochs to reach C_max", 0, SCHEDULE_EPOCHS_RANGE[1], start.capacity_epochs)
     name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
 
@@ -82,6 +104,11 @@ if submitted and not busy:
                 "lr": lr,
                 "seed": seed,
                 "lr_schedule": start.lr_schedule,
+                "kl_warmup_epochs": warmup,
+                "free_bits": free_bits,
+                "capacity": capacity,
+                "capacity_gamma": capacity_gamma,
+                "capacity_epochs": capacity_epochs,
             }
         )
         clean_name = sanitize_run_name(name)
@@ -113,9 +140,11 @@ def draw(snap: JobSnapshot) -> None:
         cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
     series = []
     if snap.steps:
-        x, recon_steps, kl_steps, loss_steps = zip(*snap.steps, strict=True)
+        x, recon_steps, kl_steps, loss_steps, beta_steps, capacity_steps = zip(*snap.steps, strict=True)
+        scheduled = snap.config.kl_warmup_epochs > 0 or snap.config.capacity > 0
         series.append(
             {"name": "train (per step)", "x": x, "recon": recon_steps, "kl": kl_steps, "loss": loss_steps,
+             "beta": beta_steps if scheduled else None, "capacity": capacity_steps if scheduled else None,
              "mode": "lines", "color": "#9aa5b1", "width": 1, "opacity": 0.7}
         )  # fmt: skip
     history = [e.to_dict() for e in snap.epochs]

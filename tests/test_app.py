@@ -10,7 +10,7 @@ from vae.checkpoints import list_runs, load_run
 
 APP = str(ROOT / "streamlit_app.py")
 PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/interpolation.py",
-         "pages/generate.py"]  # fmt: skip
+         "pages/generate.py", "pages/diagnostics.py", "pages/draw.py"]  # fmt: skip
 
 
 @pytest.fixture
@@ -128,3 +128,44 @@ def test_the_shipped_checkpoints_open(monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert at.selectbox[0].options, "no shipped run is listed"
+
+
+def test_runs_page_draws_the_rate_distortion_plane(app):
+    at = _open(app, "pages/runs.py", "tiny-d2")
+    assert any("Rate–distortion plane" in h.value for h in at.subheader)
+    assert not at.exception
+
+
+def test_diagnostics_shows_kl_per_dimension_and_estimates_the_iw_bound(app):
+    at = _open(app, "pages/diagnostics.py", "tiny-d4")
+    assert at.metric[0].label == "Active units" and at.metric[0].value.endswith("/ 4")
+    at.select_slider[0].set_value(10)
+    at.slider[0].set_value(100)
+    next(b for b in at.button if b.label == "Estimate").click().run()
+    assert not at.exception
+    values = {m.label: float(m.value) for m in at.metric[3:]}
+    iw, elbo = values["IW estimate of −log p(x), K=10"], values["−ELBO on the same images"]
+    assert 0 < iw < elbo
+
+
+def _png(array) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_draw_page_takes_an_uploaded_digit(app, small_data):
+    at = _open(app, "pages/draw.py", "tiny-d4")
+    assert any("Draw a digit in the box" in i.value for i in at.info)
+    seven = (small_data.test_x[0, 0].numpy() * 255).astype("uint8")
+    big = 255 - seven.repeat(10, axis=0).repeat(10, axis=1)  # dark ink on white paper, 280x280
+    at.file_uploader[0].set_value(("photo.png", _png(big), "image/png")).run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("labels: ") for c in at.caption)
+    assert any(h.value == "Where it lands" for h in at.subheader)
+    at.file_uploader[0].set_value(("fake.png", b"not an image", "image/png")).run()
+    assert not at.exception and any("not an image" in e.value for e in at.error)

@@ -23,7 +23,7 @@ def test_job_trains_saves_and_reports(tmp_path):
     snap = job.snapshot()
     assert snap.status == "completed" and snap.done and snap.progress == 1.0
     assert [e.epoch for e in snap.epochs] == [1, 2]
-    assert len(snap.steps) == 2 * 32 and len(snap.steps[0]) == 4
+    assert len(snap.steps) == 2 * 32 and len(snap.steps[0]) == 6
     assert load_run(tmp_path / "worker.pt").final["status"] == "completed"
 
 

@@ -51,7 +51,7 @@ class JobSnapshot:
     status: str
     message: str
     last_step: StepMetrics | None
-    steps: list[tuple[float, float, float, float]]  # (fractional epoch, recon, kl, loss)
+    steps: list[tuple[float, ...]]  # (fractional epoch, recon, kl, loss, beta, capacity)
     epochs: list[EpochMetrics]
     elapsed: float
     notice: str = ""
@@ -93,7 +93,7 @@ class TrainingJob:
         self.error: BaseException | None = None
         self.notice = ""  # set when a stand-in dataset replaces the one asked for
         self._last_step: StepMetrics | None = None
-        self._steps: list[tuple[float, float, float, float]] = []
+        self._steps: list[tuple[float, ...]] = []
         self._epochs: list[EpochMetrics] = []
         self._began = time.perf_counter()
         self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
@@ -156,7 +156,7 @@ class TrainingJob:
             if isinstance(event, StepMetrics):
                 self._last_step = event
                 x = event.epoch - 1 + event.step / event.steps_per_epoch
-                self._steps.append((x, event.recon, event.kl, event.loss))
+                self._steps.append((x, event.recon, event.kl, event.loss, event.beta, event.capacity))
                 self.message = f"epoch {event.epoch}/{self.config.epochs}, step {event.step}/{event.steps_per_epoch}"
             elif isinstance(event, EpochMetrics):
                 self._epochs.append(event)

@@ -1,0 +1,75 @@
+"""Draw a digit: sketch or upload one, and see how the model encodes and reconstructs it."""
+
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from PIL import Image, UnidentifiedImageError
+from streamlit_drawable_canvas import st_canvas
+
+import dashboard
+from vae.analysis import decode_images, encode_mu
+from vae.drawing import mnist_style, nearest
+
+st.title("Draw a digit")
+info = dashboard.require_run()
+run = dashboard.load(info)
+data = dashboard.dataset_of(info)
+st.caption(
+    "Draw with the mouse, or upload a picture. It is prepared the way MNIST was made: the ink is cropped, "
+    "scaled to fit a 20×20 box and placed in a 28×28 field with its centre of mass in the middle."
+)
+
+left, right = st.columns([1, 2])
+with left:
+    canvas = st_canvas(
+        stroke_width=20, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280,
+        drawing_mode="freedraw", return_image_data=True, key="canvas",
+    )  # fmt: skip
+    upload = st.file_uploader("…or upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
+
+source = None
+if upload is not None:
+    try:
+        source = np.asarray(Image.open(io.BytesIO(upload.getvalue())).convert("RGBA"))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        st.error(f"That file is not an image this page can read: {exc}", icon=":material/error:")
+        st.stop()
+elif canvas is not None and canvas.image_data is not None:
+    source = canvas.image_data
+
+try:
+    digit = mnist_style(source) if source is not None else None
+except ValueError:
+    digit = None
+if digit is None:
+    st.info("Draw a digit in the box, or upload an image of one.")
+    st.stop()
+
+mu = encode_mu(run.model, torch.from_numpy(digit)[None, None])
+reconstruction = decode_images(run.model, mu)[0]
+with right:
+    st.markdown("**The prepared input and its reconstruction**")
+    dashboard.show_images(np.stack([digit, reconstruction]), ncols=2, scale=5)
+
+test_mu, labels = dashboard.latents_of(info)
+closest = nearest(mu[0].numpy(), test_mu, k=8)
+names = ", ".join(data.class_names[int(labels[i])] for i in closest)
+st.subheader("Nearest test digits in latent space")
+dashboard.show_images(data.test_x[closest].squeeze(1).numpy(), ncols=8, scale=2)
+st.caption(f"labels: {names}")
+
+st.subheader("Where it lands")
+shown = min(len(test_mu), 3000)
+points = dashboard.project_2d(info, test_mu[:shown])
+here = dashboard.project_2d(info, mu.numpy())[0]
+fig = dashboard.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
+fig.add_trace(
+    go.Scatter(x=[here[0]], y=[here[1]], mode="markers", name="your digit",
+               marker={"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}})
+)  # fmt: skip
+st.plotly_chart(fig, key="draw_scatter")
+if info.config.latent_dim > 2:
+    st.caption("The latent space has more than 2 dimensions, so this shows its first two principal components.")
