@@ -94,7 +94,27 @@ def test_train_then_explore_the_new_model(page, server):
     _no_errors(page)
     _shot(page, "interpolation")
 
-    for title, heading in (("Runs & loss curves", None), ("Generate", None), ("Home", "VAE Lab")):
+    goto(page, "Draw a digit")
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.15
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 21):  # a slanted stroke: a '1'
+        page.mouse.move(x0 - 2 * i, y0 + 9 * i, steps=2)
+    page.mouse.up()
+    page.get_by_text("Nearest test digits in latent space").wait_for(timeout=30_000)
+    settle(page)
+    _no_errors(page)
+    _shot(page, "draw")
+
+    for title, heading in (
+        ("Runs & loss curves", None),
+        ("Generate", None),
+        ("Diagnostics", None),
+        ("Home", "VAE Lab"),
+    ):
         goto(page, title, heading)
         _no_errors(page)
         _shot(page, title.split()[0].lower())

@@ -106,14 +106,14 @@ def run_path(directory: Path, name: str) -> Path:
     return path
 
 
-def shipped_names(directory: Path) -> frozenset[str]:
-    """Names of the runs that ship with the app, listed in ``shipped.json``; they are read-only."""
+def shipped_names(directory: Path) -> tuple[str, ...]:
+    """Names of the runs that ship with the app, in the order ``shipped.json`` lists them; they are read-only."""
     manifest = Path(directory) / SHIPPED_MANIFEST
     try:
         names = json.loads(manifest.read_text())["runs"]
-        return frozenset(str(name) for name in names)
+        return tuple(str(name) for name in names)
     except (OSError, ValueError, KeyError, TypeError):
-        return frozenset()
+        return ()
 
 
 def reserve_run_name(directory: Path, wanted: str) -> str:
@@ -282,7 +282,9 @@ def import_run(directory: Path, data: bytes, wanted_name: str) -> Path:
 
 
 def list_runs(directory: Path = DEFAULT_DIR) -> list[RunInfo]:
-    """Every ``*.pt`` run in ``directory``, shipped first, then newest first; temporary files are skipped.
+    """Every ``*.pt`` run in ``directory``: shipped ones in manifest order, then the newest first.
+
+    Temporary files are skipped.
 
     Unreadable files are listed with ``error`` set rather than hidden, so a person can delete them.
     """
@@ -301,7 +303,8 @@ def list_runs(directory: Path = DEFAULT_DIR) -> list[RunInfo]:
             infos.append(RunInfo(path.stem, path, path.stem in shipped, config, final, str(payload.get("created", ""))))
         except (CheckpointError, OSError) as exc:
             infos.append(RunInfo(path.stem, path, path.stem in shipped, error=str(exc)))
-    return sorted(infos, key=lambda info: (not info.shipped, _negated_mtime(info.path), info.name))
+    order = {name: i for i, name in enumerate(shipped)}
+    return sorted(infos, key=lambda info: (order.get(info.name, len(order)), _negated_mtime(info.path), info.name))
 
 
 def _negated_mtime(path: Path) -> float:
