@@ -79,6 +79,20 @@ def test_train_page_trains_a_tiny_run_that_then_appears(app, run_dir):
     assert load_run(run_dir / "apptest-run.pt").final["epochs"] == 1
 
 
+def test_train_page_passes_the_objectives_beyond_a_fixed_beta(app):
+    at = _open(app, "pages/train.py")
+    inputs = {w.label: w for w in at.number_input}
+    inputs["KL warm-up epochs"].set_value(2)
+    inputs["Free bits (nats per dimension)"].set_value(0.5)
+    at.text_input[0].set_value("warm")
+    at.button[0].click().run()
+    job = at.session_state["training_job"]
+    assert (job.config.kl_warmup_epochs, job.config.free_bits) == (2, 0.5)
+    assert job.join(120) and job.snapshot().status == "completed"
+    at.run()
+    assert not at.exception and any("in effect (C dotted)" in str(c.proto) for c in at.get("plotly_chart"))
+
+
 def test_train_page_refuses_an_unusable_name(app, run_dir):
     at = _open(app, "pages/train.py")
     at.text_input[0].set_value("...")
