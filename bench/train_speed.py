@@ -66,7 +66,7 @@ class ClassicConv(nn.Module):
         return torch.sigmoid(self.vae.decode(z)).view(-1, 784), q.mu, q.logvar
 
 
-def classic_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def classic_loss(recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
     return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
@@ -101,7 +101,7 @@ def classic(arch: str, epochs: int, seed: int) -> tuple[list[float], float]:
         began = time.perf_counter()
         for x, _ in train_loader:
             optimizer.zero_grad()
-            loss = classic_loss(*model(x))
+            loss = classic_loss(*model(x), x)
             loss.backward()
             optimizer.step()
         times.append(time.perf_counter() - began)
@@ -109,7 +109,7 @@ def classic(arch: str, epochs: int, seed: int) -> tuple[list[float], float]:
     total = 0.0
     with torch.no_grad():
         for x, _ in test_loader:
-            total += classic_loss(*model(x)).item()
+            total += classic_loss(*model(x), x).item()
     return times, total / len(test_set)
 
 

@@ -15,7 +15,7 @@ import torch
 from vae.config import VAEConfig
 from vae.data import Dataset
 from vae.losses import training_objective, vae_loss
-from vae.models import VAE
+from vae.models import VAE, DiagonalGaussian, autocast_dtype
 
 EVAL_BATCH_SIZE = 2000
 EVAL_SEED = 0
@@ -114,10 +114,12 @@ def train(
     steps_per_epoch = math.ceil(n / config.batch_size)
     generator = torch.Generator().manual_seed(config.seed + 1)
     noise = torch.Generator(device=device).manual_seed(config.seed + 2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # The fused kernel updates every parameter in one pass; measured faster than foreach on 2 CPU cores.
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type in ("cpu", "cuda"))
     scheduler = None
     if config.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    amp = autocast_dtype(config.precision, device)
     last_good = copy.deepcopy(model.state_dict())
     began = time.perf_counter()
     model.train()
@@ -134,8 +136,11 @@ def train(
             progress = epoch - 1 + (step - 1) / steps_per_epoch
             beta = config.beta_at(progress)
             capacity = config.capacity_at(progress)
-            logits, posterior = model(batch, noise)
-            terms = vae_loss(logits, batch, posterior, beta, config.recon)
+            # Matmuls may run in bfloat16; the loss is always computed in fp32.
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                logits, posterior = model(batch, noise)
+            posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
+            terms = vae_loss(logits.float(), batch, posterior, beta, config.recon)
             objective = training_objective(
                 terms,
                 beta=beta,
