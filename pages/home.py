@@ -42,3 +42,5 @@ with left:
 with right:
     st.page_link("pages/interpolation.py", label="Interpolate between digits", icon=":material/linear_scale:")
     st.page_link("pages/generate.py", label="Generate samples", icon=":material/auto_awesome:")
+    st.page_link("pages/diagnostics.py", label="KL per dimension and the IWAE bound", icon=":material/troubleshoot:")
+    st.page_link("pages/draw.py", label="Draw a digit and encode it", icon=":material/draw:")

@@ -16,7 +16,6 @@ from vae.config import (
     SCHEDULE_EPOCHS_RANGE,
     ConfigError,
     VAEConfig,
-    from_dict,
 )
 from vae.data import default_dataset
 from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
@@ -92,24 +91,22 @@ if busy:
 
 if submitted and not busy:
     try:
-        config = from_dict(
-            {
-                "dataset": dataset,
-                "arch": arch,
-                "recon": recon,
-                "latent_dim": latent_dim,
-                "beta": beta,
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "lr": lr,
-                "seed": seed,
-                "lr_schedule": start.lr_schedule,
-                "kl_warmup_epochs": warmup,
-                "free_bits": free_bits,
-                "capacity": capacity,
-                "capacity_gamma": capacity_gamma,
-                "capacity_epochs": capacity_epochs,
-            }
+        # Fields the form does not show (schedule, precision, device) keep the link's or default values.
+        config = start.replace(
+            dataset=dataset,
+            arch=arch,
+            recon=recon,
+            latent_dim=latent_dim,
+            beta=beta,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            kl_warmup_epochs=warmup,
+            free_bits=free_bits,
+            capacity=capacity,
+            capacity_gamma=capacity_gamma,
+            capacity_epochs=capacity_epochs,
         )
         clean_name = sanitize_run_name(name)
         job = TrainingJob(config, clean_name, dashboard.checkpoint_dir()).start()
