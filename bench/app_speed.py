@@ -65,7 +65,7 @@ def redraw_interpolation(page, steps: int) -> float:
 
     def act() -> None:
         slider.press("ArrowRight")
-        page.get_by_text(f"{4 * steps + 1} images:").wait_for()
+        page.get_by_text(f"{4 * (steps - 1) + 1} images:").wait_for()
         settle(page)
 
     return timed(act)

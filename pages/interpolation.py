@@ -27,59 +27,69 @@ st.markdown(
     "Each class's **mean latent** is the average posterior mean μ over its test images. "
     "The strip decodes evenly spaced points on the path from one mean to the next."
 )
-left, middle, right = st.columns([2, 1, 1])
-chain_text = left.text_input("Chain of classes", ", ".join(map(str, DEFAULT_CHAIN)), help="e.g. 9, 4, 2, 6, 1")
-steps = middle.slider("Steps per pair", 2, 20, 8, help="Points on each leg, both ends included.")
-method = right.radio("Method", ("linear", "spherical"), horizontal=True,
-                     help="Spherical (slerp) keeps the path near the prior's shell of radius ≈ √d.")  # fmt: skip
 
-try:
-    chain = parse_chain(chain_text, len(data.class_names))
-except ValueError as exc:
-    st.error(str(exc), icon=":material/error:")
-    st.stop()
 
-missing = [c for c in chain if bool(means[c].isnan().any())]
-if missing:
-    st.error(f"Classes {missing} have no test images in {info.config.dataset}, so they have no mean.")
-    st.stop()
+@st.fragment
+def chain_strip() -> None:
+    """The chain's controls and strip: a fragment, so moving a slider redraws only this part."""
+    left, middle, right = st.columns([2, 1, 1])
+    chain_text = left.text_input("Chain of classes", ", ".join(map(str, DEFAULT_CHAIN)), help="e.g. 9, 4, 2, 6, 1")
+    steps = middle.slider("Steps per pair", 2, 20, 8, help="Points on each leg, both ends included.")
+    method = right.radio("Method", ("linear", "spherical"), horizontal=True,
+                         help="Spherical (slerp) keeps the path near the prior's shell of radius ≈ √d.")  # fmt: skip
 
-path = interpolate_chain(means, chain, steps, method)
-images = decode_images(run.model, path)
-arrow = " → ".join(data.class_names[c] for c in chain)
-st.caption(f"{len(images)} images: {arrow}, {method}")
-# One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
-legs = np.stack([images[i * (steps - 1) : i * (steps - 1) + steps] for i in range(len(chain) - 1)])
-grid = dashboard.show_images(legs.reshape(-1, 28, 28), ncols=steps)
-st.download_button("Download the strip (PNG)", dashboard.png_bytes(grid), "interpolation.png", "image/png",
-                   icon=":material/download:")  # fmt: skip
+    try:
+        chain = parse_chain(chain_text, len(data.class_names))
+    except ValueError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
 
-with st.expander("Why spherical interpolation?", expanded=method == "spherical"):
-    d = info.config.latent_dim
-    x = list(range(len(path)))
-    norms = go.Figure()
-    for kind, dash in (("linear", "dash"), ("spherical", "solid")):
-        norms.add_trace(go.Scatter(x=x, y=latent_norms(interpolate_chain(means, chain, steps, kind)), name=kind,
-                                   line={"dash": dash}))  # fmt: skip
-    norms.add_hline(y=math.sqrt(d), line_dash="dot", annotation_text=f"√d = {math.sqrt(d):.2f}")
-    norms.update_layout(height=260, xaxis_title="step along the chain", yaxis_title="‖z‖",
-                        margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
-    st.plotly_chart(norms, key="norms")
-    st.caption(
-        "Under the prior N(0, I) in d dimensions almost all the mass lies near the shell ‖z‖ ≈ √d, the typical set. "
-        "A straight line between two codes cuts through the interior, where the decoder saw few codes, so its "
-        "middle frames can fade; slerp follows the arc and interpolates the norm, staying near the shell. "
-        "Class means sit inside the shell, since averaging shrinks norms; the dip of the straight path is still visible."
-    )
+    missing = [c for c in chain if bool(means[c].isnan().any())]
+    if missing:
+        st.error(f"Classes {missing} have no test images in {info.config.dataset}, so they have no mean.")
+        return
+
+    path = interpolate_chain(means, chain, steps, method)
+    images = decode_images(run.model, path)
+    arrow = " → ".join(data.class_names[c] for c in chain)
+    st.caption(f"{len(images)} images: {arrow}, {method}")
+    # One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
+    legs = np.stack([images[i * (steps - 1) : i * (steps - 1) + steps] for i in range(len(chain) - 1)])
+    grid = dashboard.show_images(legs.reshape(-1, 28, 28), ncols=steps)
+    st.download_button("Download the strip (PNG)", dashboard.png_bytes(grid), "interpolation.png", "image/png",
+                       icon=":material/download:")  # fmt: skip
+
+    # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
+    if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):
+        d = info.config.latent_dim
+        x = list(range(len(path)))
+        norms = go.Figure()
+        for kind, dash in (("linear", "dash"), ("spherical", "solid")):
+            norms.add_trace(go.Scatter(x=x, y=latent_norms(interpolate_chain(means, chain, steps, kind)), name=kind,
+                                       line={"dash": dash}))  # fmt: skip
+        norms.add_hline(y=math.sqrt(d), line_dash="dot", annotation_text=f"√d = {math.sqrt(d):.2f}")
+        norms.update_layout(height=260, xaxis_title="step along the chain", yaxis_title="‖z‖",
+                            margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
+        st.plotly_chart(norms, key="norms")
+        st.caption(
+            "Under the prior N(0, I) in d dimensions almost all the mass lies near the shell ‖z‖ ≈ √d, the typical set. "
+            "A straight line between two codes cuts through the interior, where the decoder saw few codes, so its "
+            "middle frames can fade; slerp follows the arc and interpolates the norm, staying near the shell. "
+            "Class means sit inside the shell, since averaging shrinks norms; the dip of the straight path is still visible."
+        )
+
+
+chain_strip()
 
 st.subheader("Between two test images")
 n_test = len(data.test_x)
-a_col, b_col, s_col = st.columns(3)
+a_col, b_col, s_col, m_col = st.columns(4)
 a = a_col.number_input("First test image", 0, n_test - 1, 0)
 b = b_col.number_input("Second test image", 0, n_test - 1, min(1, n_test - 1))
 pair_steps = s_col.slider("Steps", 2, 20, 10, key="pair_steps")
+pair_method = m_col.radio("Method", ("linear", "spherical"), horizontal=True, key="pair_method")
 ends = encode_mu(run.model, data.test_x[[int(a), int(b)]])
-between = decode_images(run.model, interpolate(ends[0], ends[1], pair_steps, method))
+between = decode_images(run.model, interpolate(ends[0], ends[1], pair_steps, pair_method))
 originals = data.test_x[[int(a), int(b)]].squeeze(1).numpy()
 strip = np.concatenate([originals[:1], between, originals[1:]])
 st.caption(f"original {int(a)} | {pair_steps} decoded steps | original {int(b)}")
