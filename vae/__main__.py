@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -131,8 +133,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if data.notice:
         print(f"note: {data.notice}", file=sys.stderr)
     bar = None
+    # Ctrl-C asks the loop to stop after the current step, like the app's Stop button; an exception
+    # raised asynchronously could land in a finalizer and be swallowed. A second Ctrl-C aborts.
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        for event in train_run(config, name, args.checkpoint_dir, data=data):
+        for event in train_run(config, name, args.checkpoint_dir, data=data, stop=stop):
             if isinstance(event, StepMetrics):
                 if bar is None:
                     total = event.steps_per_epoch * config.epochs
@@ -156,10 +168,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if event.reason == "diverged":
                     print(f"error: training diverged: {event.message}", file=sys.stderr)
                     return EXIT_FAILED
+                if event.reason == "stopped":
+                    kept = f"the trained weights are saved in {path}" if path.exists() else "nothing was saved"
+                    print(f"error: interrupted during epoch {event.epochs_completed + 1}; {kept}", file=sys.stderr)
+                    return EXIT_FAILED
                 print(f"saved {path}", file=sys.stderr)
     except (CheckpointError, OSError) as exc:
         print(f"error: could not save the run: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 0
 
 
@@ -245,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted; finished epochs are saved", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED  # a second Ctrl-C during training, or one outside it
 
 
 if __name__ == "__main__":
