@@ -100,7 +100,6 @@ def train(
     data: Dataset,
     *,
     stop: threading.Event | None = None,
-    start_epoch: int = 0,
 ) -> Iterator[Event]:
     """Train ``model`` in place for ``config.epochs`` epochs, yielding a ``StepMetrics`` per step,
     an ``EpochMetrics`` per epoch, and one closing ``TrainingEnded``.
@@ -123,9 +122,9 @@ def train(
     last_good = copy.deepcopy(model.state_dict())
     began = time.perf_counter()
     model.train()
-    completed = start_epoch
+    completed = 0
 
-    for epoch in range(start_epoch + 1, config.epochs + 1):
+    for epoch in range(1, config.epochs + 1):
         epoch_began = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         sums = torch.zeros(2, dtype=torch.float64)
