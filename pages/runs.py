@@ -81,7 +81,8 @@ if available:
         pick = st.selectbox("Run", list(by_name), key="file_run")
         info = by_name[pick]
         st.download_button(
-            f"Download {pick}.pt", info.path.read_bytes(), f"{pick}.pt", "application/octet-stream",
+            # Deferred: the file is read when the user clicks, not on every rerun of this page.
+            f"Download {pick}.pt", info.path.read_bytes, f"{pick}.pt", "application/octet-stream",
             icon=":material/download:",
         )  # fmt: skip
         if info.shipped:
