@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 
 from vae.config import VAEConfig
 from vae.data import SPLITS, data_root, load_dataset
-from vae.models import ConvVAE
 from vae.runs import prepare
 from vae.train import EpochMetrics, train
 
@@ -54,16 +53,29 @@ class ClassicMLP(nn.Module):
 
 
 class ClassicConv(nn.Module):
-    """The same conv VAE as VAE Lab's, driven the classic way (sigmoid + BCE on probabilities)."""
+    """The reference conv VAE as it is usually written: contiguous NCHW tensors, out-of-place ReLUs, fp32."""
 
     def __init__(self, latent_dim: int = 20) -> None:
         super().__init__()
-        self.vae = ConvVAE(latent_dim)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        self.fc_mu = nn.Linear(3136, latent_dim)
+        self.fc_logvar = nn.Linear(3136, latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, 3136), nn.Unflatten(1, (64, 7, 7)), nn.ReLU(),
+            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1), nn.Sigmoid(),
+        )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        q = self.vae.encode(x)
-        z = q.mu + torch.randn_like(q.mu) * q.std
-        return torch.sigmoid(self.vae.decode(z)).view(-1, 784), q.mu, q.logvar
+        h = self.encoder(x)
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decoder(z).view(-1, 784), mu, logvar
 
 
 def classic_loss(recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from streamlit_drawable_canvas import st_canvas
 
 import dashboard
 from vae.analysis import decode_images, encode_mu
+from vae.data import to_float
 from vae.drawing import mnist_style, nearest
 
 st.title("Draw a digit")
@@ -58,7 +59,7 @@ test_mu, labels = dashboard.latents_of(info)
 closest = nearest(mu[0].numpy(), test_mu, k=8)
 names = ", ".join(data.class_names[int(labels[i])] for i in closest)
 st.subheader("Nearest test digits in latent space")
-dashboard.show_images(data.test_x[closest].squeeze(1).numpy(), ncols=8, scale=2)
+dashboard.show_images(to_float(data.test_x[closest]).squeeze(1).numpy(), ncols=8, scale=2)
 st.caption(f"labels: {names}")
 
 st.subheader("Where it lands")

@@ -6,6 +6,7 @@ import torch
 
 import dashboard
 from vae.analysis import manifold_grid, reconstruct, sample_prior, traverse
+from vae.data import to_float
 
 st.title("Generate")
 info = dashboard.require_run()
@@ -24,7 +25,7 @@ left, right = st.columns(2)
 n_recon = left.slider("Test images", 2, 16, 8)
 recon_seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
 picks = torch.randperm(len(data.test_x), generator=torch.Generator().manual_seed(int(recon_seed)))[:n_recon]
-originals = data.test_x[picks]
+originals = to_float(data.test_x[picks])
 pairs = np.stack([originals.squeeze(1).numpy(), reconstruct(run.model, originals)], axis=1).reshape(-1, 28, 28)
 dashboard.show_images(pairs, ncols=2 * min(n_recon, 8), caption="each original, then its reconstruction")
 

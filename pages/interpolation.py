@@ -16,6 +16,7 @@ from vae.analysis import (
     latent_norms,
     parse_chain,
 )
+from vae.data import to_float
 
 st.title("Interpolation")
 info = dashboard.require_run()
@@ -90,7 +91,7 @@ pair_steps = s_col.slider("Steps", 2, 20, 10, key="pair_steps")
 pair_method = m_col.radio("Method", ("linear", "spherical"), horizontal=True, key="pair_method")
 ends = encode_mu(run.model, data.test_x[[int(a), int(b)]])
 between = decode_images(run.model, interpolate(ends[0], ends[1], pair_steps, pair_method))
-originals = data.test_x[[int(a), int(b)]].squeeze(1).numpy()
+originals = to_float(data.test_x[[int(a), int(b)]]).squeeze(1).numpy()
 strip = np.concatenate([originals[:1], between, originals[1:]])
 st.caption(f"original {int(a)} | {pair_steps} decoded steps | original {int(b)}")
 dashboard.show_images(strip, ncols=len(strip))

@@ -5,6 +5,7 @@ import streamlit as st
 
 import dashboard
 from vae.analysis import embed_2d, reconstruct
+from vae.data import to_float
 
 MAX_TSNE_DEFAULT = 2000
 
@@ -47,7 +48,7 @@ index = dashboard.selected_point_index(event)
 if index is None:
     st.caption("Click a point to see that test image and its reconstruction.")
 else:
-    image = data.test_x[index : index + 1]
+    image = to_float(data.test_x[index : index + 1])
     pair = np.concatenate([image.squeeze(1).numpy(), reconstruct(run.model, image)])
     st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): original, reconstruction")
     dashboard.show_images(pair, ncols=2, scale=4)

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from vae.data import DataError, default_dataset, is_available, load_dataset, read_idx
+from vae.data import DataError, batches, default_dataset, is_available, load_dataset, read_idx, to_float
 
 
 def test_mnist_5k_is_a_fixed_stratified_split(mnist_5k):
     assert mnist_5k.name == "mnist-5k" and not mnist_5k.notice
     assert mnist_5k.train_x.shape == (4000, 1, 28, 28) and mnist_5k.test_x.shape == (1000, 1, 28, 28)
-    assert mnist_5k.train_x.dtype == torch.float32 and mnist_5k.train_y.dtype == torch.int64
-    assert 0.0 <= mnist_5k.train_x.min() and mnist_5k.train_x.max() <= 1.0
+    assert mnist_5k.train_x.dtype == torch.uint8 and mnist_5k.train_y.dtype == torch.int64
+    assert mnist_5k.train_x.max() == 255 and mnist_5k.train_x.min() == 0
     assert torch.bincount(mnist_5k.test_y).tolist() == [100] * 10
     assert torch.bincount(mnist_5k.train_y).tolist() == [400] * 10
     # Not ordered by class, and the same on every load.
@@ -84,3 +84,15 @@ def test_full_mnist_from_the_data_root(full_mnist_root):
     assert data.name == "mnist" and not data.notice
     assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
     assert torch.bincount(data.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_images_become_floats_in_the_unit_interval_one_batch_at_a_time():
+    pixels = torch.tensor([0, 1, 128, 255], dtype=torch.uint8).repeat(196 * 5).view(5, 1, 28, 28)
+    floats = to_float(pixels)
+    assert floats.dtype == torch.float32 and floats.shape == (5, 1, 28, 28)
+    assert floats[0, 0, 0, :4].tolist() == pytest.approx([0.0, 1 / 255, 128 / 255, 1.0])
+    assert to_float(floats) is floats  # float images pass through untouched
+    assert pixels[0, 0, 0, 3] == 255  # the uint8 source is not modified in place
+    parts = list(batches(pixels, 2))
+    assert [len(p) for p in parts] == [2, 2, 1] and all(p.dtype == torch.float32 for p in parts)
+    assert torch.equal(torch.cat(parts), floats)

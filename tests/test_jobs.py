@@ -1,5 +1,7 @@
 """The dashboard's training worker, driven directly (AppTest does not drive threads or run_every)."""
 
+import os
+import sys
 import threading
 
 import pytest
@@ -74,3 +76,42 @@ def test_a_crash_in_the_worker_is_reported_not_raised(tmp_path, monkeypatch):
     assert snap.status == "failed" and "disk full" in snap.message
     assert isinstance(job.error, OSError)
     assert TrainingJob(CONFIG, "broken", tmp_path).name == "broken"  # the name was released
+
+
+def _nice(tid: int) -> int:
+    # Field 19 of /proc/<pid>/task/<tid>/stat, counted after the ")" that ends the command name.
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_a_training_thread_yields_the_cpu_to_the_pages_and_only_it():
+    import torch
+
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        seen["lowered"] = jobs.lower_thread_priority()
+        seen["own"] = _nice(threading.get_native_id())
+        before = set(os.listdir("/proc/self/task"))
+        torch.ones(512, 512) @ torch.ones(512, 512)  # starts this thread's OpenMP workers, if it has any
+        seen["new"] = {int(t) for t in set(os.listdir("/proc/self/task")) - before}
+        seen["new_nice"] = {_nice(t) for t in seen["new"]}
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["lowered"] and seen["own"] == jobs.TRAINING_NICENESS
+    assert _nice(threading.get_native_id()) == 0  # the server's threads keep their priority
+    if torch.get_num_threads() > 1:
+        assert seen["new"] and seen["new_nice"] == {jobs.TRAINING_NICENESS}
+
+
+def test_a_job_trains_at_the_lower_priority(tmp_path):
+    job = TrainingJob(CONFIG.replace(epochs=50), "niced", tmp_path).start()
+    while job.snapshot().status != "running":
+        job.join(timeout=0.02)
+    niceness = os.getpriority(os.PRIO_PROCESS, job.thread.native_id)
+    job.request_stop()
+    assert job.join(timeout=60)
+    assert niceness == (jobs.TRAINING_NICENESS if sys.platform.startswith("linux") else 0)

@@ -2,10 +2,11 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from vae.config import VAEConfig
 from vae.losses import reconstruction_loss, vae_loss
-from vae.models import MLPVAE, ConvVAE, DiagonalGaussian, build_model
+from vae.models import MLPVAE, ConvTranspose2d, ConvVAE, DiagonalGaussian, build_model
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
@@ -88,3 +89,22 @@ def test_mse_recon_sums_squared_error_over_pixels():
     assert reconstruction_loss(logits, x, "mse").tolist() == pytest.approx([784 * 0.25] * 2)
     with pytest.raises(ValueError, match="recon"):
         reconstruction_loss(logits, x, "l1")
+
+
+@pytest.mark.parametrize("stride, output_padding", [(2, 1), (1, 0)])
+def test_separate_bias_transposed_conv_matches_torchs(stride, output_padding):
+    torch.manual_seed(0)
+    ours = ConvTranspose2d(8, 4, 3, stride=stride, padding=1, output_padding=output_padding)
+    reference = nn.ConvTranspose2d(8, 4, 3, stride=stride, padding=1, output_padding=output_padding)
+    reference.load_state_dict(ours.state_dict())  # same parameters, same keys: old checkpoints load unchanged
+    x = torch.randn(3, 8, 7, 7, requires_grad=True)
+    outputs = [layer(x) for layer in (ours, reference)]
+    torch.testing.assert_close(outputs[0], outputs[1])
+    grad = torch.randn_like(outputs[0])
+    grads = [
+        torch.autograd.grad(y, (x, layer.weight, layer.bias), grad) for y, layer in zip(outputs, (ours, reference))
+    ]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ours(x).dtype == torch.bfloat16  # the fp32 bias must not promote the activation back to fp32

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from vae.analysis import iw_nll, latent_diagnostics
+from vae.analysis import encode_mu, iw_nll, latent_diagnostics
 from vae.config import VAEConfig
+from vae.data import to_float
 from vae.losses import LossTerms, training_objective
 from vae.runs import prepare
 from vae.train import EpochMetrics, StepMetrics, evaluate, train
@@ -87,3 +88,15 @@ def test_active_units_sees_a_dimension_forced_dead(trained):
     after = latent_diagnostics(dead, data.test_x)
     assert after["active"][0] is False and after["mu_variance"][0] == 0.0
     assert after["active_units"] == before["active_units"] - int(before["active"][0])
+
+
+def test_uint8_and_float_images_give_the_same_numbers(trained):
+    model, data = trained
+    pixels = data.test_x[:64]
+    floats = to_float(pixels)
+    assert pixels.dtype == torch.uint8 and floats.dtype == torch.float32
+    # Converted one batch at a time, the pixels give bit-identical results to a float copy of the split.
+    assert evaluate(model, pixels, batch_size=10) == evaluate(model, floats, batch_size=10)
+    assert torch.equal(encode_mu(model, pixels, batch_size=10), encode_mu(model, floats, batch_size=10))
+    assert latent_diagnostics(model, pixels, batch_size=10) == latent_diagnostics(model, floats, batch_size=10)
+    assert iw_nll(model, pixels, 5, max_batch_elements=50) == iw_nll(model, floats, 5, max_batch_elements=50)

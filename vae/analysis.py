@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vae.data import batches
 from vae.models import VAE
 
 ENCODE_BATCH_SIZE = 2000
@@ -23,10 +24,10 @@ EMBEDDING_METHODS = ("tsne", "pca")
 
 @torch.inference_mode()
 def encode_mu(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
-    """Posterior means for ``x`` ``[N, 1, 28, 28]``. Returns ``[N, D]``."""
+    """Posterior means for ``x`` ``[N, 1, 28, 28]`` (uint8 or float). Returns ``[N, D]``."""
     model.eval()
     device = next(model.parameters()).device
-    parts = [model.encode(x[i : i + batch_size].to(device)).mu.cpu() for i in range(0, len(x), batch_size)]
+    parts = [model.encode(batch).mu.cpu() for batch in batches(x, batch_size, device)]
     return torch.cat(parts) if parts else torch.empty(0, model.latent_dim)
 
 
@@ -215,7 +216,7 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 
 @torch.inference_mode()
 def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> dict[str, object]:
-    """Per-dimension KL and activity over ``x`` ``[N, 1, 28, 28]``.
+    """Per-dimension KL and activity over ``x`` ``[N, 1, 28, 28]`` (uint8 or float).
 
     ``kl_per_dim`` ``[D]`` is the mean KL(q(z_u|x) || N(0, 1)) in nats; dimension u is *active* when
     Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2015), i.e. its posterior mean varies with the input.
@@ -224,8 +225,8 @@ def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BAT
     device = next(model.parameters()).device
     kl_sum = torch.zeros(model.latent_dim, dtype=torch.float64)
     mus = []
-    for start in range(0, len(x), batch_size):
-        posterior = model.encode(x[start : start + batch_size].to(device))
+    for batch in batches(x, batch_size, device):
+        posterior = model.encode(batch)
         kl_sum += posterior.kl_per_dim().double().sum(0).cpu()
         mus.append(posterior.mu.cpu())
     mu = torch.cat(mus)
@@ -263,8 +264,8 @@ def iw_nll(
     prior = torch.distributions.Normal(0.0, 1.0)
     images_per_batch = max(1, max_batch_elements // k)
     total = 0.0
-    for start in range(0, len(x), images_per_batch):
-        batch = x[start : start + images_per_batch].to(device)  # [B, 1, 28, 28]
+    done = 0
+    for batch in batches(x, images_per_batch, device):  # [B, 1, 28, 28]
         posterior = model.encode(batch)
         log_w = []
         for chunk_start in range(0, k, max(1, max_batch_elements // len(batch))):
@@ -280,8 +281,9 @@ def iw_nll(
             log_w.append(log_px_z + prior.log_prob(z).sum(-1) - posterior.log_prob(z))
         log_w_all = torch.cat(log_w)  # [k, B]
         total += float(-(torch.logsumexp(log_w_all.double(), dim=0) - math.log(k)).sum())
+        done += len(batch)
         if progress is not None:
-            progress(min(1.0, (start + len(batch)) / len(x)))
+            progress(min(1.0, done / len(x)))
     return total / len(x)
 
 

@@ -1,4 +1,7 @@
-"""Datasets as in-memory tensors: images ``[N, 1, 28, 28]`` float32 in [0, 1], labels ``[N]`` int64.
+"""Datasets as in-memory tensors: images ``[N, 1, 28, 28]`` uint8, labels ``[N]`` int64.
+
+Images stay uint8, a quarter of the memory of float32 (47 MB instead of 188 MB for MNIST's
+training split), and become float32 in [0, 1] one batch at a time through ``to_float`` or ``batches``.
 
 Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default ``./data``) in
 torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
@@ -14,6 +17,7 @@ import struct
 import threading
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -47,7 +51,7 @@ class Dataset:
     """
 
     name: str
-    train_x: torch.Tensor  # [N, 1, 28, 28] float32 in [0, 1]
+    train_x: torch.Tensor  # [N, 1, 28, 28] uint8; to_float() gives float32 in [0, 1]
     train_y: torch.Tensor  # [N] int64
     test_x: torch.Tensor
     test_y: torch.Tensor
@@ -59,6 +63,20 @@ class Dataset:
         if which not in SPLITS:
             raise ValueError(f"split must be 'train' or 'test', got {which!r}")
         return (self.train_x, self.train_y) if which == "train" else (self.test_x, self.test_y)
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """Images as float32 in [0, 1]: uint8 pixels are scaled by 1/255, float images pass through unchanged."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+def batches(x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+    """``x`` ``[N, 1, 28, 28]`` (uint8 or float) as float32 batches ``[<=batch_size, 1, 28, 28]`` on ``device``.
+
+    Each batch is converted on its own, so a pass over a split never holds a float copy of all of it.
+    """
+    for start in range(0, len(x), batch_size):
+        yield to_float(x[start : start + batch_size].to(device))
 
 
 def data_root() -> Path:
@@ -112,7 +130,8 @@ def read_idx(path: Path) -> np.ndarray:
 def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
         raise DataError(f"images {images.shape} and labels {labels.shape} do not pair up as 28x28 digits")
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    # np.array copies: read_idx's arrays view a read-only buffer that torch must not write through.
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1)
     return x, torch.from_numpy(labels.astype(np.int64))
 
 

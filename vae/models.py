@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vae.config import VAEConfig
@@ -72,11 +73,14 @@ class MLPVAE(VAE):
     def __init__(self, latent_dim: int, hidden: int = 400) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(N_PIXELS, hidden), nn.ReLU())
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(N_PIXELS, hidden), nn.ReLU(inplace=True))
         # One layer emits mu and logvar together: a single matmul instead of two.
         self.to_posterior = nn.Linear(hidden, 2 * latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, N_PIXELS), nn.Unflatten(1, IMAGE_SHAPE)
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, N_PIXELS),
+            nn.Unflatten(1, IMAGE_SHAPE),
         )
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
@@ -87,6 +91,22 @@ class MLPVAE(VAE):
         return self.decoder(z)
 
 
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` that adds its bias as a separate op; same parameters and state_dict keys.
+
+    On the CPU, the bias gradient that oneDNN fuses into a transposed convolution's backward pass is
+    slow: 7 ms against 0.1 ms for a plain sum for the 64->32 layer at batch 128 (bf16, channels-last).
+    Adding the bias afterwards lets autograd take the plain sum, and cuts a conv training step by ~25%.
+    """
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        y = F.conv_transpose2d(
+            x, self.weight, None, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )
+        # In y's dtype: under bf16 autocast an fp32 bias would promote the whole activation to fp32.
+        return y + self.bias.to(y.dtype).view(1, -1, 1, 1)
+
+
 class ConvVAE(VAE):
     """Two stride-2 convolutions down to 64x7x7, and three transposed convolutions back up."""
 
@@ -94,18 +114,19 @@ class ConvVAE(VAE):
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(inplace=True),
             nn.Flatten(),
         )  # fmt: skip
         self.to_posterior = nn.Linear(64 * 7 * 7, 2 * latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, 64 * 7 * 7), nn.Unflatten(1, (64, 7, 7)), nn.ReLU(),
-            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1),
+            nn.Linear(latent_dim, 64 * 7 * 7), nn.Unflatten(1, (64, 7, 7)), nn.ReLU(inplace=True),
+            ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True),
+            ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True),
+            ConvTranspose2d(32, 1, 3, stride=1, padding=1),
         )  # fmt: skip
         # oneDNN's convolutions run 6-10% faster per epoch on this CPU with channels-last weights and inputs.
+        # In-place ReLUs save an allocation per activation: about 4% of a training step.
         self.to(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from vae.config import VAEConfig
-from vae.data import Dataset
+from vae.data import Dataset, batches, to_float
 from vae.losses import training_objective, vae_loss
 from vae.models import VAE, DiagonalGaussian, autocast_dtype
 
@@ -69,7 +69,7 @@ Event = StepMetrics | EpochMetrics | TrainingEnded
 def evaluate(
     model: VAE, x: torch.Tensor, *, beta: float = 1.0, recon: str = "bce", batch_size: int = EVAL_BATCH_SIZE
 ) -> dict[str, float]:
-    """Mean ``recon``, ``kl`` and ``loss`` per image over ``x`` ``[N, 1, 28, 28]``.
+    """Mean ``recon``, ``kl`` and ``loss`` per image over ``x`` ``[N, 1, 28, 28]`` (uint8 or float).
 
     The posterior is sampled once per image with a fixed seed, as in training, so the same
     weights always give the same numbers.
@@ -79,8 +79,7 @@ def evaluate(
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(EVAL_SEED)
     totals = torch.zeros(2, dtype=torch.float64)
-    for start in range(0, len(x), batch_size):
-        batch = x[start : start + batch_size].to(device)
+    for batch in batches(x, batch_size, device):
         logits, posterior = model(batch, generator)
         terms = vae_loss(logits, batch, posterior, beta, recon)
         totals += torch.stack([terms.recon, terms.kl]).double().cpu() * len(batch)
@@ -131,7 +130,7 @@ def train(
         seen = 0
         lr = optimizer.param_groups[0]["lr"]
         for step in range(1, steps_per_epoch + 1):
-            batch = x_train[order[(step - 1) * config.batch_size : step * config.batch_size]].to(device)
+            batch = to_float(x_train[order[(step - 1) * config.batch_size : step * config.batch_size]].to(device))
             progress = epoch - 1 + (step - 1) / steps_per_epoch
             beta = config.beta_at(progress)
             capacity = config.capacity_at(progress)
