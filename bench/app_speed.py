@@ -60,15 +60,39 @@ def switch_all(page) -> list[float]:
     return [timed(lambda t=title, h=heading: goto(page, t, h)) for title, heading in PAGES]
 
 
-def redraw_interpolation(page, steps: int) -> float:
+STRIP_LOADED = """width => {
+    const img = document.querySelector("[data-testid=stImage] img");
+    return img !== null && img.complete && img.naturalWidth === width;
+}"""
+
+
+def redraw_interpolation(page, steps: int) -> tuple[float, float]:
+    """Seconds from a key press on the slider to (the new strip loaded on screen, the script idle again)."""
     slider = page.get_by_test_id("stSlider").filter(has_text="Steps per pair").get_by_role("slider")
+    began = time.perf_counter()
+    slider.press("ArrowRight")
+    # The chain strip is the page's first image: `steps` tiles of 28 px with 1 px gaps, drawn at 2x.
+    page.wait_for_function(STRIP_LOADED, arg=(steps * 29 - 1) * 2)
+    shown = time.perf_counter() - began
+    page.get_by_text(f"{4 * (steps - 1) + 1} images:").wait_for()
+    settle(page)
+    return shown, time.perf_counter() - began
 
-    def act() -> None:
-        slider.press("ArrowRight")
-        page.get_by_text(f"{4 * (steps - 1) + 1} images:").wait_for()
-        settle(page)
 
-    return timed(act)
+def start_training(page) -> None:
+    """Start a conv run on full MNIST from the Train page, and wait until it is stepping."""
+    goto(page, "Train", "Train a VAE")
+    page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
+    page.get_by_role("option", name="conv").click()
+    page.get_by_label("Run name", exact=True).fill(f"bench-{time.time_ns()}")
+    page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    page.get_by_test_id("stProgress").wait_for()
+
+
+def stop_training(page) -> None:
+    goto(page, "Train", "Train a VAE")
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped").first.wait_for(timeout=60_000)
 
 
 def main() -> None:
@@ -95,28 +119,32 @@ def main() -> None:
         warm = switch_all(page) + switch_all(page)
         print(f"first visit of each page (cold caches): {[round(t, 2) for t in first]}")
         print(f"page switch with a run loaded: median {statistics.median(warm):.2f} s, max {max(warm):.2f} s "
-              "(target <= 1 s)")  # fmt: skip
+              f"(target <= 1 s)  {[round(t, 2) for t in warm]}")  # fmt: skip
 
         goto(page, "Interpolation")
-        redraws = [redraw_interpolation(page, steps) for steps in range(9, 16)]
-        print(f"interpolation redraw: median {1000 * statistics.median(redraws):.0f} ms "
-              f"{[round(1000 * r) for r in redraws]} (target <= 300 ms)")  # fmt: skip
+        shown, idle = zip(*(redraw_interpolation(page, steps) for steps in range(9, 21)), strict=True)
+        print(f"interpolation redraw, new strip on screen: median {1000 * statistics.median(shown):.0f} ms "
+              f"{[round(1000 * r) for r in shown]} (target <= 300 ms)")  # fmt: skip
+        print(f"interpolation redraw, until the script is idle: median {1000 * statistics.median(idle):.0f} ms "
+              f"{[round(1000 * r) for r in idle]}")  # fmt: skip
         print(f"server RSS with full MNIST and a run loaded: {rss_mb(server.pid):.0f} MB (target <= 1024 MB)")
 
-        # Other pages while a training runs in the background of another session.
+        # Other pages while a conv run trains in the background: first the user's own run (they started
+        # it, then went on browsing), then another session's, whose tab keeps redrawing its live chart
+        # every second in this same chromium, on the same 2 cores as the server.
+        start_training(page)
+        own = switch_all(page) + switch_all(page)
+        print(f"page switch while this session's run trains: median {statistics.median(own):.2f} s, "
+              f"max {max(own):.2f} s (target <= 1 s)  {[round(t, 2) for t in own]}")  # fmt: skip
+        stop_training(page)
         trainer = browser.new_page()
         trainer.goto(f"http://127.0.0.1:{port}")
         settle(trainer)
-        goto(trainer, "Train", "Train a VAE")
-        trainer.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
-        trainer.get_by_role("option", name="conv").click()
-        trainer.get_by_label("Run name", exact=True).fill(f"bench-{int(time.time())}")
-        trainer.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
-        trainer.get_by_test_id("stProgress").wait_for()
+        start_training(trainer)
         busy = switch_all(page) + switch_all(page)
-        print(f"page switch while another session trains: median {statistics.median(busy):.2f} s, "
-              f"max {max(busy):.2f} s (target <= 1 s)")  # fmt: skip
-        trainer.get_by_role("button", name="Stop").click()
+        print(f"page switch while another session trains, its tab open beside: median {statistics.median(busy):.2f} s, "
+              f"max {max(busy):.2f} s (target <= 1 s)  {[round(t, 2) for t in busy]}")  # fmt: skip
+        stop_training(trainer)
         print(f"server RSS at the end: {rss_mb(server.pid):.0f} MB")
         server.terminate()
         server.wait()

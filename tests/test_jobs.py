@@ -115,3 +115,14 @@ def test_a_job_trains_at_the_lower_priority(tmp_path):
     job.request_stop()
     assert job.join(timeout=60)
     assert niceness == (jobs.TRAINING_NICENESS if sys.platform.startswith("linux") else 0)
+
+
+def test_the_live_view_is_thinned_to_a_fixed_number_of_points(tmp_path):
+    job = TrainingJob(CONFIG, "thin", tmp_path)
+    job._steps = [(i / 469, 100.0, 20.0, 120.0, 1.0, 0.0) for i in range(4690)]  # 10 epochs of full MNIST
+    steps = job.snapshot().steps
+    assert 0.9 * job.MAX_LIVE_STEPS <= len(steps) <= job.MAX_LIVE_STEPS
+    assert steps[0][0] == 0.0 and steps[-1][0] > 9.9  # still spans the whole run
+    job._steps = job._steps[:300]
+    assert len(job.snapshot().steps) == 300  # short runs are drawn in full
+    jobs.release_run_name(tmp_path, job.name)
