@@ -3,8 +3,12 @@
     VAE_DATA_DIR=../shared/data python bench/app_speed.py
 
 Drives `streamlit run` with Debian's chromium. Every figure is the median of several tries; a
-try ends when the new content is drawn and the script is idle again. Memory is the server's
-RSS after every page has been opened with full MNIST and a run loaded.
+try ends when the new content is drawn and the script is idle again. An interpolation redraw
+is also timed to the moment the new strip image has loaded, which is what the user sees. Memory
+is the server's RSS after every page has been opened with full MNIST and a run loaded.
+
+Training cases: the user's own conv run training while they browse, then another session's,
+whose tab stays open in the same chromium, so its live chart competes for the same 2 cores.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@
 
 The classic loop is pytorch/examples ``vae/main.py``: torchvision's MNIST with ``ToTensor``,
 a shuffling ``DataLoader`` at batch 128, the same architecture, Adam at 1e-3, and its test
-loss summed over the test set with one posterior sample per image.
+loss summed over the test set with one posterior sample per image. For ``--arch conv`` the
+classic model is the reference conv VAE written the usual way (NCHW tensors, fp32, sigmoid +
+BCE); channels-last, bf16 autocast and the separate transposed-conv bias are VAE Lab's changes.
+Epoch times cover the training passes only; both loops evaluate the test set outside them.
 """
 
 from __future__ import annotations
