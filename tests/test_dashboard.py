@@ -39,3 +39,14 @@ def test_epoch_series_split_train_dashed_and_test_solid():
     assert train["x"] == [1, 2] and test["recon"] == [2.0, 2.0]
     figure = dashboard.loss_figure([train, test])
     assert len(figure.data) == 6  # two series on three panels
+
+
+def test_server_config_keeps_reruns_cheap():
+    """Two Streamlit defaults cost this app most of its responsiveness on 2 cores (bench/app_speed.py)."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False  # a full gc.collect(2) after every rerun: ~110 ms
+    assert config["server"]["fileWatcherType"] == "none"  # the watcher tripled the first Latent space visit
+    assert config["server"]["maxUploadSize"] == 50
