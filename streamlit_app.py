@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ui import state
+
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 
 navigation = st.navigation(
@@ -20,4 +22,6 @@ navigation = st.navigation(
         ],
     }
 )
+# A training outlives its tab: keep this tab's job token in the URL on every page.
+state.session_job()
 navigation.run()

@@ -4,16 +4,18 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-import dashboard
+from ui import routing, state, widgets
 from vae.analysis import ACTIVE_UNIT_THRESHOLD, iw_nll
 from vae.train import evaluate
 
+routing.ensure_routed()
+
 st.title("Diagnostics")
-info = dashboard.require_run()
-run = dashboard.load(info)
-data = dashboard.dataset_of(info)
+info = widgets.require_run()
+run = state.load(info)
+data = state.dataset_of(info)
 d = info.config.latent_dim
-diag = dashboard.diagnostics_of(info)
+diag = state.diagnostics_of(info)
 kl = np.array(diag["kl_per_dim"])
 active = np.array(diag["active"])
 

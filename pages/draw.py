@@ -9,15 +9,17 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from streamlit_drawable_canvas import st_canvas
 
-import dashboard
+from ui import figures, routing, state, widgets
 from vae.analysis import decode_images, encode_mu
 from vae.data import to_float
 from vae.drawing import mnist_style, nearest
 
+routing.ensure_routed()
+
 st.title("Draw a digit")
-info = dashboard.require_run()
-run = dashboard.load(info)
-data = dashboard.dataset_of(info)
+info = widgets.require_run()
+run = state.load(info)
+data = state.dataset_of(info)
 st.caption(
     "Draw with the mouse, or upload a picture. It is prepared the way MNIST was made: the ink is cropped, "
     "scaled to fit a 20×20 box and placed in a 28×28 field with its centre of mass in the middle."
@@ -53,20 +55,20 @@ mu = encode_mu(run.model, torch.from_numpy(digit)[None, None])
 reconstruction = decode_images(run.model, mu)[0]
 with right:
     st.markdown("**The prepared input and its reconstruction**")
-    dashboard.show_images(np.stack([digit, reconstruction]), ncols=2, scale=5)
+    widgets.show_images(np.stack([digit, reconstruction]), ncols=2, scale=5)
 
-test_mu, labels = dashboard.latents_of(info)
+test_mu, labels = state.latents_of(info)
 closest = nearest(mu[0].numpy(), test_mu, k=8)
 names = ", ".join(data.class_names[int(labels[i])] for i in closest)
 st.subheader("Nearest test digits in latent space")
-dashboard.show_images(to_float(data.test_x[closest]).squeeze(1).numpy(), ncols=8, scale=2)
+widgets.show_images(to_float(data.test_x[closest]).squeeze(1).numpy(), ncols=8, scale=2)
 st.caption(f"labels: {names}")
 
 st.subheader("Where it lands")
 shown = min(len(test_mu), 3000)
-points = dashboard.project_2d(info, test_mu[:shown])
-here = dashboard.project_2d(info, mu.numpy())[0]
-fig = dashboard.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
+points = state.project_2d(info, test_mu[:shown])
+here = state.project_2d(info, mu.numpy())[0]
+fig = figures.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
 fig.add_trace(
     go.Scatter(x=[here[0]], y=[here[1]], mode="markers", name="your digit",
                marker={"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}})

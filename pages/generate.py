@@ -4,21 +4,23 @@ import numpy as np
 import streamlit as st
 import torch
 
-import dashboard
+from ui import routing, state, widgets
 from vae.analysis import manifold_grid, reconstruct, sample_prior, traverse
 from vae.data import to_float
 
+routing.ensure_routed()
+
 st.title("Generate")
-info = dashboard.require_run()
-run = dashboard.load(info)
-data = dashboard.dataset_of(info)
+info = widgets.require_run()
+run = state.load(info)
+data = state.dataset_of(info)
 d = info.config.latent_dim
 
 st.subheader("Samples from the prior")
 left, right = st.columns(2)
 count = left.slider("How many", 4, 64, 32, step=4)
 seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="prior_seed")
-dashboard.show_images(sample_prior(run.model, count, int(seed)), ncols=16, caption="z ~ N(0, I), decoded")
+widgets.show_images(sample_prior(run.model, count, int(seed)), ncols=16, caption="z ~ N(0, I), decoded")
 
 st.subheader("Reconstructions")
 left, right = st.columns(2)
@@ -27,13 +29,13 @@ recon_seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
 picks = torch.randperm(len(data.test_x), generator=torch.Generator().manual_seed(int(recon_seed)))[:n_recon]
 originals = to_float(data.test_x[picks])
 pairs = np.stack([originals.squeeze(1).numpy(), reconstruct(run.model, originals)], axis=1).reshape(-1, 28, 28)
-dashboard.show_images(pairs, ncols=2 * min(n_recon, 8), caption="each original, then its reconstruction")
+widgets.show_images(pairs, ncols=2 * min(n_recon, 8), caption="each original, then its reconstruction")
 
 if d == 2:
     st.subheader("The learned manifold")
     size = st.slider("Grid size", 5, 25, 15)
     grid = manifold_grid(run.model, size)
-    dashboard.show_images(grid.reshape(-1, 28, 28), ncols=size,
+    widgets.show_images(grid.reshape(-1, 28, 28), ncols=size,
                           caption="decoded at normal quantiles of z₁ (left→right) and z₂ (top→bottom)")  # fmt: skip
 
 st.subheader("Traverse one latent dimension")
@@ -44,8 +46,8 @@ span = right.slider("Range ±", 0.5, 4.0, 3.0, step=0.5)
 base = torch.zeros(d)
 if base_kind == "a test image":
     idx = st.number_input("Test image", 0, len(data.test_x) - 1, 0)
-    base = dashboard.latents_of(info)[0][int(idx)]
+    base = state.latents_of(info)[0][int(idx)]
     base = torch.from_numpy(base)
 values = torch.linspace(-span, span, 11)
-dashboard.show_images(traverse(run.model, base, int(dim), values), ncols=11,
+widgets.show_images(traverse(run.model, base, int(dim), values), ncols=11,
                       caption=f"z[{int(dim)}] from {-span:g} to {span:g}, other dimensions fixed")  # fmt: skip

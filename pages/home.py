@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-import dashboard
+from ui import routing, widgets
+
+routing.ensure_routed()
 
 st.title("VAE Lab")
 st.markdown(
@@ -16,10 +18,10 @@ A **β-VAE** weighs the KL term by β: more β, smoother but blurrier; less β, 
 """
 )
 
-dashboard.dataset_notice()
+widgets.dataset_notice()
 
 st.subheader("Current run")
-info = dashboard.select_run(st)
+info = widgets.select_run(st)
 if info is None:
     st.info("No runs yet. Train one on the Train page; on the embedded digits it takes seconds.")
 else:

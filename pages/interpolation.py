@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-import dashboard
+from ui import routing, state, widgets
 from vae.analysis import (
     DEFAULT_CHAIN,
     decode_images,
@@ -18,11 +18,13 @@ from vae.analysis import (
 )
 from vae.data import to_float
 
+routing.ensure_routed()
+
 st.title("Interpolation")
-info = dashboard.require_run()
-run = dashboard.load(info)
-data = dashboard.dataset_of(info)
-means = dashboard.class_means(info)
+info = widgets.require_run()
+run = state.load(info)
+data = state.dataset_of(info)
+means = state.class_means(info)
 
 st.markdown(
     "Each class's **mean latent** is the average posterior mean μ over its test images. "
@@ -56,8 +58,8 @@ def chain_strip() -> None:
     st.caption(f"{len(images)} images: {arrow}, {method}")
     # One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
     legs = np.stack([images[i * (steps - 1) : i * (steps - 1) + steps] for i in range(len(chain) - 1)])
-    grid = dashboard.show_images(legs.reshape(-1, 28, 28), ncols=steps)
-    st.download_button("Download the strip (PNG)", dashboard.png_bytes(grid), "interpolation.png", "image/png",
+    grid = widgets.show_images(legs.reshape(-1, 28, 28), ncols=steps)
+    st.download_button("Download the strip (PNG)", widgets.png_bytes(grid), "interpolation.png", "image/png",
                        icon=":material/download:")  # fmt: skip
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
@@ -94,4 +96,4 @@ between = decode_images(run.model, interpolate(ends[0], ends[1], pair_steps, pai
 originals = to_float(data.test_x[[int(a), int(b)]]).squeeze(1).numpy()
 strip = np.concatenate([originals[:1], between, originals[1:]])
 st.caption(f"original {int(a)} | {pair_steps} decoded steps | original {int(b)}")
-dashboard.show_images(strip, ncols=len(strip))
+widgets.show_images(strip, ncols=len(strip))

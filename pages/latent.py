@@ -3,17 +3,19 @@
 import numpy as np
 import streamlit as st
 
-import dashboard
+from ui import figures, routing, state, widgets
 from vae.analysis import embed_2d, reconstruct
 from vae.data import to_float
+
+routing.ensure_routed()
 
 MAX_TSNE_DEFAULT = 2000
 
 st.title("Latent space")
-info = dashboard.require_run()
-run = dashboard.load(info)
-data = dashboard.dataset_of(info)
-mu, labels = dashboard.latents_of(info)
+info = widgets.require_run()
+run = state.load(info)
+data = state.dataset_of(info)
+mu, labels = state.latents_of(info)
 n_total = len(mu)
 
 
@@ -40,15 +42,15 @@ else:
         points = embedding(str(info.path), info.path.stat().st_mtime_ns, method, n, float(perplexity), mu)
 
 axis = "z" if d == 2 else method.upper()
-fig = dashboard.latent_scatter(points, labels[:n], data.class_names, axis)
+fig = figures.latent_scatter(points, labels[:n], data.class_names, axis)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
 
 
-index = dashboard.selected_point_index(event)
+index = widgets.selected_point_index(event)
 if index is None:
     st.caption("Click a point to see that test image and its reconstruction.")
 else:
     image = to_float(data.test_x[index : index + 1])
     pair = np.concatenate([image.squeeze(1).numpy(), reconstruct(run.model, image)])
     st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): original, reconstruction")
-    dashboard.show_images(pair, ncols=2, scale=4)
+    widgets.show_images(pair, ncols=2, scale=4)

@@ -3,17 +3,51 @@
 import pandas as pd
 import streamlit as st
 
-import dashboard
-from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, delete_run, import_run
+from ui import figures, routing, state, widgets
+from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, RunInfo, delete_run, import_run, load_run
+from vae.config import EPOCHS_RANGE, ConfigError
+from vae.jobs import TrainingJob
+from vae.runs import CONTINUABLE, continue_config
+
+routing.ensure_routed()
+
+
+def continue_run(info: RunInfo) -> None:
+    """Continue the picked run for more epochs: the job starts here and is watched on Train."""
+    if info.status not in CONTINUABLE:
+        st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped "
+                   "or was interrupted can be continued.")  # fmt: skip
+        return
+    more = st.number_input("More epochs", min_value=1, max_value=EPOCHS_RANGE[1], value=2, step=1, key="more_epochs")
+    label = f"Continue {info.name}" + (" as a new run" if info.shipped else "")
+    if not st.button(label, icon=":material/resume:"):
+        return
+    mine = state.session_job()
+    if mine is not None and not mine[1].snapshot().done:
+        st.error("One training per session: yours is still running (see Train).", icon=":material/error:")
+        return
+    blocked = "" if info.shipped else state.may_change_run(info.name)
+    try:
+        if blocked:
+            raise CheckpointError(blocked)
+        run = load_run(info.path)
+        job = TrainingJob(continue_config(run, int(more)), f"{info.name}-continued", state.checkpoint_dir(),
+                          resume=run)  # fmt: skip
+    except (CheckpointError, ConfigError, ValueError) as exc:
+        st.error(f"Cannot continue: {exc}", icon=":material/error:")
+        return
+    state.start_job(job)
+    st.switch_page("pages/train.py")
+
 
 st.title("Runs & loss curves")
-available = dashboard.runs()
+available = state.runs()
 if not available:
     st.info("There are no runs yet. Train one, or upload a checkpoint below.")
 by_name = {r.name: r for r in available}
 
 if available:
-    current = st.session_state.get(dashboard.CURRENT_RUN_KEY)
+    current = st.session_state.get(state.CURRENT_RUN_KEY)
     chosen = st.multiselect(
         "Runs to compare",
         list(by_name),
@@ -23,8 +57,8 @@ if available:
     per_step = st.toggle("Show per-step training curves", value=False)
     series = []
     for i, name in enumerate(chosen):
-        run = dashboard.load(by_name[name])
-        color = dashboard.PALETTE[i % len(dashboard.PALETTE)]
+        run = state.load(by_name[name])
+        color = figures.PALETTE[i % len(figures.PALETTE)]
         if per_step and len(run.history.get("steps", [])):
             steps = run.history["steps"]
             columns = run.history.get("step_columns", [])
@@ -35,9 +69,9 @@ if available:
                 {"name": f"{name} per step", "x": x, "recon": col["recon"].tolist(), "kl": col["kl"].tolist(),
                  "loss": col["loss"].tolist(), "mode": "lines", "color": color, "width": 1, "opacity": 0.35}
             )  # fmt: skip
-        series += dashboard.epoch_series(run.epochs, name, color)
+        series += figures.epoch_series(run.epochs, name, color)
     if series:
-        st.plotly_chart(dashboard.loss_figure(series), key="run_curves")
+        st.plotly_chart(figures.loss_figure(series), key="run_curves")
 
     rows = []
     for info in available:
@@ -51,7 +85,7 @@ if available:
                 "d": info.config.latent_dim,
                 "beta": info.config.beta,
                 "epochs": info.final.get("epochs"),
-                "status": info.final.get("status", ""),
+                "status": info.status,
                 "test recon": round(test.get("recon", float("nan")), 3),
                 "test KL": round(test.get("kl", float("nan")), 3),
                 "test loss": round(test.get("loss", float("nan")), 3),
@@ -73,7 +107,7 @@ if available:
     if rd_datasets:
         rd_dataset = st.radio("Dataset", rd_datasets, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
         rd_runs = [r for r in likelihood_runs if r.config.dataset == rd_dataset]
-        st.plotly_chart(dashboard.rate_distortion_figure(rd_runs), key="rate_distortion")
+        st.plotly_chart(figures.rate_distortion_figure(rd_runs), key="rate_distortion")
 
     st.subheader("Checkpoint files")
     left, right = st.columns(2)
@@ -91,14 +125,20 @@ if available:
             confirm = st.checkbox(f"Yes, delete {pick} for good", key=f"confirm_{pick}")
             if st.button("Delete run", disabled=not confirm, icon=":material/delete:"):
                 try:
-                    delete_run(dashboard.checkpoint_dir(), pick)
+                    blocked = state.may_change_run(pick)
+                    if blocked:
+                        raise CheckpointError(f"Cannot delete: {blocked}.")
+                    delete_run(state.checkpoint_dir(), pick)
                 except CheckpointError as exc:
-                    dashboard.checkpoint_error(exc)
+                    widgets.checkpoint_error(exc)
                 else:
-                    if st.session_state.get(dashboard.CURRENT_RUN_KEY) == pick:
-                        st.session_state.pop(dashboard.CURRENT_RUN_KEY)
+                    if st.session_state.get(state.CURRENT_RUN_KEY) == pick:
+                        st.session_state.pop(state.CURRENT_RUN_KEY)
                     st.toast(f"Deleted {pick}")
                     st.rerun()
+
+    with right:
+        continue_run(info)
 
 with st.container():
     st.subheader("Upload a checkpoint")
@@ -110,12 +150,12 @@ with st.container():
     if upload is not None and st.button("Add to my runs", icon=":material/upload:"):
         try:
             stem = upload.name.rsplit(".", 1)[0] or "uploaded"
-            path = import_run(dashboard.checkpoint_dir(), upload.getvalue(), stem)
+            path = import_run(state.checkpoint_dir(), upload.getvalue(), stem)
         except (CheckpointError, ValueError) as exc:
-            dashboard.checkpoint_error(exc)
+            widgets.checkpoint_error(exc)
         else:
             st.success(f"Added **{path.stem}**.")
-            st.session_state[dashboard.CURRENT_RUN_KEY] = path.stem
+            st.session_state[state.CURRENT_RUN_KEY] = path.stem
 
-for bad in dashboard.unreadable_runs():
+for bad in state.unreadable_runs():
     st.warning(f"`{bad.path.name}` in the checkpoint folder cannot be used: {bad.error}")

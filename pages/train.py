@@ -1,14 +1,20 @@
-"""Train: a form for the config, a background worker, live progress and curves, and a Stop button."""
+"""Train: the tab's own training at the top (live progress, curves, Stop), the config form, continuing a
+saved run, and every training on this server.
+
+Trainings live in the process-wide registry, not in the tab: the URL's ``?job=`` token brings a
+reload, a reconnect or a copied link back to the same live view.
+"""
 
 import streamlit as st
 
-import dashboard
-from vae.checkpoints import CheckpointError, run_path, sanitize_run_name
+from ui import routing, state, widgets
+from vae.checkpoints import CheckpointError, load_run, run_path, sanitize_run_name
 from vae.config import (
     ARCHITECTURES,
     CAPACITY_GAMMA_RANGE,
     CAPACITY_RANGE,
     DATASETS,
+    EPOCHS_RANGE,
     FREE_BITS_RANGE,
     LATENT_DIM_RANGE,
     LR_RANGE,
@@ -18,19 +24,64 @@ from vae.config import (
     VAEConfig,
 )
 from vae.data import default_dataset
-from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.jobs import TrainingJob
+from vae.runs import CONTINUABLE, continue_config
+
+routing.ensure_routed()
 
 # Fine steps where beta matters most (near and below 1), coarse ones above.
 BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 BATCH_CHOICES = (32, 64, 128, 256, 512)
 
 st.title("Train a VAE")
-dashboard.dataset_notice()
+widgets.dataset_notice()
+DONE_SEEN_KEY = "job_done_seen"
 
-job: TrainingJob | None = st.session_state.get(dashboard.JOB_KEY)
-busy = job is not None and not job.snapshot().done
+own = state.session_job()
+if st.session_state.pop(state.STALE_LINK_KEY, False):
+    st.warning("That training link is unknown or has expired: trainings are listed for an hour after they end. "
+               "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
+busy = own is not None and not own[1].snapshot().done
+
+
+@st.fragment(run_every=1.0 if busy else None)
+def live_progress() -> None:
+    """The tab's own job, redrawn every second while it trains."""
+    mine = state.session_job()
+    if mine is None:
+        return
+    token, job = mine
+    snap = job.snapshot()
+    st.subheader(f"Your training: {snap.name}")
+    widgets.job_progress(snap)
+    if not snap.done:
+        if st.button("Stop", icon=":material/stop:", help="Ends the run after this step and keeps what was trained."):
+            state.job_registry().stop(token)
+            st.toast("Stopping after the current step…")
+        return
+    if st.session_state.get(DONE_SEEN_KEY) != token:
+        # The run just ended while this fragment was polling: make it the current run, and rerun
+        # the whole page so that the form opens again.
+        st.session_state[DONE_SEEN_KEY] = token
+        if run_path(state.checkpoint_dir(), snap.name).exists():
+            st.session_state[state.CURRENT_RUN_KEY] = snap.name
+        st.rerun(scope="app")
+    if snap.status == "completed":
+        st.success(f"Finished and saved **{snap.name}**; it is now the current run.", icon=":material/check_circle:")
+    elif snap.status == "stopped":
+        st.info(f"Stopped: {snap.message}. The trained weights are saved as **{snap.name}**.")
+    elif snap.status == "diverged":
+        st.error(f"Training diverged: {snap.message}", icon=":material/error:")
+    else:
+        st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
+    if run_path(state.checkpoint_dir(), snap.name).exists():
+        st.page_link("pages/latent.py", label=f"Explore {snap.name} in Latent space", icon=":material/arrow_forward:")
+
+
+live_progress()
+
 # Defaults for a quick first run; a shared link can preset any field, e.g. ?arch=conv&latent_dim=10&beta=4.
-start, link_error = dashboard.config_from_query(
+start, link_error = state.config_from_query(
     st.query_params, VAEConfig(dataset=default_dataset(), latent_dim=2, epochs=3)
 )
 if link_error:
@@ -41,7 +92,7 @@ def _choices(options: tuple, value: float) -> list:
     return sorted({*options, value})
 
 
-with st.form("train_form"):
+with st.expander("New training", expanded=not busy, icon=":material/add_circle:"), st.form("train_form"):
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Dataset", DATASETS, index=DATASETS.index(start.dataset))
     arch = left.selectbox(
@@ -87,7 +138,7 @@ with st.form("train_form"):
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
 
 if busy:
-    st.info("A training is already running in this session. Stop it or wait for it to finish to start another.")
+    st.caption("One training per session: stop yours, or wait for it to finish, to start another.")
 
 if submitted and not busy:
     try:
@@ -109,77 +160,66 @@ if submitted and not busy:
             capacity_epochs=capacity_epochs,
         )
         clean_name = sanitize_run_name(name)
-        job = TrainingJob(config, clean_name, dashboard.checkpoint_dir()).start()
+        job = TrainingJob(config, clean_name, state.checkpoint_dir())
     except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
         st.error(f"Cannot start training: {exc}", icon=":material/error:")
     else:
-        st.session_state[dashboard.JOB_KEY] = job
-        st.session_state.pop("job_done_seen", None)
+        state.start_job(job)
+        st.session_state.pop(DONE_SEEN_KEY, None)
         if job.name != name:
             st.toast(f"Saving as **{job.name}** (names must be file-safe and unique).")
         st.rerun()
 
 
-def draw(snap: JobSnapshot) -> None:
-    eta = snap.eta_seconds
-    text = f"{snap.name}: {snap.message}" + (f" · ETA {eta:.0f} s" if eta is not None and not snap.done else "")
-    st.progress(snap.progress, text=text)
-    if snap.notice:
-        st.warning(snap.notice, icon=":material/cloud_off:")
-    if snap.status == "queued":
-        st.caption(f"Waiting in the queue: at most {max_concurrent()} trainings run at once on this server.")
-    if snap.epochs:
-        last = snap.epochs[-1]
-        cols = st.columns(4)
-        cols[0].metric("Epoch", f"{last.epoch}/{snap.config.epochs}")
-        cols[1].metric("Test recon", f"{last.test['recon']:.2f}")
-        cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
-        cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
-    series = []
-    if snap.steps:
-        x, recon_steps, kl_steps, loss_steps, beta_steps, capacity_steps = zip(*snap.steps, strict=True)
-        scheduled = snap.config.kl_warmup_epochs > 0 or snap.config.capacity > 0
-        series.append(
-            {"name": "train (per step)", "x": x, "recon": recon_steps, "kl": kl_steps, "loss": loss_steps,
-             "beta": beta_steps if scheduled else None, "capacity": capacity_steps if scheduled else None,
-             "mode": "lines", "color": "#9aa5b1", "width": 1, "opacity": 0.7}
-        )  # fmt: skip
-    history = [e.to_dict() for e in snap.epochs]
-    series += dashboard.epoch_series(history, "epoch", color="#6f42c1") if history else []
-    if series:
-        st.plotly_chart(dashboard.loss_figure(series), key="live_curves")
-
-
-@st.fragment(run_every=1.0 if busy else None)
-def live_progress() -> None:
-    current: TrainingJob | None = st.session_state.get(dashboard.JOB_KEY)
-    if current is None:
+def continue_section() -> None:
+    """Continue a completed, stopped or interrupted run for more epochs, from its saved optimizer state."""
+    candidates = [r for r in state.runs() if r.status in CONTINUABLE]
+    if not candidates:
+        st.caption("No run can be continued yet: train one first.")
         return
-    snap = current.snapshot()
-    st.subheader(f"Run {snap.name}")
-    draw(snap)
-    if not snap.done:
-        if st.button("Stop", icon=":material/stop:", help="Ends the run after this step and keeps what was trained."):
-            current.request_stop()
-            st.toast("Stopping after the current step…")
-        return
-    if st.session_state.get("job_done_seen") != snap.name:
-        # The run just ended while this fragment was polling: make it the current run, and rerun
-        # the whole page so that the form is enabled again.
-        st.session_state["job_done_seen"] = snap.name
-        if run_path(dashboard.checkpoint_dir(), snap.name).exists():
-            st.session_state[dashboard.CURRENT_RUN_KEY] = snap.name
-        st.rerun(scope="app")
-    if snap.status == "completed":
-        st.success(f"Finished and saved **{snap.name}**; it is now the current run.", icon=":material/check_circle:")
-    elif snap.status == "stopped":
-        st.info(f"Stopped: {snap.message}. The trained weights are saved as **{snap.name}**.")
-    elif snap.status == "diverged":
-        st.error(f"Training diverged: {snap.message}", icon=":material/error:")
+    names = [r.name for r in candidates]
+    current = st.session_state.get(state.CURRENT_RUN_KEY)
+    left, middle, right = st.columns([2, 1, 1])
+    pick = left.selectbox("Run to continue", names, index=names.index(current) if current in names else 0,
+                          format_func=lambda n: f"{n} · {next(r for r in candidates if r.name == n).status}")  # fmt: skip
+    info = next(r for r in candidates if r.name == pick)
+    more = middle.number_input("More epochs", min_value=1, max_value=EPOCHS_RANGE[1], value=2, step=1)
+    new_name = pick
+    if info.shipped:
+        new_name = right.text_input("Save as", value=f"{pick}-continued", max_chars=64,
+                                    help="Shipped runs are read-only, so the continuation is a new run.")  # fmt: skip
     else:
-        st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
-    if run_path(dashboard.checkpoint_dir(), snap.name).exists():
-        st.page_link("pages/latent.py", label=f"Explore {snap.name} in Latent space", icon=":material/arrow_forward:")
+        right.caption(f"Continues **{pick}** in place; its curves carry on from epoch {info.final.get('epochs', 0)}.")
+    if st.button("Continue training", icon=":material/resume:", disabled=busy):
+        blocked = "" if info.shipped else state.may_change_run(pick)
+        if blocked:
+            st.error(f"Cannot continue: {blocked}.", icon=":material/error:")
+            return
+        try:
+            run = load_run(info.path)
+            job = TrainingJob(continue_config(run, int(more)), sanitize_run_name(new_name), state.checkpoint_dir(),
+                              resume=run)  # fmt: skip
+        except (ConfigError, ValueError, CheckpointError) as exc:
+            st.error(f"Cannot continue: {exc}", icon=":material/error:")
+            return
+        state.start_job(job)
+        st.session_state.pop(DONE_SEEN_KEY, None)
+        st.rerun()
 
 
-live_progress()
+with st.expander("Continue a run for more epochs", icon=":material/resume:"):
+    continue_section()
+
+any_active = any(not j.snapshot().done for j in state.job_registry().jobs())
+
+
+@st.fragment(run_every=2.0 if any_active else None)
+def server_jobs() -> None:
+    st.subheader("Trainings on this server")
+    mine = state.session_job()
+    widgets.server_jobs_table(state.job_registry().jobs(), mine[1] if mine else None)
+    st.caption("Anyone on this server sees these; only the tab that started a training (or a copy of its link) "
+               "can stop it.")  # fmt: skip
+
+
+server_jobs()

@@ -75,3 +75,12 @@ def run_dir(tiny_runs_template, tmp_path) -> Path:
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file's bytes, to prove that nothing was added, lost or changed."""
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def session_job(at):
+    """The training job that an AppTest session started, looked up by its token as the pages do."""
+    from ui.state import JOB_KEY, job_registry
+
+    job = job_registry().get(at.session_state[JOB_KEY])
+    assert job is not None, "the session holds no known job token"
+    return job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, session_job
 from vae.checkpoints import list_runs, load_run
 
 APP = str(ROOT / "streamlit_app.py")
@@ -66,7 +66,7 @@ def test_train_page_trains_a_tiny_run_that_then_appears(app, run_dir):
     form["Run name"].set_value("apptest run")
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    job = at.session_state["training_job"]
+    job = session_job(at)
     assert job.name == "apptest-run"
     assert job.join(timeout=120), "the worker did not finish"
     assert job.snapshot().status == "completed"
@@ -86,7 +86,7 @@ def test_train_page_passes_the_objectives_beyond_a_fixed_beta(app):
     inputs["Free bits (nats per dimension)"].set_value(0.5)
     at.text_input[0].set_value("warm")
     at.button[0].click().run()
-    job = at.session_state["training_job"]
+    job = session_job(at)
     assert (job.config.kl_warmup_epochs, job.config.free_bits) == (2, 0.5)
     assert job.join(120) and job.snapshot().status == "completed"
     at.run()

@@ -18,7 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, snapshot
+from tests.conftest import ROOT, session_job, snapshot
 from vae import checkpoints, jobs
 from vae.checkpoints import MAX_CHECKPOINT_BYTES, clean_stale_tmp, list_runs, load_run
 from vae.data import load_dataset
@@ -94,7 +94,7 @@ def _train(at: AppTest, name: str, **form: object) -> jobs.TrainingJob:
     widgets["Run name"].set_value(name)
     at.button[0].click().run()
     assert not at.exception
-    return at.session_state["training_job"]
+    return session_job(at)
 
 
 # 1. Checkpoint files that are not safe to load ------------------------------------------------

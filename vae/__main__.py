@@ -11,16 +11,24 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from vae.config import (
     ARCHITECTURES,
     DATASETS,
+    DEVICES,
+    LATENT_DIM_RANGE,
+    LR_SCHEDULES,
+    PRECISIONS,
     RECON_LOSSES,
     ConfigError,
     VAEConfig,
     from_dict,
 )
+from vae.settings import default_checkpoint_dir
+
+if TYPE_CHECKING:
+    from vae.checkpoints import Run
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -28,6 +36,19 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     pass
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends each option's default to its help, unless the help already names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" not in text and action.option_strings and action.default is not argparse.SUPPRESS:
+            if isinstance(action, argparse._StoreTrueAction):
+                text += " (default: off)"
+            else:
+                text += " (default: %(default)s)" if action.default is not None else " (default: none)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,27 +61,47 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     defaults = VAEConfig()
 
-    train = commands.add_parser("train", help="train a run and save it")
-    train.add_argument("--dataset", choices=DATASETS, default=None, help="default: mnist if on disk, else mnist-5k")
-    train.add_argument("--arch", choices=ARCHITECTURES, default=defaults.arch)
-    train.add_argument("--latent-dim", default=defaults.latent_dim, help="2-64")
-    train.add_argument("--beta", default=defaults.beta, help="KL weight, >= 0")
-    train.add_argument("--epochs", default=defaults.epochs)
-    train.add_argument("--batch-size", default=defaults.batch_size)
-    train.add_argument("--lr", default=defaults.lr)
-    train.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=("constant", "cosine"))
-    train.add_argument("--recon", choices=RECON_LOSSES, default=defaults.recon)
-    train.add_argument("--seed", default=defaults.seed)
-    train.add_argument("--device", default=defaults.device)
-    train.add_argument("--kl-warmup-epochs", default=defaults.kl_warmup_epochs, help="ramp beta from 0 over N epochs")
+    train = commands.add_parser(
+        "train",
+        help="train a run and save it, or continue one with --resume",
+        description="Train a VAE and save it as a run, one checkpoint per epoch. With --resume NAME, continue a "
+        "saved run for --epochs more epochs from its stored optimizer and RNG states.",
+        formatter_class=_DefaultsFormatter,
+    )
+    train.add_argument("--dataset", choices=DATASETS, default=None,
+                       help="training data (default: mnist when its files are on disk, else mnist-5k)")
+    train.add_argument("--arch", choices=ARCHITECTURES, default=defaults.arch,
+                       help="mlp: 784-400-d-400-784; conv: two strided convolutions each way")
+    train.add_argument("--latent-dim", default=defaults.latent_dim, metavar="D",
+                       help=f"latent dimension d, {LATENT_DIM_RANGE[0]}-{LATENT_DIM_RANGE[1]}")
+    train.add_argument("--beta", default=defaults.beta, help="KL weight β; 1 is the plain ELBO")
+    train.add_argument("--epochs", default=defaults.epochs,
+                       help="passes over the training set; with --resume, the number of additional epochs")
+    train.add_argument("--batch-size", default=defaults.batch_size, help="images per optimiser step")
+    train.add_argument("--lr", default=defaults.lr, help="Adam's learning rate")
+    train.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=LR_SCHEDULES,
+                       help="constant, or cosine decay to 0 over the run")
+    train.add_argument("--recon", choices=RECON_LOSSES, default=defaults.recon,
+                       help="reconstruction term: bce is -log p(x|z) in nats; mse is squared error")
+    train.add_argument("--seed", default=defaults.seed, help="seeds the weights, the data order and the noise")
+    train.add_argument("--device", default=defaults.device, choices=DEVICES,
+                       help="where to train; auto picks cuda, then mps, then cpu")
+    train.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
+                       help="training matmuls; auto uses bfloat16 where the hardware does it natively")
+    train.add_argument("--kl-warmup-epochs", default=defaults.kl_warmup_epochs, help="ramp β from 0 over N epochs")
     train.add_argument("--free-bits", default=defaults.free_bits, help="KL floor per latent dimension, in nats")
-    train.add_argument("--capacity", default=defaults.capacity, help="KL target C_max (0: off)")
-    train.add_argument("--capacity-gamma", default=defaults.capacity_gamma)
+    train.add_argument("--capacity", default=defaults.capacity, help="KL target C_max in nats (0: off)")
+    train.add_argument("--capacity-gamma", default=defaults.capacity_gamma, help="weight γ on |KL - C|")
     train.add_argument("--capacity-epochs", default=defaults.capacity_epochs, help="epochs to ramp C to C_max")
-    train.add_argument("--name", required=True, help="run name; letters, digits, '-', '_' and '.'")
-    train.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    train.add_argument("--name", default=None,
+                       help="run name; letters, digits, '-', '_' and '.' (required unless --resume; with --resume, "
+                       "the new name for a continued shipped run)")  # fmt: skip
+    train.add_argument("--resume", metavar="NAME", default=None,
+                       help="continue this saved run for --epochs more epochs; its config comes from the checkpoint")
+    train.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(),
+                       help="where runs are saved ($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing user run of that name")
-    train.add_argument("--json", action="store_true", help="print one JSON object per epoch")
+    train.add_argument("--json", action="store_true", help="print one JSON object per epoch on stdout")
 
     evaluate = commands.add_parser("eval", help="evaluate a saved run on its test split")
     evaluate.add_argument("checkpoint", type=Path)
@@ -69,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, metavar="N", help="use only the first N test images for --iw")
 
     listing = commands.add_parser("list", help="list the runs in a checkpoint directory")
-    listing.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    listing.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(),
+                         help="($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)")
     listing.add_argument("--json", action="store_true")
     return parser
 
@@ -95,24 +137,55 @@ def _config_from_args(args: argparse.Namespace) -> VAEConfig:
             "capacity": args.capacity,
             "capacity_gamma": args.capacity_gamma,
             "capacity_epochs": args.capacity_epochs,
+            "precision": args.precision,
         }
     )
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _resume_plan(args: argparse.Namespace) -> tuple[VAEConfig, str, Run]:
+    """For ``train --resume``: the continued config, the name to save under, and the loaded run."""
+    from vae.checkpoints import CheckpointError, load_run, reserve_run_name, run_path, sanitize_run_name
+    from vae.runs import continue_config
 
-    from vae.checkpoints import (
-        CheckpointError,
-        run_path,
-        sanitize_run_name,
-        shipped_names,
-    )
-    from vae.data import load_dataset
+    try:
+        source = run_path(args.checkpoint_dir, args.resume)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not source.exists():
+        raise UsageError(f"no run named {source.stem!r} in {args.checkpoint_dir}")
+    try:
+        run = load_run(source)
+        config = continue_config(run, int(_whole(args.epochs, "--epochs")))
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    if not run.shipped:
+        if args.name is not None and sanitize_run_name(args.name) != run.name:
+            raise UsageError("--resume continues a run under its own name; --name is only for shipped runs")
+        return config, run.name, run
+    try:  # a shipped run is read-only: the continuation gets a free name of its own
+        wanted = sanitize_run_name(args.name or f"{run.name}-continued")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return config, reserve_run_name(args.checkpoint_dir, wanted), run
+
+
+def _whole(value: object, flag: str) -> int:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a whole number; got {value!r}") from None
+    if not number.is_integer():
+        raise UsageError(f"{flag} must be a whole number; got {value!r}")
+    return int(number)
+
+
+def _fresh_plan(args: argparse.Namespace) -> tuple[VAEConfig, str]:
+    """For a new run: the config from the flags and a checked, file-safe name."""
+    from vae.checkpoints import run_path, sanitize_run_name, shipped_names
     from vae.models import resolve_device
-    from vae.runs import train_run
-    from vae.train import EpochMetrics, StepMetrics, TrainingEnded
 
+    if args.name is None:
+        raise UsageError("--name is required (or --resume NAME to continue a saved run)")
     config = _config_from_args(args)
     try:
         resolve_device(config.device)
@@ -128,11 +201,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(
             f"run {name!r} already exists in {args.checkpoint_dir}; choose another --name or pass --overwrite"
         )
+    return config, name
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vae.checkpoints import CheckpointError, release_run_name, run_path
+    from vae.data import load_dataset
+    from vae.runs import train_run
+    from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+
+    resume = None
+    if args.resume is not None:
+        config, name, resume = _resume_plan(args)
+    else:
+        config, name = _fresh_plan(args)
+    path = run_path(args.checkpoint_dir, name)
+    first_epoch = len(resume.epochs) + 1 if resume is not None else 1
+    if resume is not None:
+        print(f"note: continuing {resume.name!r} from epoch {first_epoch} to {config.epochs}"
+              + (f", saving as {name!r} (shipped runs are read-only)" if resume.shipped else ""),
+              file=sys.stderr)  # fmt: skip
 
     data = load_dataset(config.dataset)
     if data.notice:
         print(f"note: {data.notice}", file=sys.stderr)
     bar = None
+    last: EpochMetrics | None = None
     # Ctrl-C asks the loop to stop after the current step, like the app's Stop button; an exception
     # raised asynchronously could land in a finalizer and be swallowed. A second Ctrl-C aborts.
     stop = threading.Event()
@@ -144,15 +240,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        for event in train_run(config, name, args.checkpoint_dir, data=data, stop=stop):
+        for event in train_run(config, name, args.checkpoint_dir, data=data, stop=stop, resume=resume):
             if isinstance(event, StepMetrics):
                 if bar is None:
-                    total = event.steps_per_epoch * config.epochs
+                    total = event.steps_per_epoch * (config.epochs - first_epoch + 1)
                     bar = tqdm(total=total, desc=name, unit="step", disable=None, file=sys.stderr)
                 bar.update(1)
                 if event.step % 20 == 0:
                     bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.1f}", refresh=False)
             elif isinstance(event, EpochMetrics):
+                last = event
                 if args.json:
                     keys = ("recon", "kl", "loss")
                     record = {
@@ -172,12 +269,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                     kept = f"the trained weights are saved in {path}" if path.exists() else "nothing was saved"
                     print(f"error: interrupted during epoch {event.epochs_completed + 1}; {kept}", file=sys.stderr)
                     return EXIT_FAILED
+                if last is not None:
+                    t = last.test
+                    print(f"epoch {last.epoch}/{config.epochs} test: recon {t['recon']:.2f}  kl {t['kl']:.2f}  "
+                          f"loss {t['loss']:.2f} nats/image", file=sys.stderr)  # fmt: skip
                 print(f"saved {path}", file=sys.stderr)
     except (CheckpointError, OSError) as exc:
         print(f"error: could not save the run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGINT, previous)
+        release_run_name(args.checkpoint_dir, name)
     return 0
 
 

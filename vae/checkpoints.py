@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -35,10 +36,10 @@ SHIPPED_MANIFEST = "shipped.json"
 TMP_MARKER = ".tmp-"
 STALE_TMP_SECONDS = 3600
 STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
-DEFAULT_DIR = Path("checkpoints")
 
 _names_lock = threading.Lock()
 _reserved_names: set[Path] = set()
+_writing: dict[Path, str] = {}  # runs this process is training -> its trainer_id()
 
 
 class CheckpointError(Exception):
@@ -61,10 +62,15 @@ class Run:
     created: str = ""
     path: Path | None = None
     shipped: bool = False
+    train_state: dict[str, Any] = field(default_factory=dict)  # ``TrainState.state_dict()``; empty in old files
 
     @property
     def epochs(self) -> list[dict[str, Any]]:
         return self.history.get("epochs", [])
+
+    @property
+    def status(self) -> str:
+        return run_status(self.final, self.path)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,69 @@ class RunInfo:
     final: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     error: str = ""
+
+    @property
+    def status(self) -> str:
+        """``completed``, ``stopped``, ``diverged``, ``running`` or ``interrupted`` (its trainer is gone)."""
+        return run_status(self.final, self.path)
+
+
+def trainer_id() -> str:
+    """Who is writing a run: host, pid and the process's start time, so that a reused pid is not mistaken for it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or "" where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22, counted after the command name, which is in parentheses and may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def trainer_alive(trainer: str) -> bool:
+    """Whether the process that wrote ``trainer_id()`` is still training that run.
+
+    That is whether the same process (pid and start time) still exists on this host. A file written
+    on another host, or by a version that recorded no trainer, counts as gone.
+    """
+    host, _, rest = str(trainer).partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return _process_start(pid) == started
+
+
+def run_status(final: dict[str, Any], path: Path | None = None) -> str:
+    """The status a person should see: a ``running`` run whose trainer is gone is ``interrupted``."""
+    status = str(final.get("status", ""))
+    if status != "running":
+        return status
+    trainer = str(final.get("trainer", ""))
+    if trainer == trainer_id():  # written by this very process: is it still training that file?
+        with _names_lock:
+            alive = path is not None and _writing.get(Path(path).resolve()) == trainer
+    else:
+        alive = trainer_alive(trainer)
+    return "running" if alive else "interrupted"
+
+
+def mark_writing(path: Path, writing: bool) -> None:
+    """Record that this process is (or no longer is) training the run at ``path``."""
+    with _names_lock:
+        if writing:
+            _writing[Path(path).resolve()] = trainer_id()
+        else:
+            _writing.pop(Path(path).resolve(), None)
 
 
 def sanitize_run_name(raw: str) -> str:
@@ -133,6 +202,16 @@ def reserve_run_name(directory: Path, wanted: str) -> str:
     raise CheckpointError(f"no free run name near {base!r}")
 
 
+def claim_run_name(directory: Path, name: str) -> str:
+    """Claim an existing run's own name, to continue training it in place. Raises if a job already holds it."""
+    path = run_path(directory, name)
+    with _names_lock:
+        if path.resolve() in _reserved_names:
+            raise CheckpointError(f"{path.stem!r} is already being trained here")
+        _reserved_names.add(path.resolve())
+    return path.stem
+
+
 def release_run_name(directory: Path, name: str) -> None:
     with _names_lock:
         _reserved_names.discard(run_path(directory, name).resolve())
@@ -144,8 +223,9 @@ def run_payload(
     config: VAEConfig,
     history: dict[str, Any],
     final: dict[str, Any],
+    train_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plain dict that a checkpoint holds."""
+    """The plain dict that a checkpoint holds. ``train_state`` lets training carry on exactly (optimizer, RNGs)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -155,6 +235,7 @@ def run_payload(
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "history": history,
         "final": final,
+        **({"train_state": train_state} if train_state else {}),
     }
 
 
@@ -166,6 +247,7 @@ def save_run(
     history: dict[str, Any],
     final: dict[str, Any],
     *,
+    train_state: dict[str, Any] | None = None,
     allow_shipped: bool = False,
 ) -> Path:
     """Write a run atomically to ``directory/name.pt``, replacing an earlier save of the same run.
@@ -177,7 +259,7 @@ def save_run(
     if not allow_shipped and path.stem in shipped_names(directory):
         raise CheckpointError(f"{path.stem!r} is a shipped run and cannot be overwritten")
     directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, run_payload(path.stem, model, config, history, final))
+    write_atomic(path, run_payload(path.stem, model, config, history, final, train_state))
     return path
 
 
@@ -251,7 +333,8 @@ def _run_from_payload(payload: dict[str, Any], label: str, path: Path | None, sh
     history = payload.get("history") if isinstance(payload.get("history"), dict) else {}
     final = payload.get("final") if isinstance(payload.get("final"), dict) else {}
     name = path.stem if path is not None else str(payload.get("name", "uploaded"))
-    return Run(name, config, model, history, final, str(payload.get("created", "")), path, shipped)
+    train_state = payload.get("train_state") if isinstance(payload.get("train_state"), dict) else {}
+    return Run(name, config, model, history, final, str(payload.get("created", "")), path, shipped, train_state)
 
 
 def load_run(path: Path) -> Run:
@@ -276,12 +359,12 @@ def import_run(directory: Path, data: bytes, wanted_name: str) -> Path:
     run = load_run_bytes(data)
     name = reserve_run_name(directory, wanted_name)
     try:
-        return save_run(directory, name, run.model, run.config, run.history, run.final)
+        return save_run(directory, name, run.model, run.config, run.history, run.final, train_state=run.train_state)
     finally:
         release_run_name(directory, name)
 
 
-def list_runs(directory: Path = DEFAULT_DIR) -> list[RunInfo]:
+def list_runs(directory: Path) -> list[RunInfo]:
     """Every ``*.pt`` run in ``directory``: shipped ones in manifest order, then the newest first.
 
     Temporary files are skipped.

@@ -1,21 +1,27 @@
-"""Background training jobs for the dashboard: a worker thread that never touches the UI.
+"""Background training jobs for the dashboard: worker threads that never touch the UI, and the
+process-wide registry that holds them.
 
-The job holds a lock, the metrics so far, a stop event and the error, if any; the page polls
+A job holds a lock, the metrics so far, a stop event and the error, if any; a page polls
 ``snapshot()`` to draw progress. At most ``max_concurrent()`` jobs train at once in a process;
 later ones wait in a queue, so several users on one small machine cannot oversubscribe it.
+
+Jobs belong to the server, not to a browser tab: ``JobRegistry`` keeps them by an unguessable
+token, which a tab keeps in its URL. Whoever holds the token may stop the job; everyone can see it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vae.checkpoints import release_run_name, reserve_run_name
+from vae.checkpoints import Run, claim_run_name, release_run_name, reserve_run_name
 from vae.config import VAEConfig
 from vae.data import load_dataset
 from vae.runs import train_run
@@ -60,18 +66,23 @@ class JobSnapshot:
     epochs: list[EpochMetrics]
     elapsed: float
     notice: str = ""
+    first_epoch: int = 1  # > 1 when the job continues a saved run
 
     @property
     def done(self) -> bool:
-        return self.status in ("completed", "stopped", "diverged", "failed")
+        return self.status in FINISHED
 
     @property
     def progress(self) -> float:
+        """The fraction of this job's own steps done (a continued run counts from where it resumed)."""
+        if self.done and self.status == "completed":
+            return 1.0
         if self.last_step is None:
             return 0.0
-        total = self.config.epochs * self.last_step.steps_per_epoch
-        done = (self.last_step.epoch - 1) * self.last_step.steps_per_epoch + self.last_step.step
-        return min(1.0, done / total)
+        per_epoch = self.last_step.steps_per_epoch
+        total = (self.config.epochs - self.first_epoch + 1) * per_epoch
+        done = (self.last_step.epoch - self.first_epoch) * per_epoch + self.last_step.step
+        return min(1.0, done / max(total, 1))
 
     @property
     def eta_seconds(self) -> float | None:
@@ -97,18 +108,29 @@ def lower_thread_priority(niceness: int | None = None) -> bool:
     return True
 
 
-class TrainingJob:
-    """One training run in a daemon thread. Create it, ``start()`` it, poll ``snapshot()``."""
+FINISHED = ("completed", "stopped", "diverged", "failed")
 
-    STATUSES = ("queued", "running", "completed", "stopped", "diverged", "failed")
+
+class TrainingJob:
+    """One training run in a daemon thread. Create it, ``start()`` it, poll ``snapshot()``.
+
+    With ``resume``, the job continues that saved run (``config`` from ``continue_config``): in
+    place for a user's run, under ``wanted_name`` for a shipped, read-only one.
+    """
+
+    STATUSES = ("queued", "running", *FINISHED)
     # The live chart is redrawn every second: 1,000 points per curve cost the server ~19 ms and the
     # browser 120 kB a redraw, against 53 ms and 560 kB for 5,000. The checkpoint keeps every step.
     MAX_LIVE_STEPS = 1000
 
-    def __init__(self, config: VAEConfig, wanted_name: str, directory: Path) -> None:
+    def __init__(self, config: VAEConfig, wanted_name: str, directory: Path, *, resume: Run | None = None) -> None:
         self.config = config
         self.directory = Path(directory)
-        self.name = reserve_run_name(self.directory, wanted_name)
+        self.resume = resume
+        in_place = resume is not None and not resume.shipped
+        self.name = claim_run_name(self.directory, resume.name) if in_place else reserve_run_name(directory, wanted_name)
+        self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
+        self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.status = "queued"
@@ -117,7 +139,8 @@ class TrainingJob:
         self.notice = ""  # set when a stand-in dataset replaces the one asked for
         self._last_step: StepMetrics | None = None
         self._steps: list[tuple[float, ...]] = []
-        self._epochs: list[EpochMetrics] = []
+        # A continued run's live curves carry on from its saved epochs.
+        self._epochs: list[EpochMetrics] = [EpochMetrics(**e) for e in resume.epochs] if resume is not None else []
         self._began = time.perf_counter()
         self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
 
@@ -145,6 +168,7 @@ class TrainingJob:
                 list(self._epochs),
                 time.perf_counter() - self._began,
                 self.notice,
+                self.first_epoch,
             )
 
     def _set(self, status: str, message: str) -> None:
@@ -164,7 +188,10 @@ class TrainingJob:
                 data = load_dataset(self.config.dataset)
                 with self.lock:
                     self.notice = data.notice
-                for event in train_run(self.config, self.name, self.directory, data=data, stop=self.stop_event):
+                events = train_run(
+                    self.config, self.name, self.directory, data=data, stop=self.stop_event, resume=self.resume
+                )
+                for event in events:
                     self._record(event)
             finally:
                 slots.release()
@@ -174,6 +201,9 @@ class TrainingJob:
             self._set("failed", f"training failed: {exc}")
         finally:
             release_run_name(self.directory, self.name)
+            self.resume = None  # its weights are no longer needed
+            with self.lock:
+                self.finished_at = time.monotonic()
 
     def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:
         with self.lock:
@@ -186,3 +216,67 @@ class TrainingJob:
                 self._epochs.append(event)
             else:
                 self.status, self.message = event.reason, event.message
+
+
+class JobRegistry:
+    """The process's training jobs, keyed by an unguessable token: queued, running, and finished
+    within the last ``keep_finished_s`` seconds. Every session reads it; only a token holder stops a job.
+    """
+
+    def __init__(self, keep_finished_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.keep_finished_s = keep_finished_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._jobs: dict[str, TrainingJob] = {}
+
+    def submit(self, job: TrainingJob) -> str:
+        """Start ``job`` and return its token (``secrets.token_urlsafe``), the only handle that can stop it."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._prune()
+            self._jobs[token] = job
+        job.start()
+        return token
+
+    def get(self, token: str | None) -> TrainingJob | None:
+        """The job of ``token``, or None for an unknown, malformed or expired token."""
+        if not isinstance(token, str) or not token:
+            return None
+        with self._lock:
+            self._prune()
+            for known, job in self._jobs.items():
+                if secrets.compare_digest(known, token):
+                    return job
+        return None
+
+    def stop(self, token: str | None) -> bool:
+        """Ask the token's job to stop. False when the token names no job."""
+        job = self.get(token)
+        if job is None:
+            return False
+        job.request_stop()
+        return True
+
+    def jobs(self) -> list[TrainingJob]:
+        """Every job held, oldest first; tokens are not part of the answer."""
+        with self._lock:
+            self._prune()
+            return list(self._jobs.values())
+
+    def job_for_run(self, name: str) -> TrainingJob | None:
+        """The held job that writes run ``name``, newest first."""
+        for job in reversed(self.jobs()):
+            if job.name == name:
+                return job
+        return None
+
+    def holds_run(self, token: str | None, name: str) -> bool:
+        """Whether ``token`` is the token of the held job that writes run ``name``."""
+        job = self.get(token)
+        return job is not None and job.name == name
+
+    def _prune(self) -> None:
+        horizon = self._clock() - self.keep_finished_s
+        for token, job in list(self._jobs.items()):
+            if job.finished_at is not None and job.finished_at < horizon:
+                del self._jobs[token]

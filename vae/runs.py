@@ -1,11 +1,13 @@
 """Training a named run end to end: data, model, the loop, and a checkpoint after every epoch.
 
-The CLI, the dashboard's worker thread and ``bench/build_pretrained.py`` all go through
-``train_run``, so a run saved by any of them looks the same.
+The CLI, the dashboard's worker thread and ``scripts/build_pretrained.py`` all go through
+``train_run``, so a run saved by any of them looks the same. ``continue_run`` carries a saved run
+on for more epochs from its stored optimizer and RNG states.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +15,13 @@ from typing import Any
 
 import torch
 
-from vae.checkpoints import STEP_COLUMNS, save_run
-from vae.config import VAEConfig
+from vae.checkpoints import STEP_COLUMNS, CheckpointError, Run, mark_writing, run_path, save_run, trainer_id
+from vae.config import EPOCHS_RANGE, ConfigError, VAEConfig
 from vae.data import Dataset, load_dataset
 from vae.models import VAE, build_model, resolve_device
-from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded, evaluate, train
+from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded, TrainState, evaluate, train
+
+CONTINUABLE = ("completed", "stopped", "interrupted")
 
 
 class RunRecorder:
@@ -30,7 +34,9 @@ class RunRecorder:
         model: VAE,
         config: VAEConfig,
         data: Dataset,
+        state: TrainState,
         *,
+        history: dict[str, Any] | None = None,
         allow_shipped: bool = False,
     ) -> None:
         self.directory = Path(directory)
@@ -38,9 +44,14 @@ class RunRecorder:
         self.model = model
         self.config = config
         self.data = data
+        self.state = state
         self.allow_shipped = allow_shipped
-        self.steps: list[tuple[float, ...]] = []
-        self.epochs: list[dict[str, Any]] = []
+        history = history or {}
+        self.epochs: list[dict[str, Any]] = list(history.get("epochs", []))[: state.epochs_done]
+        # Steps of an epoch that a stop cut short are dropped: the continued run trains that epoch afresh.
+        old_steps = history.get("steps")
+        rows = old_steps.tolist() if isinstance(old_steps, torch.Tensor) else []
+        self.steps: list[tuple[float, ...]] = [tuple(r) for r in rows if r[0] <= state.epochs_done]
         self.path: Path | None = None
 
     def history(self) -> dict[str, Any]:
@@ -55,9 +66,17 @@ class RunRecorder:
             "epochs": len(self.epochs),
             "status": status,
             "message": message,
+            "trainer": trainer_id(),
         }
         self.path = save_run(
-            self.directory, self.name, self.model, self.config, self.history(), final, allow_shipped=self.allow_shipped
+            self.directory,
+            self.name,
+            self.model,
+            self.config,
+            self.history(),
+            final,
+            train_state=self.state.state_dict(),
+            allow_shipped=self.allow_shipped,
         )
         return self.path
 
@@ -72,7 +91,7 @@ class RunRecorder:
         # The end. A stop mid-epoch keeps the partly trained weights, evaluated afresh.
         if event.reason == "diverged" and not self.epochs:
             return None  # nothing good was ever trained: keep no file
-        trained_since_epoch = self.steps and (not self.epochs or self.steps[-1][0] > self.epochs[-1]["epoch"])
+        trained_since_epoch = bool(self.steps) and (not self.epochs or self.steps[-1][0] > self.epochs[-1]["epoch"])
         if event.reason == "stopped" and trained_since_epoch:
             test = evaluate(self.model, self.data.test_x, beta=self.config.beta, recon=self.config.recon)
         elif self.epochs:
@@ -101,15 +120,55 @@ def train_run(
     data: Dataset | None = None,
     stop: threading.Event | None = None,
     allow_shipped: bool = False,
+    resume: Run | None = None,
 ) -> Iterator[Event]:
     """Train and save run ``name`` in ``directory``, yielding every event of ``vae.train.train``.
 
     The run's file is written after each epoch, so an interrupted run keeps its finished epochs.
+    With ``resume`` (see ``continue_config``), training starts from that run's weights, history,
+    optimizer and RNG states instead of from scratch, and ``config.epochs`` is the new total.
     """
-    config, model, data = prepare(config, data)
-    recorder = RunRecorder(directory, name, model, config, data, allow_shipped=allow_shipped)
-    for event in train(model, config, data, stop=stop):
-        recorder.record(event)
-        yield event
-        if isinstance(event, TrainingEnded):
-            return
+    if resume is None:
+        config, model, data = prepare(config, data)
+        state = TrainState.fresh(model, config)
+        history = None
+    else:
+        data = data if data is not None else load_dataset(config.dataset)
+        if data.name != config.dataset:
+            raise CheckpointError(f"{resume.name!r} was trained on {config.dataset}, which is not available here")
+        model = copy.deepcopy(resume.model).to(resolve_device(config.device))
+        state = TrainState.fresh(model, config)
+        try:
+            state.load_state_dict(resume.train_state)
+        except (KeyError, RuntimeError, TypeError, ValueError):
+            pass  # an older file, or one from another device: Adam and the RNGs start afresh
+        state.epochs_done = len(resume.epochs)
+        history = resume.history
+    recorder = RunRecorder(directory, name, model, config, data, state, history=history, allow_shipped=allow_shipped)
+    path = run_path(directory, name)
+    mark_writing(path, True)
+    try:
+        for event in train(model, config, data, stop=stop, state=state):
+            recorder.record(event)
+            yield event
+            if isinstance(event, TrainingEnded):
+                return
+    finally:
+        mark_writing(path, False)
+
+
+def continue_config(run: Run, extra_epochs: int) -> VAEConfig:
+    """The config that trains ``run`` for ``extra_epochs`` more epochs, or ``ConfigError``/``CheckpointError``.
+
+    Runs that completed, were stopped or were interrupted can be continued; one that is still
+    training, or that diverged, cannot.
+    """
+    if run.status not in CONTINUABLE:
+        raise CheckpointError(f"{run.name!r} is {run.status or 'of unknown status'}; only a run that "
+                              f"{', '.join(CONTINUABLE[:-1])} or {CONTINUABLE[-1]} can be continued")  # fmt: skip
+    done = len(run.epochs)
+    if isinstance(extra_epochs, bool) or not isinstance(extra_epochs, int) or extra_epochs < 1:
+        raise ConfigError("epochs", f"more epochs must be a whole number of at least 1; got {extra_epochs!r}")
+    if done + extra_epochs > EPOCHS_RANGE[1]:
+        raise ConfigError("epochs", f"{done} + {extra_epochs} is over the {EPOCHS_RANGE[1]} epochs a run may have")
+    return run.config.replace(epochs=done + extra_epochs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import dashboard
+from ui import figures, widgets
 
 
 @pytest.mark.parametrize(
@@ -18,7 +18,7 @@ import dashboard
     ],
 )
 def test_selected_point_maps_back_through_customdata(event, expected):
-    assert dashboard.selected_point_index(event) == expected
+    assert widgets.selected_point_index(event) == expected
 
 
 def test_png_bytes_round_trip():
@@ -27,17 +27,17 @@ def test_png_bytes_round_trip():
     from PIL import Image
 
     grid = (np.arange(56 * 28) % 256).astype(np.uint8).reshape(56, 28)
-    image = Image.open(BytesIO(dashboard.png_bytes(grid)))
+    image = Image.open(BytesIO(widgets.png_bytes(grid)))
     assert image.size == (28, 56) and np.array_equal(np.asarray(image), grid)
 
 
 def test_epoch_series_split_train_dashed_and_test_solid():
     epochs = [{"epoch": e, "train": {"recon": 3.0, "kl": 1.0, "loss": 4.0}, "test": {"recon": 2.0, "kl": 1.0, "loss": 3.0}}
               for e in (1, 2)]  # fmt: skip
-    train, test = dashboard.epoch_series(epochs, "run")
+    train, test = figures.epoch_series(epochs, "run")
     assert (train["dash"], test["dash"]) == ("dash", "solid")
     assert train["x"] == [1, 2] and test["recon"] == [2.0, 2.0]
-    figure = dashboard.loss_figure([train, test])
+    figure = figures.loss_figure([train, test])
     assert len(figure.data) == 6  # two series on three panels
 
 

@@ -1,0 +1,195 @@
+"""Session state and cached loaders shared by the pages.
+
+Loaded models and datasets are cached read-only with ``st.cache_resource`` (shared by every
+user); a model being trained lives in the worker's job, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae.analysis import digit_means, encode_mu, latent_diagnostics
+from vae.checkpoints import Run, RunInfo, clean_stale_tmp, list_runs, load_run
+from vae.config import ConfigError, VAEConfig, from_dict
+from vae.data import Dataset, load_dataset
+from vae.jobs import JobRegistry, TrainingJob
+from vae.settings import default_checkpoint_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+CURRENT_RUN_KEY = "current_run"
+JOB_KEY = "training_job_token"
+STALE_LINK_KEY = "stale_job_link"
+
+
+def checkpoint_dir() -> Path:
+    """Where runs live: ``$VAE_CHECKPOINT_DIR`` or the repo's ``checkpoints/``, as for the CLI."""
+    return default_checkpoint_dir()
+
+
+def _dir_signature(directory: Path) -> tuple:
+    """Changes whenever a run is added, replaced or removed: the cache key for the run list."""
+    try:
+        entries = sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in directory.iterdir())
+    except OSError:
+        return ()
+    return tuple(entries)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _list_runs_cached(directory: str, signature: tuple) -> list[RunInfo]:
+    clean_stale_tmp(Path(directory))  # leftovers of a writer killed mid-save; young ones are left alone
+    return list_runs(Path(directory))
+
+
+def runs() -> list[RunInfo]:
+    """Readable runs in the checkpoint directory, shipped first."""
+    directory = checkpoint_dir()
+    return [r for r in _list_runs_cached(str(directory), _dir_signature(directory)) if not r.error]
+
+
+def unreadable_runs() -> list[RunInfo]:
+    directory = checkpoint_dir()
+    return [r for r in _list_runs_cached(str(directory), _dir_signature(directory)) if r.error]
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def _load_run_cached(path: str, mtime_ns: int) -> Run:
+    return load_run(Path(path))
+
+
+def load(info: RunInfo) -> Run:
+    """The run's model, cached read-only and keyed on path and modification time."""
+    return _load_run_cached(str(info.path), info.path.stat().st_mtime_ns)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the dataset…")
+def dataset(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+def dataset_of(info: RunInfo) -> Dataset:
+    """The run's test data, with a visible notice when a stand-in replaces the dataset it was trained on."""
+    data = dataset(info.config.dataset)
+    if data.notice:
+        st.warning(f"{data.notice}. Pictures and metrics below use that stand-in.", icon=":material/cloud_off:")
+    return data
+
+
+@st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
+def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split."""
+    run = _load_run_cached(path, mtime_ns)
+    data = dataset(dataset_name)
+    return encode_mu(run.model, data.test_x).numpy(), data.test_y.numpy()
+
+
+def latents_of(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
+    return test_latents(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
+
+
+def class_means(info: RunInfo) -> torch.Tensor:
+    """Per-class mean latents ``[C, D]`` of the run's test split."""
+    mu, labels = latents_of(info)
+    return digit_means(torch.from_numpy(mu), torch.from_numpy(labels), len(dataset(info.config.dataset).class_names))
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _pca_of(path: str, mtime_ns: int, dataset_name: str):
+    from sklearn.decomposition import PCA
+
+    mu, _ = test_latents(path, mtime_ns, dataset_name)
+    return PCA(n_components=2, random_state=0).fit(mu)
+
+
+def project_2d(info: RunInfo, mu: np.ndarray) -> np.ndarray:
+    """Latents ``[N, D]`` in the plane of the run's test set: as they are for d = 2, else its first two PCs."""
+    if mu.shape[1] == 2:
+        return mu
+    return _pca_of(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset).transform(mu)
+
+
+@st.cache_data(max_entries=12, show_spinner="Measuring each latent dimension…")
+def diagnostics(path: str, mtime_ns: int, dataset_name: str) -> dict:
+    """KL per dimension and active units of the run on its test split (see ``latent_diagnostics``)."""
+    return latent_diagnostics(_load_run_cached(path, mtime_ns).model, dataset(dataset_name).test_x)
+
+
+def diagnostics_of(info: RunInfo) -> dict:
+    return diagnostics(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
+
+
+def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
+    """Form defaults from URL parameters such as ``?arch=conv&beta=4``; unknown keys are ignored.
+
+    Returns the config and an error message: on a bad value the message names the field and
+    ``base`` is returned unchanged.
+    """
+    known = {k: v for k, v in params.items() if k in base.to_dict()}
+    if not known:
+        return base, ""
+    try:
+        return from_dict({**base.to_dict(), **known}), ""
+    except ConfigError as exc:
+        return base, f"The link's training settings were ignored: {exc}"
+
+
+# --- Training jobs: they belong to the server; a tab holds only its job's token. ---
+
+JOB_PARAM = "job"
+
+
+@st.cache_resource(show_spinner=False)
+def job_registry() -> JobRegistry:
+    """The process-wide registry of training jobs, shared by every session (never per-user state)."""
+    return JobRegistry()
+
+
+def session_job() -> tuple[str, TrainingJob] | None:
+    """This tab's own job and its token: from session state, else from the URL after a reload or a
+    reconnect. Also keeps the token in the URL, so that a reload or a copied link comes back to it.
+    """
+    registry = job_registry()
+    token = st.session_state.get(JOB_KEY)
+    if registry.get(token) is None:
+        token = st.query_params.get(JOB_PARAM)
+        if token is not None and registry.get(token) is None:
+            st.session_state[STALE_LINK_KEY] = True
+            del st.query_params[JOB_PARAM]  # unknown, or finished over an hour ago
+            token = None
+    if token is None:
+        st.session_state.pop(JOB_KEY, None)
+        return None
+    st.session_state[JOB_KEY] = token
+    if st.query_params.get(JOB_PARAM) != token:
+        st.query_params[JOB_PARAM] = token
+    job = registry.get(token)
+    return (token, job) if job is not None else None
+
+
+def start_job(job: TrainingJob) -> str:
+    """Submit ``job`` to the registry and make it this tab's own: its token goes to session state and the URL."""
+    token = job_registry().submit(job)
+    st.session_state[JOB_KEY] = token
+    st.query_params[JOB_PARAM] = token
+    return token
+
+
+def may_change_run(name: str) -> str:
+    """Why this session may not delete or overwrite run ``name`` now, or "" when it may.
+
+    A run that a held job is writing belongs to whoever holds that job's token.
+    """
+    registry = job_registry()
+    job = registry.job_for_run(name)
+    if job is None:
+        return ""
+    if not job.snapshot().done:
+        return f"{name} is being trained right now; stop the training first"
+    if not registry.holds_run(st.session_state.get(JOB_KEY), name):
+        return f"{name} was trained in another session on this server within the last hour"
+    return ""

@@ -1,0 +1,148 @@
+"""Widgets and small drawing helpers the pages share: the run picker, image grids, notices."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+
+from ui import figures
+from ui.state import CURRENT_RUN_KEY, runs
+from vae.analysis import image_grid, to_uint8
+from vae.checkpoints import CheckpointError, RunInfo
+from vae.data import OFFLINE_DATASET, data_root, default_dataset
+from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+
+
+def select_run(where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:
+    """The run picker. The choice is kept in session state, so it follows the user across pages."""
+    available = runs()
+    if not available:
+        return None
+    names = [r.name for r in available]
+    current = st.session_state.get(CURRENT_RUN_KEY)
+    index = names.index(current) if current in names else 0
+    target = where if where is not None else st.sidebar
+    chosen = target.selectbox(
+        "Run",
+        names,
+        index=index,
+        format_func=lambda n: f"{n}  ·  {next(r for r in available if r.name == n).config.label}",
+        help="Shipped runs are read-only; runs you train are added here.",
+    )
+    st.session_state[CURRENT_RUN_KEY] = chosen
+    return next(r for r in available if r.name == chosen)
+
+
+def require_run() -> RunInfo:
+    """The selected run, or an empty state that points to Train (and stops the page)."""
+    info = select_run()
+    if info is None:
+        st.info("There are no runs yet. Train one first; it takes seconds on the embedded digits.")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    return info
+
+
+def dataset_notice() -> None:
+    """Tell the user which dataset is in use when the offline subset stands in for full MNIST."""
+    if default_dataset() == OFFLINE_DATASET:
+        st.warning(
+            f"Full MNIST was not found under `{data_root()}`, so new runs default to the offline **mnist-5k** "
+            "subset (5,000 real digits). Set `VAE_DATA_DIR` to a folder with MNIST's files to use all 70,000; "
+            "online, the app downloads them when you train on `mnist`.",
+            icon=":material/cloud_off:",
+        )
+
+
+def show_images(images: np.ndarray, ncols: int, caption: str | None = None, scale: int = 2) -> np.ndarray:
+    """Draw ``[N, 28, 28]`` images as one crisp grid (nearest-neighbour upscaled). Returns the uint8 grid."""
+    grid = to_uint8(image_grid(images, ncols))
+    grid = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
+    st.image(grid, caption=caption)
+    return grid
+
+
+def png_bytes(grid: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(grid).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def selected_point_index(event: object) -> int | None:
+    """The test-set index of the first clicked point of a plotly selection event, via its ``customdata``."""
+    try:
+        points = event.get("selection", {}).get("points", [])  # type: ignore[union-attr]
+    except AttributeError:
+        return None
+    if not points:
+        return None
+    custom = points[0].get("customdata")
+    if isinstance(custom, (list, tuple)):
+        custom = custom[0] if custom else None
+    return int(custom) if custom is not None else None
+
+
+def checkpoint_error(exc: CheckpointError) -> None:
+    st.error(str(exc), icon=":material/error:")
+
+
+def job_progress(snap: JobSnapshot) -> None:
+    """A job's progress bar, ETA, latest test metrics and live curves (per step and per epoch)."""
+    eta = snap.eta_seconds
+    text = f"{snap.name}: {snap.message}" + (f" · ETA {eta:.0f} s" if eta is not None and not snap.done else "")
+    st.progress(snap.progress, text=text)
+    if snap.notice:
+        st.warning(snap.notice, icon=":material/cloud_off:")
+    if snap.status == "queued":
+        st.caption(f"Waiting in the queue: at most {max_concurrent()} trainings run at once on this server.")
+    if snap.epochs:
+        last = snap.epochs[-1]
+        cols = st.columns(4)
+        cols[0].metric("Epoch", f"{last.epoch}/{snap.config.epochs}")
+        cols[1].metric("Test recon", f"{last.test['recon']:.2f}")
+        cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
+        cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
+    series = []
+    if snap.steps:
+        x, recon_steps, kl_steps, loss_steps, beta_steps, capacity_steps = zip(*snap.steps, strict=True)
+        scheduled = snap.config.kl_warmup_epochs > 0 or snap.config.capacity > 0
+        series.append(
+            {"name": "train (per step)", "x": x, "recon": recon_steps, "kl": kl_steps, "loss": loss_steps,
+             "beta": beta_steps if scheduled else None, "capacity": capacity_steps if scheduled else None,
+             "mode": "lines", "color": "#9aa5b1", "width": 1, "opacity": 0.7}
+        )  # fmt: skip
+    history = [e.to_dict() for e in snap.epochs]
+    series += figures.epoch_series(history, "epoch", color="#6f42c1") if history else []
+    if series:
+        st.plotly_chart(figures.loss_figure(series), key="live_curves")
+
+
+def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None) -> None:
+    """The compact list of every training on this server: name, config, progress, ETA, status."""
+    if not jobs:
+        st.caption("No trainings on this server in the last hour.")
+        return
+    rows = []
+    for job in reversed(jobs):
+        snap = job.snapshot()
+        eta = snap.eta_seconds
+        rows.append(
+            {
+                "run": snap.name + ("  (yours)" if job is own else ""),
+                "config": snap.config.label,
+                "progress": snap.progress,
+                "ETA": "" if snap.done or eta is None else f"{eta:.0f} s",
+                "status": snap.status,
+                "epochs": f"{len(snap.epochs)}/{snap.config.epochs}",
+            }
+        )
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
+        key="server_jobs",
+    )
