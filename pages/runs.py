@@ -46,6 +46,12 @@ if not available:
     st.info("There are no runs yet. Train one, or upload a checkpoint below.")
 by_name = {r.name: r for r in available}
 
+interrupted = [r.name for r in available if r.status == "interrupted"]
+if interrupted:
+    st.info(f"Interrupted: {', '.join(interrupted)}. Their training process ended before they finished (a restart or "
+            "a crash); the finished epochs are kept. Pick one under *Checkpoint files* to continue it.",
+            icon=":material/pause_circle:")  # fmt: skip
+
 if available:
     current = st.session_state.get(state.CURRENT_RUN_KEY)
     chosen = st.multiselect(

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh --dev
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=10 "$@"

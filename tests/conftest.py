@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,12 @@ def session_job(at):
     job = job_registry().get(at.session_state[JOB_KEY])
     assert job is not None, "the session holds no known job token"
     return job
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m vae ARGS`` offline, as a person would run it; never waits more than 5 minutes."""
+    full_env = {**os.environ, "VAE_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "vae", *args], check=False, cwd=cwd or ROOT, env=full_env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip

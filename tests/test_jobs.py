@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from vae import jobs
-from vae.checkpoints import load_run
+from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
 from vae.jobs import TrainingJob
 
@@ -128,3 +128,61 @@ def test_the_live_view_is_thinned_to_a_fixed_number_of_points(tmp_path):
     job._steps = job._steps[:300]
     assert len(job.snapshot().steps) == 300  # short runs are drawn in full
     jobs.release_run_name(tmp_path, job.name)
+
+
+# --- The process-wide registry -------------------------------------------------------------------
+
+
+def test_registry_hands_out_unguessable_tokens_and_only_they_stop_a_job(tmp_path):
+    registry = jobs.JobRegistry()
+    job = TrainingJob(CONFIG.replace(epochs=50), "owned", tmp_path)
+    token = registry.submit(job)
+    assert len(token) >= 20 and token.isascii() and registry.get(token) is job
+    assert registry.get(token[:-1]) is None and registry.get("") is None and registry.get(None) is None
+    assert registry.jobs() == [job] and registry.job_for_run("owned") is job
+    assert registry.holds_run(token, "owned") and not registry.holds_run("guess", "owned")
+    assert not registry.stop("guess") and not job.stop_event.is_set()
+    assert registry.stop(token)
+    assert job.join(timeout=60), "the job did not stop"
+    assert job.snapshot().status == "stopped"
+    other = TrainingJob(CONFIG.replace(epochs=1), "other", tmp_path)
+    assert registry.submit(other) != token
+
+
+def test_registry_drops_finished_jobs_after_an_hour(tmp_path):
+    now = [1000.0]
+    registry = jobs.JobRegistry(keep_finished_s=3600, clock=lambda: now[0])
+    finished = TrainingJob(CONFIG.replace(epochs=1), "finished", tmp_path)
+    token = registry.submit(finished)
+    assert finished.join(timeout=120)
+    assert finished.finished_at is not None
+    finished.finished_at = now[0]  # on the registry's clock
+    running = TrainingJob(CONFIG.replace(epochs=50), "running", tmp_path)
+    running_token = registry.submit(running)
+    now[0] += 3599
+    assert registry.get(token) is finished
+    now[0] += 2
+    assert registry.get(token) is None and registry.jobs() == [running]
+    now[0] += 10 * 3600
+    assert registry.get(running_token) is running, "a job still training is never dropped"
+    registry.stop(running_token)
+    assert running.join(timeout=60)
+
+
+def test_a_continued_job_counts_progress_from_where_it_resumed(tmp_path):
+    from vae.runs import continue_config
+
+    first = TrainingJob(CONFIG.replace(epochs=1), "grow", tmp_path).start()
+    assert first.join(timeout=120)
+    run = load_run(tmp_path / "grow.pt")
+    job = TrainingJob(continue_config(run, 2), "ignored", tmp_path, resume=run)
+    assert job.name == "grow" and job.first_epoch == 2
+    assert [e.epoch for e in job.snapshot().epochs] == [1], "the live curves start from the saved epochs"
+    with pytest.raises(CheckpointError, match="already being trained"):
+        TrainingJob(continue_config(run, 1), "x", tmp_path, resume=run)
+    job.start()
+    assert job.join(timeout=120)
+    snap = job.snapshot()
+    assert snap.status == "completed" and snap.progress == 1.0
+    assert [e.epoch for e in snap.epochs] == [1, 2, 3]
+    assert [e["epoch"] for e in load_run(tmp_path / "grow.pt").epochs] == [1, 2, 3]

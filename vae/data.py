@@ -153,23 +153,30 @@ def _download(name: str, raw: Path) -> None:
             raise OSError("download already failed in this process")
         try:
             raw.mkdir(parents=True, exist_ok=True)
-            for filename, _md5 in cls.resources:
+            for filename, md5 in cls.resources:
                 target = raw / filename
                 if target.exists() or (raw / filename.removesuffix(".gz")).exists():
                     continue
-                _fetch_from_mirrors(cls.mirrors, filename, target)
+                _fetch_from_mirrors(cls.mirrors, filename, target, md5)
         except OSError:
             _download_failed.add(key)
             raise
 
 
-def _fetch_from_mirrors(mirrors: list[str], filename: str, target: Path) -> None:
+def _fetch_from_mirrors(mirrors: list[str], filename: str, target: Path, md5: str) -> None:
+    """Download ``filename`` from the first mirror that serves it whole: a file whose MD5 is not the
+    one torchvision lists (truncated, altered) is discarded, and the next mirror is tried.
+    """
+    from torchvision.datasets.utils import check_md5
+
     last: Exception | None = None
     for mirror in mirrors:
         tmp = target.with_name(f".{target.name}.part")
         try:
             with urllib.request.urlopen(f"{mirror}{filename}", timeout=DOWNLOAD_TIMEOUT_S) as response:
                 tmp.write_bytes(response.read())
+            if not check_md5(str(tmp), md5):
+                raise OSError(f"{filename} from {mirror} does not match its MD5 {md5}, so it was discarded")
             os.replace(tmp, target)
             return
         except OSError as exc:

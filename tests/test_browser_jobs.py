@@ -1,0 +1,173 @@
+"""Real use in a real browser, each case on a server the test starts for itself: deep links as the
+first request, a training that outlives its tab, another user's view of it, and a killed server."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+
+import pytest
+
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, free_port, settle, start_server
+
+pytestmark = pytest.mark.browser
+
+if not shutil.which(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+# A conv run on the embedded digits that lasts long enough to reload, look and stop.
+LONG_RUN = "/train?arch=conv&latent_dim=2&epochs=40"
+
+
+@pytest.fixture
+def runs(tmp_path):
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    shutil.copy(ROOT / "checkpoints" / "mlp-d2-b1.pt", directory)
+    (directory / "shipped.json").write_text('{"runs": ["mlp-d2-b1"]}')
+    return directory
+
+
+@pytest.fixture
+def serve(runs, tmp_path):
+    """Starts fresh servers on the test's checkpoint folder; each is killed at the end."""
+    started = []
+
+    def start():
+        port = free_port()
+        env = {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1",
+               "VAE_MAX_TRAINING_JOBS": "2"}  # fmt: skip
+        process = start_server(env, port)
+        started.append(process)
+        return f"http://127.0.0.1:{port}", process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _page(browser):
+    return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+
+
+def _no_errors(page) -> None:
+    errors = page.locator(ERRORS)
+    assert errors.count() == 0, errors.all_inner_texts()
+
+
+def _routed(page, title: str) -> None:
+    """The page was drawn by the router: its sections and titles in the sidebar, and the wide layout."""
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    settle(page)
+    nav = page.get_by_test_id("stSidebarNav")
+    for text in ("Train and compare", "Explore a model", "Runs & loss curves", "Draw a digit"):
+        assert nav.get_by_text(text, exact=True).count() == 1, (text, nav.inner_text())
+    assert nav.get_by_text("streamlit app", exact=True).count() == 0, "Streamlit's file-name navigation is showing"
+    width = page.get_by_test_id("stMainBlockContainer").bounding_box()["width"]
+    assert width > 1000, f"narrow layout ({width:.0f} px in a 1400 px window)"
+    _no_errors(page)
+
+
+@pytest.mark.parametrize(("path", "title"), [("/latent", "Latent space"), ("/train?arch=conv&beta=4", "Train a VAE")])
+def test_a_deep_link_as_the_first_request_renders_through_the_router(serve, browser, path, title):
+    url, _ = serve()
+    page = _page(browser)
+    page.goto(url + path)
+    _routed(page, title)
+    if path.startswith("/train"):
+        form = page.get_by_test_id("stForm")
+        assert form.get_by_role("combobox", name="Architecture").input_value() == "conv"
+        assert "4.0" in form.get_by_test_id("stSlider").filter(has_text="KL weight").inner_text()
+    else:
+        page.get_by_text("mlp-d2-b1 has a 2-D latent space").wait_for()
+
+
+def _start_training(page, url: str, name: str) -> None:
+    page.goto(url + LONG_RUN)
+    _routed(page, "Train a VAE")
+    page.get_by_label("Run name", exact=True).fill(name)
+    page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    page.get_by_text(f"Your training: {name}").wait_for(timeout=30_000)
+    page.get_by_text("epoch 1/40, step").first.wait_for(timeout=60_000)
+
+
+def test_a_training_outlives_its_tab_and_only_its_owner_can_stop_it(serve, browser, runs):
+    url, _ = serve()
+    owner = _page(browser)
+    _start_training(owner, url, "kept")
+    assert "job=" in owner.url, "the job token is not in the URL"
+    link = owner.url
+
+    owner.reload()
+    owner.get_by_text("Your training: kept").wait_for(timeout=30_000)
+    owner.get_by_test_id("stProgress").first.wait_for()
+    assert owner.get_by_role("button", name="Stop").count() == 1
+    _no_errors(owner)
+
+    stranger = _page(browser)  # another browser context: another user
+    stranger.goto(url + "/train")
+    _routed(stranger, "Train a VAE")
+    table = stranger.get_by_test_id("stDataFrame").filter(has_text="kept")
+    table.wait_for(timeout=30_000)
+    assert stranger.get_by_text("Your training").count() == 0
+    assert stranger.get_by_role("button", name="Stop").count() == 0
+    # The stranger's form is free: one training per session, not per server.
+    assert stranger.get_by_test_id("stFormSubmitButton").get_by_role("button").is_enabled()
+    stranger.goto(url + "/train?job=not-a-real-token")
+    stranger.get_by_text("That training link is unknown or has expired").wait_for(timeout=30_000)
+    assert stranger.get_by_role("button", name="Stop").count() == 0
+
+    owner.get_by_role("button", name="Stop").click()
+    owner.get_by_text("Stopped:").wait_for(timeout=60_000)
+    settle(owner)
+    assert (runs / "kept.pt").exists()
+
+    again = _page(browser)  # a copied link is the owner's handle too
+    again.goto(link)
+    again.get_by_text("Your training: kept").wait_for(timeout=30_000)
+    again.get_by_text("Stopped:").wait_for()
+
+
+def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser, runs):
+    url, server = serve()
+    page = _page(browser)
+    _start_training(page, url, "victim")
+    page.get_by_test_id("stMetric").filter(has_text="Epoch").first.wait_for(timeout=120_000)  # one epoch saved
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=20)
+
+    url, _ = serve()
+    page = _page(browser)
+    page.goto(url + "/runs")
+    _routed(page, "Runs & loss curves")
+    page.get_by_text("Interrupted: victim").wait_for()
+    picker = page.get_by_role("combobox", name="Run", exact=True)
+    picker.click()
+    picker.fill("victim")
+    picker.press("Enter")
+    settle(page)
+    assert picker.input_value() == "victim"
+    from vae.checkpoints import load_run
+
+    before = load_run(runs / "victim.pt")
+    assert before.status == "interrupted"
+    done = len(before.epochs)
+    page.get_by_test_id("stNumberInput").filter(has_text="More epochs").get_by_role("spinbutton").fill("1")
+    page.get_by_role("button", name="Continue victim").click()
+    page.get_by_text("Your training: victim").wait_for(timeout=30_000)
+    page.get_by_text("Finished and saved").wait_for(timeout=120_000)
+    settle(page)
+    _no_errors(page)
+    after = load_run(runs / "victim.pt")
+    assert after.status == "completed"
+    assert [e["epoch"] for e in after.epochs] == list(range(1, done + 2))

@@ -1,0 +1,107 @@
+"""What a deploy installs and reads: requirements.txt for Streamlit Community Cloud, config.toml,
+and the checks on downloaded data."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tests.conftest import ROOT
+
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+FIRST_PARTY = {"vae", "ui", "pages", "tests", "streamlit_app"}
+
+
+def _requirements() -> tuple[list[str], dict[str, Requirement]]:
+    options, requirements = [], {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            options.append(line)
+        else:
+            req = Requirement(line)
+            requirements[canonicalize_name(req.name)] = req
+    return options, requirements
+
+
+@pytest.mark.parametrize("package", ["torch", "torchvision"])
+def test_cloud_gets_a_cpu_only_torch(package):
+    """Cloud installs requirements.txt as it is: it must lead pip and uv to the +cpu wheels."""
+    options, requirements = _requirements()
+    assert any(re.fullmatch(rf"--(extra-)?index-url[ =]{re.escape(CPU_INDEX)}/?", o) for o in options), options
+    req = requirements[package]
+    pinned = [s for s in req.specifier if s.operator == "=="]
+    assert len(pinned) == 1, f"{package} must be pinned to one release: {req}"
+    release = Version(pinned[0].version)
+    assert release.local is None, f"{req} names a local build; the CPU index's '+cpu' must be able to match"
+    cpu, cuda = Version(f"{release}+cpu"), release
+    # PEP 440: '==X' admits 'X+cpu', which sorts after plain 'X', so a resolver that sees both takes +cpu.
+    assert req.specifier.contains(cpu) and cpu > cuda
+    assert not any("+cu" in str(s) for s in req.specifier)
+
+
+def _third_party_imports() -> set[str]:
+    files = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    files += [*sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "vae").glob("*.py"))]
+    modules = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return {m for m in modules if m not in sys.stdlib_module_names and m not in FIRST_PARTY}
+
+
+def test_every_third_party_import_of_the_app_and_core_is_a_requirement():
+    _, requirements = _requirements()
+    owners = packages_distributions()
+    assert _third_party_imports() >= {"torch", "streamlit", "numpy", "plotly"}, "the import scan found too little"
+    missing = {}
+    for module in sorted(_third_party_imports()):
+        dists = {canonicalize_name(d) for d in owners.get(module, [module])}
+        if not dists & set(requirements):
+            missing[module] = sorted(dists)
+    assert not missing, f"imported but not in requirements.txt: {missing}"
+
+
+def test_streamlit_config_names_only_options_this_streamlit_knows():
+    from streamlit import config
+
+    known = set(config._config_options or config.get_config_options())
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    options = [f"{section}.{key}" for section, values in settings.items() for key in values]
+    assert options, "config.toml is empty"
+    unknown = [o for o in options if o not in known]
+    assert not unknown, f"options this Streamlit does not know: {unknown}"
+
+
+def test_a_download_is_kept_only_when_its_md5_matches(tmp_path):
+    from vae.data import _fetch_from_mirrors
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    payload = b"idx bytes as served"
+    (served / "t10k-labels-idx1-ubyte.gz").write_bytes(payload)
+    good_md5 = hashlib.md5(payload).hexdigest()
+    mirror = served.as_uri() + "/"
+
+    target = tmp_path / "raw" / "t10k-labels-idx1-ubyte.gz"
+    target.parent.mkdir()
+    with pytest.raises(OSError, match="does not match its MD5"):
+        _fetch_from_mirrors([mirror], target.name, target, "0" * 32)
+    assert not target.exists() and not list(target.parent.iterdir()), "an altered file was kept"
+
+    _fetch_from_mirrors([mirror], target.name, target, good_md5)
+    assert target.read_bytes() == payload
