@@ -93,7 +93,9 @@ def test_status_running_only_while_its_trainer_lives(tmp_path):
     finally:
         mark_writing(path, False)
     assert run_status(mine, path) == "interrupted"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
+    )
     host = trainer_id().split(":")[0]
     assert run_status({"status": "running", "trainer": f"{host}:{dead.stdout.strip()}:1"}) == "interrupted"
     assert run_status({"status": "running"}) == "interrupted"  # written before trainers were recorded

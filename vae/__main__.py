@@ -68,26 +68,54 @@ def build_parser() -> argparse.ArgumentParser:
         "saved run for --epochs more epochs from its stored optimizer and RNG states.",
         formatter_class=_DefaultsFormatter,
     )
-    train.add_argument("--dataset", choices=DATASETS, default=None,
-                       help="training data (default: mnist when its files are on disk, else mnist-5k)")
-    train.add_argument("--arch", choices=ARCHITECTURES, default=defaults.arch,
-                       help="mlp: 784-400-d-400-784; conv: two strided convolutions each way")
-    train.add_argument("--latent-dim", default=defaults.latent_dim, metavar="D",
-                       help=f"latent dimension d, {LATENT_DIM_RANGE[0]}-{LATENT_DIM_RANGE[1]}")
+    train.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="training data (default: mnist when its files are on disk, else mnist-5k)",
+    )
+    train.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        default=defaults.arch,
+        help="mlp: 784-400-d-400-784; conv: two strided convolutions each way",
+    )
+    train.add_argument(
+        "--latent-dim",
+        default=defaults.latent_dim,
+        metavar="D",
+        help=f"latent dimension d, {LATENT_DIM_RANGE[0]}-{LATENT_DIM_RANGE[1]}",
+    )
     train.add_argument("--beta", default=defaults.beta, help="KL weight β; 1 is the plain ELBO")
-    train.add_argument("--epochs", default=defaults.epochs,
-                       help="passes over the training set; with --resume, the number of additional epochs")
+    train.add_argument(
+        "--epochs",
+        default=defaults.epochs,
+        help="passes over the training set; with --resume, the number of additional epochs",
+    )
     train.add_argument("--batch-size", default=defaults.batch_size, help="images per optimiser step")
     train.add_argument("--lr", default=defaults.lr, help="Adam's learning rate")
-    train.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=LR_SCHEDULES,
-                       help="constant, or cosine decay to 0 over the run")
-    train.add_argument("--recon", choices=RECON_LOSSES, default=defaults.recon,
-                       help="reconstruction term: bce is -log p(x|z) in nats; mse is squared error")
+    train.add_argument(
+        "--lr-schedule",
+        default=defaults.lr_schedule,
+        choices=LR_SCHEDULES,
+        help="constant, or cosine decay to 0 over the run",
+    )
+    train.add_argument(
+        "--recon",
+        choices=RECON_LOSSES,
+        default=defaults.recon,
+        help="reconstruction term: bce is -log p(x|z) in nats; mse is squared error",
+    )
     train.add_argument("--seed", default=defaults.seed, help="seeds the weights, the data order and the noise")
-    train.add_argument("--device", default=defaults.device, choices=DEVICES,
-                       help="where to train; auto picks cuda, then mps, then cpu")
-    train.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
-                       help="training matmuls; auto uses bfloat16 where the hardware does it natively")
+    train.add_argument(
+        "--device", default=defaults.device, choices=DEVICES, help="where to train; auto picks cuda, then mps, then cpu"
+    )
+    train.add_argument(
+        "--precision",
+        default=defaults.precision,
+        choices=PRECISIONS,
+        help="training matmuls; auto uses bfloat16 where the hardware does it natively",
+    )
     train.add_argument("--kl-warmup-epochs", default=defaults.kl_warmup_epochs, help="ramp β from 0 over N epochs")
     train.add_argument("--free-bits", default=defaults.free_bits, help="KL floor per latent dimension, in nats")
     train.add_argument("--capacity", default=defaults.capacity, help="KL target C_max in nats (0: off)")
@@ -96,10 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default=None,
                        help="run name; letters, digits, '-', '_' and '.' (required unless --resume; with --resume, "
                        "the new name for a continued shipped run)")  # fmt: skip
-    train.add_argument("--resume", metavar="NAME", default=None,
-                       help="continue this saved run for --epochs more epochs; its config comes from the checkpoint")
-    train.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(),
-                       help="where runs are saved ($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)")
+    train.add_argument(
+        "--resume",
+        metavar="NAME",
+        default=None,
+        help="continue this saved run for --epochs more epochs; its config comes from the checkpoint",
+    )
+    train.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=default_checkpoint_dir(),
+        help="where runs are saved ($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)",
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing user run of that name")
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch on stdout")
 
@@ -110,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, metavar="N", help="use only the first N test images for --iw")
 
     listing = commands.add_parser("list", help="list the runs in a checkpoint directory")
-    listing.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(),
-                         help="($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)")
+    listing.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=default_checkpoint_dir(),
+        help="($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)",
+    )
     listing.add_argument("--json", action="store_true")
     return parser
 

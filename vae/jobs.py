@@ -128,7 +128,9 @@ class TrainingJob:
         self.directory = Path(directory)
         self.resume = resume
         in_place = resume is not None and not resume.shipped
-        self.name = claim_run_name(self.directory, resume.name) if in_place else reserve_run_name(directory, wanted_name)
+        self.name = (
+            claim_run_name(self.directory, resume.name) if in_place else reserve_run_name(directory, wanted_name)
+        )
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
