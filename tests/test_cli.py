@@ -97,3 +97,56 @@ def test_bad_checkpoint_is_one_line_and_exit_1(tmp_path):
         out = _cli("eval", str(path))
         assert out.returncode == 1
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_every_train_option_says_what_it_does_and_its_default():
+    from vae.__main__ import build_parser
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    options = train.format_help().split("\noptions:\n", 1)[1]
+    for action in train._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        flag = action.option_strings[0]
+        assert action.help and len(action.help) > 8, f"{flag} has no help text"
+        # The help line of each option ends with its default, whatever argparse wraps.
+        block = options.split(f"\n  {flag}", 1)[1].split("\n  --", 1)[0]
+        assert "default" in " ".join(block.split()), f"{flag} does not show its default: {block!r}"
+
+
+def test_train_without_json_ends_with_the_final_metrics_and_the_path(tmp_path):
+    out = _cli("train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "1", "--name", "plain",
+               "--checkpoint-dir", str(tmp_path))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    *_, metrics, saved = out.stderr.strip().splitlines()
+    from vae.checkpoints import load_run
+
+    test = load_run(tmp_path / "plain.pt").final["test"]
+    assert metrics == (f"epoch 1/1 test: recon {test['recon']:.2f}  kl {test['kl']:.2f}  loss {test['loss']:.2f} "
+                       "nats/image")  # fmt: skip
+    assert saved == f"saved {tmp_path / 'plain.pt'}"
+
+
+def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatch):
+    from ui.state import checkpoint_dir
+
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    # Unset, both mean the repository's checkpoints/, whatever the current directory.
+    monkeypatch.delenv("VAE_CHECKPOINT_DIR", raising=False)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "VAE_CHECKPOINT_DIR"}
+    listed = subprocess.run([sys.executable, "-m", "vae", "list", "--json"], cwd=elsewhere, env={**env, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    shipped = {r["name"] for r in json.loads(listed.stdout) if r["shipped"]}
+    assert checkpoint_dir() == ROOT / "checkpoints" and "mlp-d20-b1" in shipped
+
+    # Set, both use it.
+    chosen = tmp_path / "chosen"
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(chosen))
+    out = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "here", cwd=elsewhere,
+               env_extra={"VAE_CHECKPOINT_DIR": str(chosen), "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert checkpoint_dir() == chosen and (chosen / "here.pt").exists()
+    assert not (elsewhere / "checkpoints").exists()
