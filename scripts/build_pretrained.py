@@ -55,7 +55,7 @@ def build(name: str, config: VAEConfig) -> None:
     if data.name != config.dataset:
         raise SystemExit(f"{config.dataset} is not available ({data.notice}); set VAE_DATA_DIR")
     began = time.perf_counter()
-    for event in train_run(config, name, CHECKPOINTS, data=data, allow_shipped=True):
+    for event in train_run(config, name, CHECKPOINTS, data=data, allow_shipped=True, save_train_state=False):
         if isinstance(event, EpochMetrics):
             print(f"{name} epoch {event.epoch}: test loss {event.test['loss']:.2f}", flush=True)
         elif isinstance(event, TrainingEnded) and event.reason != "completed":

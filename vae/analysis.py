@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vae.data import batches
-from vae.models import VAE
+from vae.models import VAE, eval_mode, in_eval_mode
 
 ENCODE_BATCH_SIZE = 2000
 DEFAULT_CHAIN = (9, 4, 2, 6, 1)
@@ -25,9 +25,9 @@ EMBEDDING_METHODS = ("tsne", "pca")
 @torch.inference_mode()
 def encode_mu(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
     """Posterior means for ``x`` ``[N, 1, 28, 28]`` (uint8 or float). Returns ``[N, D]``."""
-    model.eval()
     device = next(model.parameters()).device
-    parts = [model.encode(batch).mu.cpu() for batch in batches(x, batch_size, device)]
+    with eval_mode(model):
+        parts = [model.encode(batch).mu.cpu() for batch in batches(x, batch_size, device)]
     return torch.cat(parts) if parts else torch.empty(0, model.latent_dim)
 
 
@@ -109,9 +109,9 @@ def parse_chain(text: str, n_classes: int = 10) -> list[int]:
 @torch.inference_mode()
 def decode_images(model: VAE, z: torch.Tensor) -> np.ndarray:
     """Decode ``z`` ``[N, D]`` to pixel intensities ``[N, 28, 28]`` in [0, 1] (sigmoid of the logits)."""
-    model.eval()
     device = next(model.parameters()).device
-    return torch.sigmoid(model.decode(z.to(device, torch.float32))).squeeze(1).cpu().numpy()
+    with eval_mode(model):
+        return torch.sigmoid(model.decode(z.to(device, torch.float32))).squeeze(1).cpu().numpy()
 
 
 @torch.inference_mode()
@@ -215,13 +215,13 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 
 
 @torch.inference_mode()
+@in_eval_mode
 def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> dict[str, object]:
     """Per-dimension KL and activity over ``x`` ``[N, 1, 28, 28]`` (uint8 or float).
 
     ``kl_per_dim`` ``[D]`` is the mean KL(q(z_u|x) || N(0, 1)) in nats; dimension u is *active* when
     Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2015), i.e. its posterior mean varies with the input.
     """
-    model.eval()
     device = next(model.parameters()).device
     kl_sum = torch.zeros(model.latent_dim, dtype=torch.float64)
     mus = []
@@ -241,6 +241,7 @@ def latent_diagnostics(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BAT
 
 
 @torch.inference_mode()
+@in_eval_mode
 def iw_nll(
     model: VAE,
     x: torch.Tensor,
@@ -258,7 +259,6 @@ def iw_nll(
     """
     if k < 1:
         raise ValueError("k must be at least 1")
-    model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     prior = torch.distributions.Normal(0.0, 1.0)
@@ -290,3 +290,47 @@ def iw_nll(
 def latent_norms(path: torch.Tensor) -> np.ndarray:
     """Euclidean norm of each point of a latent path ``[T, D]``. Returns ``[T]``."""
     return path.norm(dim=1).numpy()
+
+
+# --- The latent space forming, epoch by epoch -------------------------------------------------------
+
+FRAME_POINTS = 1000  # test digits whose 2-D positions are kept after every epoch
+FRAME_RECONS = 4  # test digits whose reconstructions are kept after every epoch
+FRAME_SEED = 0
+
+
+def frame_subset(
+    n_test: int, points: int = FRAME_POINTS, recons: int = FRAME_RECONS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed, seeded test indices: ``points`` for the moving scatter (sorted) and the first ``recons`` of
+    them for the panel of reconstructions. The same for every run on the same test set."""
+    order = torch.randperm(n_test, generator=torch.Generator().manual_seed(FRAME_SEED))[: min(points, n_test)]
+    index = order.sort().values
+    return index, order[: min(recons, len(order))]
+
+
+def pca_2d(mu: torch.Tensor) -> torch.Tensor:
+    """The first two principal components of ``mu`` ``[N, D]`` (D >= 2), centred. Returns ``[N, 2]``."""
+    centred = mu.double() - mu.double().mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    return (centred @ v[:2].T).float()
+
+
+def align_frames(frames: torch.Tensor) -> torch.Tensor:
+    """Rotate (or reflect) each frame of ``frames`` ``[E, N, 2]`` onto the last one by orthogonal
+    Procrustes, so that an animation of PCA projections neither spins nor flips. Returns ``[E, N, 2]``.
+
+    Each frame is centred; R = U Vᵀ from the SVD of Aᵀ B minimises ||A R - B|| over orthogonal R.
+    """
+    frames = frames.double()
+    frames = frames - frames.mean(dim=1, keepdim=True)
+    target = frames[-1]
+    u, _, vh = torch.linalg.svd(frames.transpose(1, 2) @ target)  # [E, 2, 2]
+    return (frames @ (u @ vh)).float()
+
+
+def latent_frame(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """One frame of the forming latent space for the images ``x`` ``[N, 1, 28, 28]``: μ itself for
+    d = 2, else this epoch's 2-D PCA of μ (align the frames afterwards). Returns ``[N, 2]``."""
+    mu = encode_mu(model, x)
+    return mu if mu.shape[1] == 2 else pca_2d(mu)

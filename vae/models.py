@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +15,30 @@ from torch import nn
 from vae.config import VAEConfig
 
 IMAGE_SHAPE = (1, 28, 28)
+T = TypeVar("T")
 N_PIXELS = 784
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode and give the caller's mode back afterwards, whatever it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def in_eval_mode(function: Callable[..., T]) -> Callable[..., T]:
+    """Decorates ``function(model, ...)`` to run under ``eval_mode(model)``."""
+
+    @functools.wraps(function)
+    def wrapper(model: nn.Module, *args: Any, **kwargs: Any) -> T:
+        with eval_mode(model):
+            return function(model, *args, **kwargs)
+
+    return wrapper
 
 
 class DiagonalGaussian:

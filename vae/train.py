@@ -16,7 +16,7 @@ import torch
 from vae.config import VAEConfig
 from vae.data import Dataset, batches, to_float
 from vae.losses import training_objective, vae_loss
-from vae.models import VAE, DiagonalGaussian, autocast_dtype
+from vae.models import VAE, DiagonalGaussian, autocast_dtype, in_eval_mode
 
 EVAL_BATCH_SIZE = 2000
 EVAL_SEED = 0
@@ -67,6 +67,7 @@ Event = StepMetrics | EpochMetrics | TrainingEnded
 
 
 @torch.inference_mode()
+@in_eval_mode
 def evaluate(
     model: VAE, x: torch.Tensor, *, beta: float = 1.0, recon: str = "bce", batch_size: int = EVAL_BATCH_SIZE
 ) -> dict[str, float]:
@@ -75,8 +76,6 @@ def evaluate(
     The posterior is sampled once per image with a fixed seed, as in training, so the same
     weights always give the same numbers.
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(EVAL_SEED)
     totals = torch.zeros(2, dtype=torch.float64)
@@ -84,7 +83,6 @@ def evaluate(
         logits, posterior = model(batch, generator)
         terms = vae_loss(logits, batch, posterior, beta, recon)
         totals += torch.stack([terms.recon, terms.kl]).double().cpu() * len(batch)
-    model.train(was_training)
     recon_mean, kl_mean = (totals / max(len(x), 1)).tolist()
     return {"recon": recon_mean, "kl": kl_mean, "loss": recon_mean + beta * kl_mean}
 
