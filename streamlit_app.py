@@ -15,6 +15,7 @@ navigation = st.navigation(
         ],
         "Explore a model": [
             st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+            st.Page("pages/explorer.py", title="Latent explorer", icon=":material/tune:"),
             st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
             st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/troubleshoot:"),

@@ -1,12 +1,45 @@
-"""Home: what a VAE is, the run picker, the dataset in use, and where to go next."""
+"""Home: the current run at work (its interpolation chain and prior samples), the run picker, what a VAE
+is, and where to go next."""
 
 import streamlit as st
 
-from ui import routing, widgets
+from ui import routing, state, widgets
+from vae.analysis import DEFAULT_CHAIN, decode_images, interpolate_chain, sample_prior
 
 routing.ensure_routed()
 
+HOME_STEPS = 8
+HOME_SAMPLES = 12
+
 st.title("VAE Lab")
+info = widgets.select_run(st)
+if info is None:
+    st.info("No runs yet. Train one on the Train page; on the embedded digits it takes seconds.")
+else:
+    run = state.load(info)
+    data = state.dataset(info.config.dataset)
+    means = state.class_means(info)
+    chain_col, samples_col = st.columns([3, 2])
+    with chain_col:
+        if not bool(means[list(DEFAULT_CHAIN)].isnan().any()):
+            path = interpolate_chain(means, DEFAULT_CHAIN, HOME_STEPS).flatten(0, 1)  # one row per leg
+            arrow = " → ".join(data.class_names[c] for c in DEFAULT_CHAIN)
+            widgets.show_images(decode_images(run.model, path), ncols=HOME_STEPS, scale=2,
+                                caption=f"Walking between mean latents: {arrow}, one row per leg")  # fmt: skip
+    with samples_col:
+        widgets.show_images(sample_prior(run.model, HOME_SAMPLES, seed=0), ncols=4, scale=2,
+                            caption="New digits: z ~ N(0, I), decoded")  # fmt: skip
+    test = info.final.get("test", {})
+    cols = st.columns(5)
+    cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")
+    cols[1].metric("β", f"{info.config.beta:g}")
+    cols[2].metric("Dataset", info.config.dataset)
+    cols[3].metric("Test loss (nats)", f"{test.get('loss', float('nan')):.2f}")
+    cols[4].metric("Test KL (nats)", f"{test.get('kl', float('nan')):.2f}")
+    if info.shipped:
+        st.caption("A shipped run: read-only. Runs you train or upload are saved next to it.")
+
+widgets.dataset_notice()
 st.markdown(
     """
 A **variational autoencoder** (Kingma & Welling, 2013) learns to compress an image *x* into a small
@@ -18,29 +51,14 @@ A **β-VAE** weighs the KL term by β: more β, smoother but blurrier; less β, 
 """
 )
 
-widgets.dataset_notice()
-
-st.subheader("Current run")
-info = widgets.select_run(st)
-if info is None:
-    st.info("No runs yet. Train one on the Train page; on the embedded digits it takes seconds.")
-else:
-    test = info.final.get("test", {})
-    cols = st.columns(5)
-    cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")
-    cols[1].metric("β", f"{info.config.beta:g}")
-    cols[2].metric("Dataset", info.config.dataset)
-    cols[3].metric("Test loss (nats)", f"{test.get('loss', float('nan')):.2f}")
-    cols[4].metric("Test KL (nats)", f"{test.get('kl', float('nan')):.2f}")
-    if info.shipped:
-        st.caption("A shipped run: read-only. Runs you train or upload are saved next to it.")
-
 st.subheader("Explore")
 left, right = st.columns(2)
 with left:
     st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
     st.page_link("pages/runs.py", label="Compare runs and loss curves", icon=":material/monitoring:")
     st.page_link("pages/latent.py", label="See the latent space", icon=":material/scatter_plot:")
+    st.page_link("pages/explorer.py", label="Move through the latent space, slider by slider",
+                 icon=":material/tune:")  # fmt: skip
 with right:
     st.page_link("pages/interpolation.py", label="Interpolate between digits", icon=":material/linear_scale:")
     st.page_link("pages/generate.py", label="Generate samples", icon=":material/auto_awesome:")

@@ -9,6 +9,7 @@ import streamlit as st
 from ui import routing, state, widgets
 from vae.analysis import (
     DEFAULT_CHAIN,
+    chain_path,
     decode_images,
     encode_mu,
     interpolate,
@@ -17,6 +18,7 @@ from vae.analysis import (
     parse_chain,
 )
 from vae.data import to_float
+from vae.models import IMAGE_SHAPE
 
 routing.ensure_routed()
 
@@ -52,23 +54,28 @@ def chain_strip() -> None:
         st.error(f"Classes {missing} have no test images in {info.config.dataset}, so they have no mean.")
         return
 
-    path = interpolate_chain(means, chain, steps, method)
-    images = decode_images(run.model, path)
+    legs = interpolate_chain(means, chain, steps, method)  # [L, S, D]
+    images = decode_images(run.model, legs.flatten(0, 1)).reshape(len(legs), steps, *IMAGE_SHAPE[1:])
     arrow = " → ".join(data.class_names[c] for c in chain)
-    st.caption(f"{len(images)} images: {arrow}, {method}")
+    st.caption(f"{len(legs) * (steps - 1) + 1} images: {arrow}, {method}")
     # One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
-    legs = np.stack([images[i * (steps - 1) : i * (steps - 1) + steps] for i in range(len(chain) - 1)])
-    grid = widgets.show_images(legs.reshape(-1, 28, 28), ncols=steps)
-    st.download_button("Download the strip (PNG)", widgets.png_bytes(grid), "interpolation.png", "image/png",
-                       icon=":material/download:")  # fmt: skip
+    grid = widgets.show_images(images.reshape(-1, *IMAGE_SHAPE[1:]), ncols=steps)
+    along = np.concatenate([images[0], images[1:, 1:].reshape(-1, *IMAGE_SHAPE[1:])])  # the walk, ends shared
+    png_col, gif_col, _ = st.columns([1, 1, 2])
+    png_col.download_button("Download the strip (PNG)", widgets.png_bytes(grid), "interpolation.png", "image/png",
+                            icon=":material/download:", key="strip_png")  # fmt: skip
+    # Deferred: the GIF is encoded when the user clicks, not on every slider move.
+    gif_col.download_button("Download GIF", lambda: widgets.gif_bytes(along), "interpolation.gif", "image/gif",
+                            icon=":material/gif:", key="strip_gif",
+                            help="The walk, played forth and back, looping.")  # fmt: skip
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
     if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):
         d = info.config.latent_dim
-        x = list(range(len(path)))
         norms = go.Figure()
         for kind, dash in (("linear", "dash"), ("spherical", "solid")):
-            norms.add_trace(go.Scatter(x=x, y=latent_norms(interpolate_chain(means, chain, steps, kind)), name=kind,
+            path = chain_path(legs if kind == method else interpolate_chain(means, chain, steps, kind))
+            norms.add_trace(go.Scatter(x=list(range(len(path))), y=latent_norms(path), name=kind,
                                        line={"dash": dash}))  # fmt: skip
         norms.add_hline(y=math.sqrt(d), line_dash="dot", annotation_text=f"√d = {math.sqrt(d):.2f}")
         norms.update_layout(height=260, xaxis_title="step along the chain", yaxis_title="‖z‖",

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, routing, state, widgets
-from vae.analysis import embed_2d, reconstruct
+from vae.analysis import align_frames, embed_2d, reconstruct
 from vae.data import to_float
 
 routing.ensure_routed()
@@ -54,3 +54,33 @@ else:
     pair = np.concatenate([image.squeeze(1).numpy(), reconstruct(run.model, image)])
     st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): original, reconstruction")
     widgets.show_images(pair, ncols=2, scale=4)
+
+st.subheader("Watch it form, epoch by epoch")
+frames = run.history.get("frames")
+if not isinstance(frames, dict) or not len(frames.get("positions", ())):
+    st.info(
+        f"{info.name} has no per-epoch record of its latent space: it was trained before VAE Lab kept one, "
+        "or imported. Runs trained now keep 1,000 test digits' positions after every epoch.",
+        icon=":material/history:",
+    )
+else:
+    epochs_shown = [int(e) for e in frames["epochs"]]
+    positions = frames["positions"].float()
+    if d > 2:
+        positions = align_frames(positions)  # each epoch's PCA, turned onto the last epoch's axes
+    frame_labels = frames["labels"].long().numpy()
+    st.plotly_chart(
+        figures.latent_animation(positions.numpy(), epochs_shown, frame_labels, data.class_names,
+                                 "z" if d == 2 else "PC"),
+        key="latent_animation",
+    )  # fmt: skip
+    st.caption(
+        f"The same {positions.shape[1]:,} test digits after each of {len(epochs_shown)} epochs: "
+        + ("their posterior means μ." if d == 2 else "each epoch's first two principal components of μ, "
+           "aligned to the last epoch by orthogonal Procrustes so the picture neither spins nor flips.")
+    )  # fmt: skip
+    originals = to_float(data.test_x[frames["recon_index"]]).squeeze(1).numpy()
+    recons = frames["recons"].float().numpy() / 255.0  # [E, R, 28, 28]
+    panel = np.concatenate([originals[None], recons]).transpose(1, 0, 2, 3).reshape(-1, 28, 28)
+    widgets.show_images(panel, ncols=len(epochs_shown) + 1, scale=2,
+                        caption="each row: a test digit, then its reconstruction after each epoch")  # fmt: skip

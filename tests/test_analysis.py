@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vae.analysis import (
+    chain_path,
     decode_images,
     digit_means,
     embed_2d,
@@ -56,7 +57,10 @@ def test_slerp_keeps_the_norm_between_equal_norm_endpoints():
 
 def test_chain_shares_the_ends_of_its_legs():
     means = torch.arange(10, dtype=torch.float32).unsqueeze(1).repeat(1, 3)
-    path = interpolate_chain(means, [9, 4, 2, 6, 1], steps=5)
+    legs = interpolate_chain(means, [9, 4, 2, 6, 1], steps=5)
+    assert legs.shape == (4, 5, 3)
+    assert torch.equal(legs[1:, 0], legs[:-1, -1]), "each leg starts where the last one ended"
+    path = chain_path(legs)
     assert path.shape == (4 * 4 + 1, 3)
     assert path[:, 0].tolist()[::4] == [9, 4, 2, 6, 1]
     with pytest.raises(ValueError, match="outside"):

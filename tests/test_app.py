@@ -9,7 +9,7 @@ from tests.conftest import ROOT, session_job
 from vae.checkpoints import list_runs, load_run
 
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/interpolation.py",
+PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/explorer.py", "pages/interpolation.py",
          "pages/generate.py", "pages/diagnostics.py", "pages/draw.py"]  # fmt: skip
 
 

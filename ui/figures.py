@@ -137,3 +137,76 @@ def rate_distortion_figure(infos: list[RunInfo]) -> go.Figure:
         yaxis={"title": "distortion D = test reconstruction (nats)", "range": [max(0, distortion.min() * 0.9 - 1), y_max]},
     )  # fmt: skip
     return fig
+
+
+def latent_animation(
+    frames: np.ndarray, epochs: list[int], labels: np.ndarray, class_names: tuple[str, ...], axis: str
+) -> go.Figure:
+    """The latent space forming: ``frames`` ``[E, N, 2]`` positions after each epoch in ``epochs``,
+    one plotly frame per epoch, with an epoch slider and a play button. Axes fit every frame."""
+
+    def traces(points: np.ndarray) -> list[go.Scatter]:
+        return [
+            go.Scatter(
+                x=points[labels == c, 0], y=points[labels == c, 1], mode="markers",
+                name=name if name == str(c) else f"{c}: {name}",
+                marker={"size": 5, "color": PALETTE[c % len(PALETTE)], "opacity": 0.75},
+            )
+            for c, name in enumerate(class_names)
+        ]  # fmt: skip
+
+    lo, hi = frames.reshape(-1, 2).min(0), frames.reshape(-1, 2).max(0)
+    pad = 0.05 * (hi - lo + 1e-6)
+    fig = go.Figure(
+        data=traces(frames[-1]),
+        frames=[go.Frame(data=traces(f), name=str(e)) for f, e in zip(frames, epochs, strict=True)],
+    )
+    step = {"frame": {"duration": 600, "redraw": False}, "transition": {"duration": 400}, "mode": "immediate"}
+    fig.update_layout(
+        height=560, margin={"t": 10, "b": 10, "l": 10, "r": 10}, legend_title="label",
+        xaxis={"title": f"{axis} 1", "range": [lo[0] - pad[0], hi[0] + pad[0]]},
+        yaxis={"title": f"{axis} 2", "range": [lo[1] - pad[1], hi[1] + pad[1]]},
+        updatemenus=[{"type": "buttons", "showactive": False, "x": 0, "y": -0.08, "xanchor": "left",
+                      "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, {**step, "fromcurrent": True}]},
+                                  {"label": "❚❚ Pause", "method": "animate",
+                                   "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}]}]}],
+        sliders=[{"active": len(epochs) - 1, "x": 0.15, "len": 0.85, "y": -0.02, "currentvalue": {"prefix": "epoch "},
+                  "steps": [{"label": str(e), "method": "animate", "args": [[str(e)], step]} for e in epochs]}],
+    )  # fmt: skip
+    return fig
+
+
+def latent_plane(
+    mu: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], extent: tuple[float, float, float, float],
+    grid_points: int = 60, background: str | None = None, here: np.ndarray | None = None,
+) -> go.Figure:  # fmt: skip
+    """The 2-D latent plane to click on: the test digits ``mu`` ``[N, 2]``, and under them an invisible,
+    dense grid of selectable points whose ``customdata`` is their coordinate, so that a click
+    anywhere, not only on a digit, names a spot. ``background`` is an optional image (a data URL)
+    stretched over ``extent`` = (x0, x1, y0, y1); ``here`` marks the current point."""
+    x0, x1, y0, y1 = extent
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid_points), np.linspace(y0, y1, grid_points))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    fig = latent_scatter(mu, labels, class_names, "z")
+    for trace in fig.data:  # a click on a digit decodes its μ, like a click on empty space
+        trace.customdata = mu[np.asarray(trace.customdata, dtype=int)]
+        trace.hovertemplate = "z = (%{x:.2f}, %{y:.2f})<extra>%{fullData.name}</extra>"
+    fig.add_trace(
+        go.Scattergl(
+            x=grid[:, 0], y=grid[:, 1], customdata=grid, mode="markers", name="anywhere", showlegend=False,
+            marker={"size": 9, "opacity": 0.01, "color": "#000000"},
+            hovertemplate="decode z = (%{x:.2f}, %{y:.2f})<extra></extra>",
+        )
+    )  # fmt: skip
+    if here is not None:
+        fig.add_trace(
+            go.Scatter(x=[here[0]], y=[here[1]], mode="markers", name="decoded", hoverinfo="skip",
+                       marker={"symbol": "x", "size": 16, "color": "black", "line": {"width": 2}})
+        )  # fmt: skip
+    if background is not None:
+        fig.add_layout_image(
+            source=background, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+            sizing="stretch", opacity=0.35, layer="below",
+        )  # fmt: skip
+    fig.update_layout(xaxis={"range": [x0, x1]}, yaxis={"range": [y0, y1]}, height=520)
+    return fig

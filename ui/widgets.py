@@ -60,7 +60,7 @@ def show_images(images: np.ndarray, ncols: int, caption: str | None = None, scal
     """Draw ``[N, 28, 28]`` images as one crisp grid (nearest-neighbour upscaled). Returns the uint8 grid."""
     grid = to_uint8(image_grid(images, ncols))
     grid = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
-    st.image(grid, caption=caption)
+    st.image(grid, caption=caption, output_format="PNG")  # JPEG smears 28-pixel digits
     return grid
 
 
@@ -146,3 +146,35 @@ def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None) -> None:
         column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
         key="server_jobs",
     )
+
+
+def gif_bytes(images: np.ndarray, scale: int = 3, frame_ms: int = 90) -> bytes:
+    """``[N, 28, 28]`` intensities as a looping GIF that plays them forth and back (Pillow)."""
+    from PIL import Image
+
+    tiles = [np.kron(to_uint8(image), np.ones((scale, scale), dtype=np.uint8)) for image in images]
+    frames = [Image.fromarray(t) for t in tiles + tiles[-2:0:-1]]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    return buffer.getvalue()
+
+
+def data_url(grid: np.ndarray) -> str:
+    """A uint8 image as a ``data:`` URL, for a plotly background."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png_bytes(grid)).decode("ascii")
+
+
+def selected_point(event: object) -> tuple[float, ...] | None:
+    """The ``customdata`` coordinates of the first clicked point of a plotly selection event."""
+    try:
+        points = event.get("selection", {}).get("points", [])  # type: ignore[union-attr]
+    except AttributeError:
+        return None
+    custom = points[0].get("customdata") if points else None
+    if isinstance(custom, dict):  # a 2-D customdata row arrives as {"0": x, "1": y}
+        custom = [custom[k] for k in sorted(custom, key=int)]
+    if not isinstance(custom, (list, tuple)) or not custom:
+        return None
+    return tuple(round(float(v), 4) for v in custom)

@@ -79,17 +79,22 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "lin
 
 
 def interpolate_chain(means: torch.Tensor, chain: Sequence[int], steps: int, method: str = "linear") -> torch.Tensor:
-    """Walk ``means[chain[0]] -> means[chain[1]] -> ...`` with ``steps`` points per leg, ends shared.
+    """Walk ``means[chain[0]] -> means[chain[1]] -> ...`` with ``steps`` points per leg, both ends included.
 
-    ``means`` ``[C, D]``. Returns ``[(len(chain) - 1) * (steps - 1) + 1, D]``.
+    ``means`` ``[C, D]``. Returns the legs ``[len(chain) - 1, steps, D]``; each leg starts where the
+    previous one ended (``chain_path`` joins them into one path).
     """
     if len(chain) < 2:
         raise ValueError("a chain needs at least two classes")
     bad = [c for c in chain if not 0 <= c < len(means)]
     if bad:
         raise ValueError(f"classes {bad} are outside 0..{len(means) - 1}")
-    legs = [interpolate(means[a], means[b], steps, method) for a, b in itertools.pairwise(chain)]
-    return torch.cat([legs[0], *(leg[1:] for leg in legs[1:])])
+    return torch.stack([interpolate(means[a], means[b], steps, method) for a, b in itertools.pairwise(chain)])
+
+
+def chain_path(legs: torch.Tensor) -> torch.Tensor:
+    """The legs ``[L, S, D]`` of ``interpolate_chain`` as one path with shared ends. Returns ``[L * (S - 1) + 1, D]``."""
+    return torch.cat([legs[0], legs[1:, 1:].reshape(-1, legs.shape[-1])])
 
 
 def parse_chain(text: str, n_classes: int = 10) -> list[int]:
@@ -288,8 +293,8 @@ def iw_nll(
 
 
 def latent_norms(path: torch.Tensor) -> np.ndarray:
-    """Euclidean norm of each point of a latent path ``[T, D]``. Returns ``[T]``."""
-    return path.norm(dim=1).numpy()
+    """Euclidean norm of each point of a latent path ``[..., D]``. Returns ``[...]``."""
+    return path.norm(dim=-1).numpy()
 
 
 # --- The latent space forming, epoch by epoch -------------------------------------------------------
@@ -334,3 +339,38 @@ def latent_frame(model: VAE, x: torch.Tensor) -> torch.Tensor:
     d = 2, else this epoch's 2-D PCA of μ (align the frames afterwards). Returns ``[N, 2]``."""
     mu = encode_mu(model, x)
     return mu if mu.shape[1] == 2 else pca_2d(mu)
+
+
+def decode_grid(model: VAE, x_range: tuple[float, float], y_range: tuple[float, float], n: int) -> np.ndarray:
+    """For a 2-D latent: decode an evenly spaced ``n`` x ``n`` grid over the rectangle, as a plot shows
+    it (rows from high z2 at the top to low at the bottom). Returns ``[n, n, 28, 28]``."""
+    if model.latent_dim != 2:
+        raise ValueError("the grid needs a 2-D latent space")
+    if n < 1:
+        raise ValueError("the grid needs at least one point per side")
+    z1 = torch.linspace(x_range[0], x_range[1], n)
+    z2 = torch.linspace(y_range[1], y_range[0], n)
+    rows, cols = torch.meshgrid(z2, z1, indexing="ij")
+    images = decode_images(model, torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=1))
+    return images.reshape(n, n, 28, 28)
+
+
+def start_point(
+    kind: str, latent_dim: int, *, means: torch.Tensor | None = None, digit: int = 0,
+    mu: torch.Tensor | None = None, seed: int = 0,
+) -> torch.Tensor:  # fmt: skip
+    """A starting latent ``[D]`` for the explorer: ``origin``, a digit's ``mean`` (``means`` ``[C, D]``),
+    a test image's ``mu`` (``[D]``) or a ``prior`` draw with ``seed``."""
+    if kind == "origin":
+        return torch.zeros(latent_dim)
+    if kind == "mean":
+        if means is None or not 0 <= digit < len(means):
+            raise ValueError(f"no mean latent for class {digit}")
+        return means[digit].float()
+    if kind == "mu":
+        if mu is None:
+            raise ValueError("a test image's μ is needed")
+        return mu.float()
+    if kind == "prior":
+        return torch.randn(latent_dim, generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"start must be origin, mean, mu or prior; got {kind!r}")

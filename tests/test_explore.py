@@ -1,0 +1,219 @@
+"""The latent explorer, the latent space forming epoch by epoch, the home page's pictures and the GIF."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+from vae.analysis import (
+    FRAME_POINTS,
+    align_frames,
+    decode_grid,
+    frame_subset,
+    pca_2d,
+    start_point,
+)
+from vae.checkpoints import load_run
+from vae.config import VAEConfig
+from vae.models import build_model
+from vae.runs import train_run
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+# --- vae: UI-free pieces -----------------------------------------------------------------------------
+
+
+def test_procrustes_undoes_a_rotation_and_a_flip():
+    rng = torch.Generator().manual_seed(0)
+    last = torch.randn(300, 2, generator=rng) * torch.tensor([3.0, 1.0])
+    angle = 1.1
+    rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    flip = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    frames = torch.stack([last @ rotation + 5.0, last @ flip, last])
+    aligned = align_frames(frames)
+    centred = last - last.mean(0)
+    for frame in aligned:
+        assert torch.allclose(frame, centred, atol=1e-4)
+
+
+def test_pca_2d_keeps_the_two_widest_directions():
+    rng = torch.Generator().manual_seed(1)
+    mu = torch.randn(500, 5, generator=rng) * torch.tensor([0.1, 4.0, 0.1, 2.0, 0.1])
+    points = pca_2d(mu)
+    assert points.shape == (500, 2)
+    assert torch.allclose(points.mean(0), torch.zeros(2), atol=1e-4)
+    assert 3.5 < points[:, 0].std() < 4.5 and 1.6 < points[:, 1].std() < 2.4
+
+
+def test_frame_subset_is_fixed_and_its_panel_is_inside_it():
+    index, panel = frame_subset(10_000)
+    again, _ = frame_subset(10_000)
+    assert torch.equal(index, again) and len(index) == FRAME_POINTS and len(panel) == 4
+    assert torch.equal(index, index.sort().values) and set(panel.tolist()) <= set(index.tolist())
+    small, _ = frame_subset(200)
+    assert len(small) == 200
+
+
+def test_decode_grid_reads_like_a_plot():
+    model = build_model(VAEConfig(latent_dim=2))
+    grid = decode_grid(model, (-2.0, 2.0), (-1.0, 3.0), 3)
+    assert grid.shape == (3, 3, 28, 28)
+    from vae.analysis import decode_images
+
+    top_left = decode_images(model, torch.tensor([[-2.0, 3.0]]))[0]
+    bottom_right = decode_images(model, torch.tensor([[2.0, -1.0]]))[0]
+    assert np.allclose(grid[0, 0], top_left, atol=1e-6) and np.allclose(grid[2, 2], bottom_right, atol=1e-6)
+    with pytest.raises(ValueError, match="2-D"):
+        decode_grid(build_model(VAEConfig(latent_dim=3)), (0, 1), (0, 1), 2)
+
+
+def test_start_points():
+    means = torch.arange(20.0).reshape(10, 2)
+    assert torch.equal(start_point("origin", 2), torch.zeros(2))
+    assert torch.equal(start_point("mean", 2, means=means, digit=3), torch.tensor([6.0, 7.0]))
+    assert torch.equal(start_point("mu", 2, mu=torch.tensor([0.5, -1.0])), torch.tensor([0.5, -1.0]))
+    assert torch.equal(start_point("prior", 2, seed=4), start_point("prior", 2, seed=4))
+    assert not torch.equal(start_point("prior", 2, seed=4), start_point("prior", 2, seed=5))
+    with pytest.raises(ValueError):
+        start_point("mean", 2, means=means, digit=10)
+
+
+def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, mnist_5k):
+    for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=8, epochs=3), "frames", tmp_path, data=mnist_5k,
+                       save_train_state=False):  # fmt: skip
+        pass
+    run = load_run(tmp_path / "frames.pt")
+    frames = run.history["frames"]
+    assert frames["epochs"].tolist() == [1, 2, 3]
+    assert frames["positions"].shape == (3, FRAME_POINTS, 2) and frames["positions"].dtype == torch.float16
+    assert frames["recons"].shape == (3, 4, 28, 28) and frames["recons"].dtype == torch.uint8
+    assert torch.equal(frames["labels"].long(), mnist_5k.test_y[frames["index"]])
+    # The positions move as the model learns, and the last frame is this model's PCA of those digits.
+    assert not torch.equal(frames["positions"][0], frames["positions"][2])
+    from vae.analysis import latent_frame
+
+    expected = latent_frame(run.model, mnist_5k.test_x[frames["index"]])
+    assert torch.allclose(frames["positions"][2].float(), expected, atol=2e-2)
+    per_epoch = sum(t.numel() * t.element_size() for k, t in frames.items() if k in ("positions", "recons")) / 3
+    assert per_epoch * 20 <= 150_000, f"{per_epoch:.0f} bytes an epoch is over budget for a 20-epoch run"
+
+
+# --- The pages ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    return AppTest.from_file(APP, default_timeout=60).run()
+
+
+def _open(at: AppTest, page: str, run: str) -> AppTest:
+    at.session_state["current_run"] = run
+    at.switch_page(page)
+    return at.run()
+
+
+def _decoded(at: AppTest) -> bytes:
+    """The explorer's board image (start and decoded digit side by side), as the browser gets it."""
+    images = at.get("image")
+    assert images, "no image drawn"
+    return images[-1].proto.imgs[0].url
+
+
+@pytest.mark.parametrize("run", ["tiny-d2", "tiny-d4"])
+def test_explorer_sliders_follow_the_kl_order_and_move_the_decoded_digit(app, run):
+    at = _open(app, "pages/explorer.py", run)
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Latent explorer"
+    d = int(run[-1])
+    sliders = [s for s in at.slider if s.label.startswith("z")]
+    assert len(sliders) == d
+    kls = [float(s.label.split("KL ")[1]) for s in sliders]
+    assert kls == sorted(kls, reverse=True), "the most informative dimension must come first"
+    assert all(s.value == 0.0 for s in sliders), "the origin is the default start"
+    before = _decoded(at)
+    sliders[0].set_value(2.0).run()
+    assert not at.exception and _decoded(at) != before
+
+    at.radio[0].set_value("mean").run()
+    values = [s.value for s in at.slider if s.label.startswith("z")]
+    assert any(v != 0.0 for v in values), "a digit mean moves the board"
+    at.radio[0].set_value("prior").run()
+    seeded = [s.value for s in at.slider if s.label.startswith("z")]
+    at.number_input[0].set_value(7).run()
+    assert [s.value for s in at.slider if s.label.startswith("z")] != seeded
+    at.radio[0].set_value("mu").run()
+    at.number_input[0].set_value(3).run()
+    assert not at.exception and any("test image 3" in c.value for c in at.caption)
+    at.button[0].click().run()  # back to the start point
+    assert not at.exception
+
+
+def test_explorer_folds_inactive_dimensions_and_draws_the_plane_for_d2(app):
+    at = _open(app, "pages/explorer.py", "tiny-d2")
+    assert any("click anywhere" in h.value for h in at.subheader)
+    assert at.get("plotly_chart"), "no plane"
+    at.toggle[0].set_value(True).run()  # the decoded manifold underneath
+    assert not at.exception
+    at = _open(app, "pages/explorer.py", "tiny-d4")
+    assert not any("click anywhere" in h.value for h in at.subheader)
+
+
+def test_latent_page_plays_one_frame_per_epoch(app, run_dir, small_data):
+    import json
+
+    for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=3, epochs=3), "three", run_dir, data=small_data):
+        pass
+    at = _open(app, "pages/latent.py", "three")
+    assert not at.exception and not at.error
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id and "latent_animation" in c.proto.id)
+    figure = json.loads(chart.proto.spec)
+    assert [f["name"] for f in figure["frames"]] == ["1", "2", "3"]
+    assert len(figure["layout"]["sliders"][0]["steps"]) == 3
+
+
+def test_latent_page_says_when_a_run_has_no_frames(app, run_dir):
+    path = run_dir / "tiny-d4.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["history"].pop("frames")
+    torch.save(payload, path)
+    at = _open(app, "pages/latent.py", "tiny-d4")
+    assert not at.exception and any("no per-epoch record" in i.value for i in at.info)
+
+
+def test_home_shows_the_current_run_at_work_above_the_text(app):
+    at = _open(app, "pages/home.py", "tiny-d4")
+    assert not at.exception
+    images = at.get("image")
+    assert len(images) >= 2, "the chain strip and the prior samples"
+    captions = [i.proto.imgs[0].caption for i in images]
+    assert any(c.startswith("Walking between mean latents: 9 → 4 → 2 → 6 → 1") for c in captions)
+    assert any("z ~ N(0, I)" in c for c in captions)
+    assert at.selectbox[0].label == "Run", "the run picker stays"
+
+
+def test_interpolation_gif_plays_the_chain_forth_and_back():
+    from ui.widgets import gif_bytes
+
+    frames = np.linspace(0, 1, 5)[:, None, None] * np.ones((5, 28, 28))
+    gif = Image.open(io.BytesIO(gif_bytes(frames, scale=2)))
+    assert gif.format == "GIF" and gif.size == (56, 56) and gif.n_frames == 8  # 5 forth, 3 back
+    levels = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        levels.append(int(np.asarray(gif.convert("L"))[0, 0]))
+    assert levels == [0, 64, 128, 191, 255, 191, 128, 64]
+
+
+def test_interpolation_page_offers_png_and_gif(app):
+    at = _open(app, "pages/interpolation.py", "tiny-d4")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download the strip (PNG)" in labels and "Download GIF" in labels
