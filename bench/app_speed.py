@@ -13,6 +13,7 @@ three sessions (browser contexts) on one server, two of them training: page swit
 and the time from reloading a training tab to its live view (progress and Stop) on screen.
 
     python bench/app_speed.py --only sessions     # just that last part
+    python bench/app_speed.py --only explorer     # Latent explorer: slider move to new digit
 """
 
 from __future__ import annotations
@@ -103,6 +104,41 @@ def stop_training(page) -> None:
     page.get_by_text("Stopped").first.wait_for(timeout=60_000)
 
 
+BOARD_CHANGED = """([old]) => {
+    const imgs = document.querySelectorAll("[data-testid=stImage] img");
+    const img = imgs[imgs.length - 1];
+    return img && img.getAttribute("src") !== old && img.complete && img.naturalWidth > 0;
+}"""
+
+
+def explorer_case(browser, env: dict[str, str], runs: tuple[str, ...] = ("conv-d20-b1", "mlp-d2-b1")) -> None:
+    """Latent explorer: from a key press on a slider to the new decoded digit loaded on screen."""
+    port = free_port()
+    server = start_server(env, port)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"http://127.0.0.1:{port}")
+    settle(page)
+    for run in runs:
+        page.get_by_test_id("stSelectbox").first.click()
+        page.get_by_role("option", name=run).first.click()
+        settle(page)
+        goto(page, "Latent explorer")
+        slider = page.get_by_test_id("stSlider").filter(has_text="· KL").get_by_role("slider").first
+        times = []
+        for i in range(16):
+            old = page.locator("[data-testid=stImage] img").last.get_attribute("src")
+            slider.focus()
+            began = time.perf_counter()
+            slider.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+            page.wait_for_function(BOARD_CHANGED, arg=[old])
+            times.append(time.perf_counter() - began)
+            settle(page)
+        print(f"explorer, {run}: slider move to the new digit on screen: median {1000 * statistics.median(times):.0f} ms"
+              f", max {1000 * max(times):.0f} ms (target <= 150 ms median)  {[round(1000 * t) for t in times]}")  # fmt: skip
+    server.terminate()
+    server.wait()
+
+
 def sessions_case(browser, env: dict[str, str]) -> None:
     """Two trainings running and three sessions open: page switches, and a reload back to the live view."""
     port = free_port()
@@ -150,7 +186,7 @@ def sessions_case(browser, env: dict[str, str]) -> None:
 
 
 def main() -> None:
-    only_sessions = sys.argv[1:] == ["--only", "sessions"]
+    only = sys.argv[2] if sys.argv[1:2] == ["--only"] else None
     # The shipped runs, linked into a scratch folder, so the run trained below never lands in the repo.
     scratch = Path(tempfile.mkdtemp(prefix="vae-bench-runs-"))
     for path in (ROOT / "checkpoints").iterdir():
@@ -158,8 +194,8 @@ def main() -> None:
     env = {"VAE_CHECKPOINT_DIR": str(scratch)}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        if only_sessions:
-            sessions_case(browser, env)
+        if only is not None:
+            {"sessions": sessions_case, "explorer": explorer_case}[only](browser, env)
             browser.close()
             shutil.rmtree(scratch)
             return
@@ -208,6 +244,7 @@ def main() -> None:
         print(f"server RSS at the end: {rss_mb(server.pid):.0f} MB")
         server.terminate()
         server.wait()
+        explorer_case(browser, env)
         sessions_case(browser, env)
         browser.close()
     shutil.rmtree(scratch)

@@ -50,7 +50,7 @@ st.markdown(
     "**−ELBO ≥ IW(K) ≥ −log p(x)**: with K = 1 it is the −ELBO, and it tightens towards the true "
     "negative log-likelihood as K grows, so the gap shows how loose the ELBO is."
 )
-if info.config.recon != "bce":
+if info.config.likelihood != "bce":
     st.info("This run was trained with MSE, which is not a likelihood: the bound needs a BCE (Bernoulli) run.")
     st.stop()
 left, right = st.columns(2)

@@ -96,9 +96,7 @@ def board() -> None:
         hidden = [int(i) for i in order if not active[i]]
         columns = st.columns(4)
         for n, dim in enumerate(shown):
-            z[dim] = columns[n % 4].slider(
-                f"z{dim} · KL {kl[dim]:.2f}", -limit, limit, step=0.05, key=slider_key(dim)
-            )
+            z[dim] = columns[n % 4].slider(f"z{dim} · KL {kl[dim]:.2f}", -limit, limit, step=0.05, key=slider_key(dim))
         if hidden:
             with st.expander(f"{len(hidden)} inactive dimensions (KL ≈ 0: the decoder ignores them)"):
                 columns = st.columns(4)

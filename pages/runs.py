@@ -5,9 +5,10 @@ import streamlit as st
 
 from ui import figures, routing, state, widgets
 from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, RunInfo, delete_run, import_run, load_run
-from vae.config import EPOCHS_RANGE, ConfigError
+from vae.config import ConfigError, bounds
 from vae.jobs import TrainingJob
 from vae.runs import CONTINUABLE, continue_config
+from vae.train import StepHistory
 
 routing.ensure_routed()
 
@@ -18,7 +19,9 @@ def continue_run(info: RunInfo) -> None:
         st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped "
                    "or was interrupted can be continued.")  # fmt: skip
         return
-    more = st.number_input("More epochs", min_value=1, max_value=EPOCHS_RANGE[1], value=2, step=1, key="more_epochs")
+    more = st.number_input(
+        "More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1, key="more_epochs"
+    )
     label = f"Continue {info.name}" + (" as a new run" if info.shipped else "")
     if not st.button(label, icon=":material/resume:"):
         return
@@ -65,16 +68,9 @@ if available:
     for i, name in enumerate(chosen):
         run = state.load(by_name[name])
         color = figures.PALETTE[i % len(figures.PALETTE)]
-        if per_step and len(run.history.get("steps", [])):
-            steps = run.history["steps"]
-            columns = run.history.get("step_columns", [])
-            col = {c: steps[:, k] for k, c in enumerate(columns)}
-            steps_per_epoch = float(col["step"].max())
-            x = (col["epoch"] - 1 + col["step"] / steps_per_epoch).tolist()
-            series.append(
-                {"name": f"{name} per step", "x": x, "recon": col["recon"].tolist(), "kl": col["kl"].tolist(),
-                 "loss": col["loss"].tolist(), "mode": "lines", "color": color, "width": 1, "opacity": 0.35}
-            )  # fmt: skip
+        steps = StepHistory.from_history(run.history) if per_step else None
+        if steps:
+            series.append(figures.step_series(steps, f"{name} per step", color))
         series += figures.epoch_series(run.epochs, name, color)
     if series:
         st.plotly_chart(figures.loss_figure(series), key="run_curves")
@@ -108,7 +104,7 @@ if available:
         "iso-ELBO, R + D = constant: moving along one trades rate for distortion at the same ELBO. A β sweep traces "
         "the curve of Alemi et al. 2018, *Fixing a Broken ELBO*: small β buys low distortion with high rate."
     )
-    likelihood_runs = [r for r in available if r.config.recon == "bce" and "test" in r.final]
+    likelihood_runs = [r for r in available if r.config.likelihood == "bce" and "test" in r.final]
     rd_datasets = sorted({r.config.dataset for r in likelihood_runs})
     if rd_datasets:
         rd_dataset = st.radio("Dataset", rd_datasets, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]

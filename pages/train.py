@@ -9,20 +9,7 @@ import streamlit as st
 
 from ui import routing, state, widgets
 from vae.checkpoints import CheckpointError, load_run, run_path, sanitize_run_name
-from vae.config import (
-    ARCHITECTURES,
-    CAPACITY_GAMMA_RANGE,
-    CAPACITY_RANGE,
-    DATASETS,
-    EPOCHS_RANGE,
-    FREE_BITS_RANGE,
-    LATENT_DIM_RANGE,
-    LR_RANGE,
-    RECON_LOSSES,
-    SCHEDULE_EPOCHS_RANGE,
-    ConfigError,
-    VAEConfig,
-)
+from vae.config import ConfigError, VAEConfig, bounds, field_spec
 from vae.data import default_dataset
 from vae.jobs import TrainingJob
 from vae.runs import CONTINUABLE, continue_config
@@ -92,48 +79,45 @@ def _choices(options: tuple, value: float) -> list:
     return sorted({*options, value})
 
 
+def label(name: str) -> str:
+    return field_spec(name)["label"]
+
+
+def tip(name: str) -> str:
+    return field_spec(name)["help"]
+
+
+values: dict[str, object] = {}  # field name -> the form's value; labels, help and limits come from the config
 with st.expander("New training", expanded=not busy, icon=":material/add_circle:"), st.form("train_form"):
     left, middle, right = st.columns(3)
-    dataset = left.selectbox("Dataset", DATASETS, index=DATASETS.index(start.dataset))
-    arch = left.selectbox(
-        "Architecture", ARCHITECTURES, index=ARCHITECTURES.index(start.arch),
-        help="mlp: 784-400-d-400-784. conv: two conv layers each way.",
+    for column, name in ((left, "dataset"), (left, "arch"), (left, "likelihood")):
+        options = field_spec(name)["choices"]
+        values[name] = column.selectbox(label(name), options, index=options.index(getattr(start, name)), help=tip(name))
+    values["latent_dim"] = middle.slider(
+        label("latent_dim"), *bounds("latent_dim"), start.latent_dim,
+        help=tip("latent_dim") + "; d = 2 is plotted directly on Latent space",
     )  # fmt: skip
-    recon = left.selectbox(
-        "Reconstruction loss", RECON_LOSSES, index=RECON_LOSSES.index(start.recon),
-        help="bce is −log p(x|z) in nats; mse is squared error.",
-    )  # fmt: skip
-    latent_dim = middle.slider(
-        "Latent dimension d", *LATENT_DIM_RANGE, start.latent_dim, help="d = 2 is plotted directly on Latent space."
+    values["beta"] = middle.select_slider(
+        label("beta"), _choices(BETA_CHOICES, start.beta), value=start.beta, help=tip("beta")
     )
-    beta = middle.select_slider(
-        "β (KL weight)", _choices(BETA_CHOICES, start.beta), value=start.beta, help="β = 1 is the plain ELBO."
+    values["epochs"] = middle.number_input(label("epochs"), *bounds("epochs"), start.epochs, help=tip("epochs"))
+    values["batch_size"] = right.select_slider(
+        label("batch_size"), _choices(BATCH_CHOICES, start.batch_size), value=start.batch_size, help=tip("batch_size")
     )
-    epochs = middle.slider("Epochs", 1, max(50, start.epochs), start.epochs)
-    batch_size = right.select_slider("Batch size", _choices(BATCH_CHOICES, start.batch_size), value=start.batch_size)
-    lr = right.number_input(
-        "Learning rate", min_value=LR_RANGE[0], max_value=LR_RANGE[1], value=start.lr, step=1e-4, format="%.1e",
-        help="Adam's step size; 1e-3 is the classic choice.",
-    )  # fmt: skip
-    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=start.seed, step=1)
+    values["lr"] = right.number_input(
+        label("lr"), *bounds("lr"), value=start.lr, step=1e-4, format="%.1e", help=tip("lr") + "; 1e-3 is classic"
+    )
+    values["seed"] = right.number_input(label("seed"), *bounds("seed"), start.seed, step=1, help=tip("seed"))
     with st.expander("Beyond a fixed β: warm-up, free bits, capacity"):
         o1, o2, o3 = st.columns(3)
-        warmup = o1.number_input(
-            "KL warm-up epochs", 0, SCHEDULE_EPOCHS_RANGE[1], start.kl_warmup_epochs,
-            help="β ramps linearly from 0 over this many epochs (Bowman et al. 2016). 0: off.",
-        )  # fmt: skip
-        free_bits = o2.number_input(
-            "Free bits (nats per dimension)", *FREE_BITS_RANGE, start.free_bits, step=0.1,
-            help="Each latent dimension's KL counts at least this much, so none is pushed to collapse "
-            "(Kingma et al. 2016). 0: off.",
-        )  # fmt: skip
-        capacity = o3.number_input(
-            "Capacity C_max (nats)", *CAPACITY_RANGE, start.capacity, step=1.0,
-            help="Train on recon + γ·|KL − C| with C ramping to C_max (Burgess et al. 2018). 0: off.",
-        )  # fmt: skip
         o4, o5, _ = st.columns(3)
-        capacity_gamma = o4.number_input("γ for capacity", *CAPACITY_GAMMA_RANGE, start.capacity_gamma, step=10.0)
-        capacity_epochs = o5.number_input("Epochs to reach C_max", 0, SCHEDULE_EPOCHS_RANGE[1], start.capacity_epochs)
+        steps = {"free_bits": 0.1, "capacity": 1.0, "capacity_gamma": 10.0}
+        for column, name in ((o1, "kl_warmup_epochs"), (o2, "free_bits"), (o3, "capacity"), (o4, "capacity_gamma"),
+                             (o5, "capacity_epochs")):  # fmt: skip
+            low, high = bounds(name)
+            values[name] = column.number_input(
+                label(name), low, high, getattr(start, name), step=steps.get(name, 1), help=tip(name)
+            )
     name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
 
@@ -142,23 +126,8 @@ if busy:
 
 if submitted and not busy:
     try:
-        # Fields the form does not show (schedule, precision, device) keep the link's or default values.
-        config = start.replace(
-            dataset=dataset,
-            arch=arch,
-            recon=recon,
-            latent_dim=latent_dim,
-            beta=beta,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            kl_warmup_epochs=warmup,
-            free_bits=free_bits,
-            capacity=capacity,
-            capacity_gamma=capacity_gamma,
-            capacity_epochs=capacity_epochs,
-        )
+        # Fields with no form label (lr_schedule, device, precision) keep the link's or default values.
+        config = start.replace(**values)
         clean_name = sanitize_run_name(name)
         job = TrainingJob(config, clean_name, state.checkpoint_dir())
     except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
@@ -183,7 +152,7 @@ def continue_section() -> None:
     pick = left.selectbox("Run to continue", names, index=names.index(current) if current in names else 0,
                           format_func=lambda n: f"{n} · {next(r for r in candidates if r.name == n).status}")  # fmt: skip
     info = next(r for r in candidates if r.name == pick)
-    more = middle.number_input("More epochs", min_value=1, max_value=EPOCHS_RANGE[1], value=2, step=1)
+    more = middle.number_input("More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1)
     new_name = pick
     if info.shipped:
         new_name = right.text_input("Save as", value=f"{pick}-continued", max_chars=64,

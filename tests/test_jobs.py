@@ -10,6 +10,7 @@ from vae import jobs
 from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
 from vae.jobs import TrainingJob
+from vae.train import StepHistory
 
 CONFIG = VAEConfig(dataset="mnist-5k", arch="mlp", latent_dim=2, epochs=2)
 
@@ -25,7 +26,7 @@ def test_job_trains_saves_and_reports(tmp_path):
     snap = job.snapshot()
     assert snap.status == "completed" and snap.done and snap.progress == 1.0
     assert [e.epoch for e in snap.epochs] == [1, 2]
-    assert len(snap.steps) == 2 * 32 and len(snap.steps[0]) == 6
+    assert len(snap.steps) == 2 * 32 and snap.steps.steps_per_epoch == 32
     assert load_run(tmp_path / "worker.pt").final["status"] == "completed"
 
 
@@ -121,11 +122,13 @@ def test_a_job_trains_at_the_lower_priority(tmp_path):
 
 def test_the_live_view_is_thinned_to_a_fixed_number_of_points(tmp_path):
     job = TrainingJob(CONFIG, "thin", tmp_path)
-    job._steps = [(i / 469, 100.0, 20.0, 120.0, 1.0, 0.0) for i in range(4690)]  # 10 epochs of full MNIST
+    rows = [(1 + i // 469, 1 + i % 469, 100.0, 20.0, 120.0, 1.0, 0.0) for i in range(4690)]  # 10 epochs of MNIST
+    job._steps = StepHistory(469, rows)
     steps = job.snapshot().steps
     assert 0.9 * job.MAX_LIVE_STEPS <= len(steps) <= job.MAX_LIVE_STEPS
-    assert steps[0][0] == 0.0 and steps[-1][0] > 9.9  # still spans the whole run
-    job._steps = job._steps[:300]
+    axis = steps.epoch_axis()
+    assert axis[0] == 1 / 469 and axis[-1] > 9.9  # still spans the whole run
+    job._steps = StepHistory(469, rows[:300])
     assert len(job.snapshot().steps) == 300  # short runs are drawn in full
     jobs.release_run_name(tmp_path, job.name)
 

@@ -87,7 +87,7 @@ def test_mse_recon_sums_squared_error_over_pixels():
     x = torch.zeros(2, 1, 28, 28)
     logits = torch.zeros(2, 1, 28, 28)  # sigmoid -> 0.5 everywhere
     assert reconstruction_loss(logits, x, "mse").tolist() == pytest.approx([784 * 0.25] * 2)
-    with pytest.raises(ValueError, match="recon"):
+    with pytest.raises(ValueError, match="likelihood"):
         reconstruction_loss(logits, x, "l1")
 
 

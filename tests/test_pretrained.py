@@ -64,7 +64,7 @@ def test_stored_final_metrics_agree_with_a_fresh_evaluation(name, full_mnist_roo
     data = load_dataset(run.config.dataset, full_mnist_root, allow_download=False)
     if data.name != run.config.dataset:
         pytest.skip(f"{run.config.dataset} not under {full_mnist_root}")
-    fresh = evaluate(run.model, data.test_x, beta=run.config.beta, recon=run.config.recon)
+    fresh = evaluate(run.model, data.test_x, beta=run.config.beta, likelihood=run.config.likelihood)
     assert run.final["n_test"] == len(data.test_x) == 10_000
     for key in ("recon", "kl", "loss"):
         assert fresh[key] == pytest.approx(run.final["test"][key], rel=1e-3, abs=1e-3)

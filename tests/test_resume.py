@@ -16,7 +16,7 @@ from tests.conftest import ROOT, cli
 from vae.checkpoints import CheckpointError, list_runs, load_run, mark_writing, run_status, trainer_id
 from vae.config import VAEConfig
 from vae.runs import continue_config, train_run
-from vae.train import EpochMetrics, TrainingEnded, learning_rate
+from vae.train import EpochMetrics, StepHistory, TrainingEnded, learning_rate
 
 CONFIG = VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=4, seed=3)
 
@@ -41,7 +41,7 @@ def test_two_epochs_plus_two_more_equal_four_uninterrupted(tmp_path, small_data)
         assert torch.equal(value, b.model.state_dict()[key]), key
     # The curves carry on: one history with all four epochs and every step, in order.
     assert [e["epoch"] for e in b.epochs] == [1, 2, 3, 4]
-    assert torch.equal(a.history["steps"], b.history["steps"])
+    assert StepHistory.from_history(a.history) == StepHistory.from_history(b.history)
     assert b.final["epochs"] == 4 and b.final["status"] == "completed"
 
 
@@ -57,10 +57,10 @@ def test_a_run_stopped_mid_epoch_continues_from_its_last_finished_epoch(tmp_path
     _train(continue_config(run, 2), "cut", tmp_path, small_data, resume=run)
     again = load_run(tmp_path / "cut.pt")
     assert [e["epoch"] for e in again.epochs] == [1, 2, 3]
-    epochs_of_steps = again.history["steps"][:, 0]
-    assert torch.equal(epochs_of_steps, torch.sort(epochs_of_steps).values)  # the cut-short steps were dropped
-    steps_per_epoch = int(again.history["steps"][:, 1].max())
-    assert len(epochs_of_steps) == 3 * steps_per_epoch
+    steps = StepHistory.from_history(again.history)
+    epochs_of_steps = steps.column("epoch")
+    assert epochs_of_steps == sorted(epochs_of_steps)  # the cut-short steps were dropped
+    assert len(steps) == 3 * steps.steps_per_epoch
 
 
 def test_cosine_schedule_reads_the_rate_off_the_whole_run():

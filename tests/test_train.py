@@ -5,7 +5,7 @@ import torch
 
 from vae.checkpoints import load_run
 from vae.runs import prepare, train_run
-from vae.train import EpochMetrics, StepMetrics, TrainingEnded, evaluate, train
+from vae.train import EpochMetrics, StepHistory, StepMetrics, TrainingEnded, evaluate, train
 
 
 def _events(config, data, **kwargs):
@@ -82,8 +82,9 @@ def test_train_run_saves_every_epoch_and_the_final_metrics_agree(tiny_config, sm
     assert saved_epochs == [1, 2]
     run = load_run(tmp_path / "tiny.pt")
     assert run.final["status"] == "completed" and run.final["epochs"] == 2
-    assert run.history["steps"].shape == (16, 7)
-    fresh = evaluate(run.model, small_data.test_x, beta=run.config.beta, recon=run.config.recon)
+    steps = StepHistory.from_history(run.history)
+    assert len(steps) == 16 and steps.steps_per_epoch == 8
+    fresh = evaluate(run.model, small_data.test_x, beta=run.config.beta, likelihood=run.config.likelihood)
     assert fresh["loss"] == pytest.approx(run.final["test"]["loss"], rel=1e-5)
 
 
@@ -94,6 +95,32 @@ def test_stopped_run_keeps_the_partly_trained_weights(tiny_config, small_data, t
             stop.set()
     run = load_run(tmp_path / "partial.pt")
     assert run.final["status"] == "stopped" and run.final["epochs"] == 1
-    assert run.history["steps"].shape[0] == 10
+    assert len(StepHistory.from_history(run.history)) == 10
     fresh = evaluate(run.model, small_data.test_x)
     assert fresh["loss"] == pytest.approx(run.final["test"]["loss"], rel=1e-5)
+
+
+def test_a_run_stopped_in_its_first_epoch_is_drawn_over_the_part_it_trained(tiny_config, small_data, tmp_path):
+    """Its per-step curve ends at 3/8 of an epoch, not stretched over a whole one."""
+    stop = threading.Event()
+    for event in train_run(tiny_config, "early", tmp_path, data=small_data, stop=stop):
+        if isinstance(event, StepMetrics) and event.step == 3:
+            stop.set()
+    steps = StepHistory.from_history(load_run(tmp_path / "early.pt").history)
+    assert steps.steps_per_epoch == 8 and len(steps) == 3
+    assert steps.epoch_axis() == [1 / 8, 2 / 8, 3 / 8]
+    from ui.figures import step_series
+
+    assert step_series(steps, "early", None)["x"][-1] == 3 / 8
+
+
+def test_old_checkpoints_step_tensors_still_read():
+    import torch
+
+    rows = [[1, s, 100.0 - s, 5.0, 105.0 - s, 1.0, 0.0] for s in range(1, 5)] + [[2, 1, 90.0, 5.0, 95.0, 1.0, 0.0]]
+    old = {"steps": torch.tensor(rows), "step_columns": ["epoch", "step", "recon", "kl", "loss", "beta", "capacity"]}
+    steps = StepHistory.from_history(old)
+    assert len(steps) == 5 and steps.steps_per_epoch == 4 and steps.epoch_axis()[-1] == 1.25
+    assert steps.column("recon")[:2] == [99.0, 98.0]
+    assert len(StepHistory.from_history({})) == 0
+    assert len(StepHistory.from_history({"steps": "garbage"})) == 0

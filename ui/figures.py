@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vae.checkpoints import RunInfo
+from vae.train import StepHistory
 
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -52,6 +53,18 @@ def loss_figure(series: list[dict], title: str = "") -> go.Figure:
     fig.update_layout(height=340, margin={"t": 40, "b": 10, "l": 10, "r": 10}, title=title or None)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def step_series(
+    steps: StepHistory, name: str, color: str | None, *, scheduled: bool = False, opacity: float = 0.35
+) -> dict:
+    """A thin per-step series for ``loss_figure``, on the fractional-epoch axis; β and C only when ``scheduled``."""
+    return {
+        "name": name, "x": steps.epoch_axis(), "recon": steps.column("recon"), "kl": steps.column("kl"),
+        "loss": steps.column("loss"), "beta": steps.column("beta") if scheduled else None,
+        "capacity": steps.column("capacity") if scheduled else None,
+        "mode": "lines", "color": color, "width": 1, "opacity": opacity,
+    }  # fmt: skip
 
 
 def epoch_series(epochs: list[dict], name: str, color: str | None = None) -> list[dict]:

@@ -107,14 +107,9 @@ def job_progress(snap: JobSnapshot) -> None:
         cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
         cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
     series = []
-    if snap.steps:
-        x, recon_steps, kl_steps, loss_steps, beta_steps, capacity_steps = zip(*snap.steps, strict=True)
+    if len(snap.steps):
         scheduled = snap.config.kl_warmup_epochs > 0 or snap.config.capacity > 0
-        series.append(
-            {"name": "train (per step)", "x": x, "recon": recon_steps, "kl": kl_steps, "loss": loss_steps,
-             "beta": beta_steps if scheduled else None, "capacity": capacity_steps if scheduled else None,
-             "mode": "lines", "color": "#9aa5b1", "width": 1, "opacity": 0.7}
-        )  # fmt: skip
+        series.append(figures.step_series(snap.steps, "train (per step)", "#9aa5b1", scheduled=scheduled, opacity=0.7))
     history = [e.to_dict() for e in snap.epochs]
     series += figures.epoch_series(history, "epoch", color="#6f42c1") if history else []
     if series:

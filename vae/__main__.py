@@ -10,26 +10,21 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from vae.config import (
-    ARCHITECTURES,
-    DATASETS,
-    DEVICES,
-    LATENT_DIM_RANGE,
-    LR_SCHEDULES,
-    PRECISIONS,
-    RECON_LOSSES,
-    ConfigError,
-    VAEConfig,
-    from_dict,
-)
+from vae.config import RENAMED_FIELDS, ConfigError, VAEConfig, from_dict
 from vae.settings import default_checkpoint_dir
 
 if TYPE_CHECKING:
     from vae.checkpoints import Run
 
+# What a flag means beyond the field's own help.
+FLAG_NOTES = {
+    "dataset": "; default: mnist when its files are on disk, else mnist-5k",
+    "epochs": "; with --resume, the number of additional epochs",
+}
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -59,7 +54,6 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m vae", description="Train and evaluate VAEs on MNIST-like data.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    defaults = VAEConfig()
 
     train = commands.add_parser(
         "train",
@@ -68,59 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
         "saved run for --epochs more epochs from its stored optimizer and RNG states.",
         formatter_class=_DefaultsFormatter,
     )
-    train.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default=None,
-        help="training data (default: mnist when its files are on disk, else mnist-5k)",
-    )
-    train.add_argument(
-        "--arch",
-        choices=ARCHITECTURES,
-        default=defaults.arch,
-        help="mlp: 784-400-d-400-784; conv: two strided convolutions each way",
-    )
-    train.add_argument(
-        "--latent-dim",
-        default=defaults.latent_dim,
-        metavar="D",
-        help=f"latent dimension d, {LATENT_DIM_RANGE[0]}-{LATENT_DIM_RANGE[1]}",
-    )
-    train.add_argument("--beta", default=defaults.beta, help="KL weight β; 1 is the plain ELBO")
-    train.add_argument(
-        "--epochs",
-        default=defaults.epochs,
-        help="passes over the training set; with --resume, the number of additional epochs",
-    )
-    train.add_argument("--batch-size", default=defaults.batch_size, help="images per optimiser step")
-    train.add_argument("--lr", default=defaults.lr, help="Adam's learning rate")
-    train.add_argument(
-        "--lr-schedule",
-        default=defaults.lr_schedule,
-        choices=LR_SCHEDULES,
-        help="constant, or cosine decay to 0 over the run",
-    )
-    train.add_argument(
-        "--recon",
-        choices=RECON_LOSSES,
-        default=defaults.recon,
-        help="reconstruction term: bce is -log p(x|z) in nats; mse is squared error",
-    )
-    train.add_argument("--seed", default=defaults.seed, help="seeds the weights, the data order and the noise")
-    train.add_argument(
-        "--device", default=defaults.device, choices=DEVICES, help="where to train; auto picks cuda, then mps, then cpu"
-    )
-    train.add_argument(
-        "--precision",
-        default=defaults.precision,
-        choices=PRECISIONS,
-        help="training matmuls; auto uses bfloat16 where the hardware does it natively",
-    )
-    train.add_argument("--kl-warmup-epochs", default=defaults.kl_warmup_epochs, help="ramp β from 0 over N epochs")
-    train.add_argument("--free-bits", default=defaults.free_bits, help="KL floor per latent dimension, in nats")
-    train.add_argument("--capacity", default=defaults.capacity, help="KL target C_max in nats (0: off)")
-    train.add_argument("--capacity-gamma", default=defaults.capacity_gamma, help="weight γ on |KL - C|")
-    train.add_argument("--capacity-epochs", default=defaults.capacity_epochs, help="epochs to ramp C to C_max")
+    for spec in fields(VAEConfig):  # one flag per config field, with its help, choices and bounds
+        meta = spec.metadata
+        extra = f"; {meta['bounds'][0]} to {meta['bounds'][1]}" if meta.get("bounds") else ""
+        train.add_argument(
+            f"--{spec.name.replace('_', '-')}",
+            *([f"--{old}" for old, new in RENAMED_FIELDS.items() if new == spec.name]),
+            dest=spec.name,
+            choices=meta["choices"] or None,
+            default=spec.default,
+            help=meta["help"] + extra + (FLAG_NOTES.get(spec.name, "")),
+        )
+    # Where the default depends on the machine: full MNIST when its files are on disk.
+    train.set_defaults(dataset=None)
     train.add_argument("--name", default=None,
                        help="run name; letters, digits, '-', '_' and '.' (required unless --resume; with --resume, "
                        "the new name for a continued shipped run)")  # fmt: skip
@@ -159,27 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_from_args(args: argparse.Namespace) -> VAEConfig:
     from vae.data import default_dataset
 
-    return from_dict(
-        {
-            "dataset": args.dataset or default_dataset(),
-            "arch": args.arch,
-            "latent_dim": args.latent_dim,
-            "beta": args.beta,
-            "recon": args.recon,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "lr_schedule": args.lr_schedule,
-            "seed": args.seed,
-            "device": args.device,
-            "kl_warmup_epochs": args.kl_warmup_epochs,
-            "free_bits": args.free_bits,
-            "capacity": args.capacity,
-            "capacity_gamma": args.capacity_gamma,
-            "capacity_epochs": args.capacity_epochs,
-            "precision": args.precision,
-        }
-    )
+    values = {spec.name: getattr(args, spec.name) for spec in fields(VAEConfig)}
+    return from_dict({**values, "dataset": args.dataset or default_dataset()})
 
 
 def _resume_plan(args: argparse.Namespace) -> tuple[VAEConfig, str, Run]:
@@ -338,12 +273,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if args.iw is not None and run.config.recon != "bce":
+    if args.iw is not None and run.config.likelihood != "bce":
         raise UsageError("--iw needs a run trained with the bce (Bernoulli) likelihood")
     data = load_dataset(run.config.dataset)
     if data.notice:
         print(f"note: {data.notice}", file=sys.stderr)
-    metrics = evaluate(run.model, data.test_x, beta=run.config.beta, recon=run.config.recon)
+    metrics = evaluate(run.model, data.test_x, beta=run.config.beta, likelihood=run.config.likelihood)
     diagnostics = latent_diagnostics(run.model, data.test_x)
     result = {
         "config": run.config.to_dict(),

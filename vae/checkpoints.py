@@ -35,7 +35,6 @@ MAX_NAME_LENGTH = 64
 SHIPPED_MANIFEST = "shipped.json"
 TMP_MARKER = ".tmp-"
 STALE_TMP_SECONDS = 3600
-STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
 
 _names_lock = threading.Lock()
 _reserved_names: set[Path] = set()
@@ -50,8 +49,9 @@ class CheckpointError(Exception):
 class Run:
     """A loaded run: the model in eval mode, its config, its metric history and final test metrics.
 
-    ``history["epochs"]`` is a list of ``EpochMetrics.to_dict()``; ``history["steps"]`` is a float
-    tensor ``[S, len(STEP_COLUMNS)]`` with columns ``STEP_COLUMNS``.
+    ``history["epochs"]`` is a list of ``EpochMetrics.to_dict()``; ``history["steps"]`` is
+    ``StepHistory.to_dict()`` (read it with ``StepHistory.from_history``); ``history["frames"]``, when
+    present, is the latent space after each epoch (``vae.runs.RunRecorder``).
     """
 
     name: str

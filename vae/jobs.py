@@ -25,7 +25,7 @@ from vae.checkpoints import Run, claim_run_name, release_run_name, reserve_run_n
 from vae.config import VAEConfig
 from vae.data import load_dataset
 from vae.runs import train_run
-from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+from vae.train import EpochMetrics, StepHistory, StepMetrics, TrainingEnded
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class JobSnapshot:
     status: str
     message: str
     last_step: StepMetrics | None
-    steps: list[tuple[float, ...]]  # (fractional epoch, recon, kl, loss, beta, capacity)
+    steps: StepHistory  # thinned to at most MAX_LIVE_STEPS rows
     epochs: list[EpochMetrics]
     elapsed: float
     notice: str = ""
@@ -140,7 +140,7 @@ class TrainingJob:
         self.error: BaseException | None = None
         self.notice = ""  # set when a stand-in dataset replaces the one asked for
         self._last_step: StepMetrics | None = None
-        self._steps: list[tuple[float, ...]] = []
+        self._steps = StepHistory()
         # A continued run's live curves carry on from its saved epochs.
         self._epochs: list[EpochMetrics] = [EpochMetrics(**e) for e in resume.epochs] if resume is not None else []
         self._began = time.perf_counter()
@@ -159,14 +159,13 @@ class TrainingJob:
 
     def snapshot(self) -> JobSnapshot:
         with self.lock:
-            stride = max(1, -(-len(self._steps) // self.MAX_LIVE_STEPS))  # ceil: never more than the cap
             return JobSnapshot(
                 self.name,
                 self.config,
                 self.status,
                 self.message,
                 self._last_step,
-                self._steps[::stride],
+                self._steps.thinned(self.MAX_LIVE_STEPS),
                 list(self._epochs),
                 time.perf_counter() - self._began,
                 self.notice,
@@ -211,8 +210,7 @@ class TrainingJob:
         with self.lock:
             if isinstance(event, StepMetrics):
                 self._last_step = event
-                x = event.epoch - 1 + event.step / event.steps_per_epoch
-                self._steps.append((x, event.recon, event.kl, event.loss, event.beta, event.capacity))
+                self._steps.append(event)
                 self.message = f"epoch {event.epoch}/{self.config.epochs}, step {event.step}/{event.steps_per_epoch}"
             elif isinstance(event, EpochMetrics):
                 self._epochs.append(event)

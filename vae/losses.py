@@ -34,15 +34,15 @@ def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce"
     elif kind == "mse":
         per_pixel = (torch.sigmoid(logits) - x).pow(2)
     else:
-        raise ValueError(f"recon must be 'bce' or 'mse', got {kind!r}")
+        raise ValueError(f"likelihood must be 'bce' or 'mse', got {kind!r}")
     return per_pixel.flatten(1).sum(dim=1)
 
 
 def vae_loss(
-    logits: torch.Tensor, x: torch.Tensor, posterior: DiagonalGaussian, beta: float = 1.0, recon: str = "bce"
+    logits: torch.Tensor, x: torch.Tensor, posterior: DiagonalGaussian, beta: float = 1.0, likelihood: str = "bce"
 ) -> LossTerms:
     """Negative beta-ELBO averaged over the batch. With ``beta=1`` and ``bce``, ``loss`` is exactly -ELBO."""
-    recon_term = reconstruction_loss(logits, x, recon).mean()
+    recon_term = reconstruction_loss(logits, x, likelihood).mean()
     kl_per_dim = posterior.kl_per_dim().mean(dim=0)
     kl = kl_per_dim.sum()
     return LossTerms(recon_term + beta * kl, recon_term, kl, kl_per_dim)

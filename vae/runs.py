@@ -16,11 +16,11 @@ from typing import Any
 import torch
 
 from vae.analysis import decode_images, encode_mu, frame_subset, latent_frame, to_uint8
-from vae.checkpoints import STEP_COLUMNS, CheckpointError, Run, mark_writing, run_path, save_run, trainer_id
-from vae.config import EPOCHS_RANGE, ConfigError, VAEConfig
+from vae.checkpoints import CheckpointError, Run, mark_writing, run_path, save_run, trainer_id
+from vae.config import ConfigError, VAEConfig, bounds
 from vae.data import Dataset, load_dataset
 from vae.models import VAE, build_model, resolve_device
-from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded, TrainState, evaluate, train
+from vae.train import EpochMetrics, Event, StepHistory, StepMetrics, TrainingEnded, TrainState, evaluate, train
 
 CONTINUABLE = ("completed", "stopped", "interrupted")
 
@@ -51,9 +51,7 @@ class RunRecorder:
         history = history or {}
         self.epochs: list[dict[str, Any]] = list(history.get("epochs", []))[: state.epochs_done]
         # Steps of an epoch that a stop cut short are dropped: the continued run trains that epoch afresh.
-        old_steps = history.get("steps")
-        rows = old_steps.tolist() if isinstance(old_steps, torch.Tensor) else []
-        self.steps: list[tuple[float, ...]] = [tuple(r) for r in rows if r[0] <= state.epochs_done]
+        self.steps = StepHistory.from_history(history).until_epoch(state.epochs_done)
         self.save_train_state = save_train_state
         # The latent space forming: a fixed subset of test digits, encoded after every epoch.
         self.frame_index, self.recon_index = frame_subset(len(data.test_x))
@@ -67,8 +65,7 @@ class RunRecorder:
         self.path: Path | None = None
 
     def history(self) -> dict[str, Any]:
-        steps = torch.tensor(self.steps, dtype=torch.float32).reshape(-1, len(STEP_COLUMNS))
-        history = {"epochs": list(self.epochs), "steps": steps, "step_columns": list(STEP_COLUMNS)}
+        history = {"epochs": list(self.epochs), "steps": self.steps.to_dict()}
         if self.positions:
             history["frames"] = {
                 "epochs": torch.tensor(self.frame_epochs),  # [E] the epoch after which each frame was taken
@@ -112,7 +109,7 @@ class RunRecorder:
     def record(self, event: Event) -> Path | None:
         """Add one event; returns the checkpoint path when this event caused a save."""
         if isinstance(event, StepMetrics):
-            self.steps.append((event.epoch, event.step, event.recon, event.kl, event.loss, event.beta, event.capacity))
+            self.steps.append(event)
             return None
         if isinstance(event, EpochMetrics):
             self.epochs.append(event.to_dict())
@@ -121,9 +118,10 @@ class RunRecorder:
         # The end. A stop mid-epoch keeps the partly trained weights, evaluated afresh.
         if event.reason == "diverged" and not self.epochs:
             return None  # nothing good was ever trained: keep no file
-        trained_since_epoch = bool(self.steps) and (not self.epochs or self.steps[-1][0] > self.epochs[-1]["epoch"])
+        rows = self.steps.rows
+        trained_since_epoch = bool(rows) and (not self.epochs or rows[-1][0] > self.epochs[-1]["epoch"])
         if event.reason == "stopped" and trained_since_epoch:
-            test = evaluate(self.model, self.data.test_x, beta=self.config.beta, recon=self.config.recon)
+            test = evaluate(self.model, self.data.test_x, beta=self.config.beta, likelihood=self.config.likelihood)
         elif self.epochs:
             test = self.epochs[-1]["test"]
         else:
@@ -204,6 +202,7 @@ def continue_config(run: Run, extra_epochs: int) -> VAEConfig:
     done = len(run.epochs)
     if isinstance(extra_epochs, bool) or not isinstance(extra_epochs, int) or extra_epochs < 1:
         raise ConfigError("epochs", f"more epochs must be a whole number of at least 1; got {extra_epochs!r}")
-    if done + extra_epochs > EPOCHS_RANGE[1]:
-        raise ConfigError("epochs", f"{done} + {extra_epochs} is over the {EPOCHS_RANGE[1]} epochs a run may have")
+    most = bounds("epochs")[1]
+    if done + extra_epochs > most:
+        raise ConfigError("epochs", f"{done} + {extra_epochs} is over the {most} epochs a run may have")
     return run.config.replace(epochs=done + extra_epochs)

@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -35,6 +35,69 @@ class StepMetrics:
     beta: float
     seconds: float
     capacity: float = 0.0
+
+
+STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
+
+
+@dataclass
+class StepHistory:
+    """Every optimiser step's metrics, one row per step with the columns ``STEP_COLUMNS``.
+
+    ``steps_per_epoch`` places a step on the epoch axis, so that a run stopped during its first
+    epoch is drawn over the part of the epoch it trained, not stretched over a whole one.
+    """
+
+    steps_per_epoch: int = 0
+    rows: list[tuple[float, ...]] = field(default_factory=list)
+
+    def append(self, m: StepMetrics) -> None:
+        self.steps_per_epoch = m.steps_per_epoch
+        self.rows.append((m.epoch, m.step, m.recon, m.kl, m.loss, m.beta, m.capacity))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> list[float]:
+        index = STEP_COLUMNS.index(name)
+        return [row[index] for row in self.rows]
+
+    def epoch_axis(self) -> list[float]:
+        """Each step as a fractional epoch: step s of epoch e is at ``e - 1 + s / steps_per_epoch``."""
+        per_epoch = max(self.steps_per_epoch, 1)
+        return [epoch - 1 + step / per_epoch for epoch, step, *_ in self.rows]
+
+    def until_epoch(self, epoch: int) -> StepHistory:
+        """The steps of epochs 1..``epoch``: what a run continued after that epoch keeps."""
+        return StepHistory(self.steps_per_epoch, [row for row in self.rows if row[0] <= epoch])
+
+    def thinned(self, max_rows: int) -> StepHistory:
+        """Every k-th step, at most ``max_rows`` of them, for a chart redrawn every second."""
+        stride = max(1, -(-len(self.rows) // max_rows))  # ceil: never more than the cap
+        return StepHistory(self.steps_per_epoch, self.rows[::stride])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Checkpoint form: plain numbers and one float tensor ``[S, len(STEP_COLUMNS)]``."""
+        values = torch.tensor(self.rows, dtype=torch.float32).reshape(-1, len(STEP_COLUMNS))
+        return {"steps_per_epoch": self.steps_per_epoch, "columns": list(STEP_COLUMNS), "values": values}
+
+    @classmethod
+    def from_history(cls, history: dict[str, Any]) -> StepHistory:
+        """Read a checkpoint's ``history["steps"]``, in this form or the older bare tensor."""
+        steps = history.get("steps")
+        if isinstance(steps, dict):
+            columns, values, per_epoch = steps.get("columns", []), steps.get("values"), steps.get("steps_per_epoch", 0)
+        elif isinstance(steps, torch.Tensor):
+            # Older files: a bare tensor, and no steps_per_epoch. The longest epoch seen is the best guess.
+            columns, values, per_epoch = history.get("step_columns", list(STEP_COLUMNS)), steps, 0
+        else:
+            return cls()
+        if not isinstance(values, torch.Tensor) or values.ndim != 2 or list(columns) != list(STEP_COLUMNS):
+            return cls()
+        rows = [tuple(row) for row in values.tolist()]
+        if not per_epoch and rows:
+            per_epoch = int(max(row[1] for row in rows))
+        return cls(int(per_epoch), rows)
 
 
 @dataclass(frozen=True)
@@ -69,7 +132,7 @@ Event = StepMetrics | EpochMetrics | TrainingEnded
 @torch.inference_mode()
 @in_eval_mode
 def evaluate(
-    model: VAE, x: torch.Tensor, *, beta: float = 1.0, recon: str = "bce", batch_size: int = EVAL_BATCH_SIZE
+    model: VAE, x: torch.Tensor, *, beta: float = 1.0, likelihood: str = "bce", batch_size: int = EVAL_BATCH_SIZE
 ) -> dict[str, float]:
     """Mean ``recon``, ``kl`` and ``loss`` per image over ``x`` ``[N, 1, 28, 28]`` (uint8 or float).
 
@@ -81,7 +144,7 @@ def evaluate(
     totals = torch.zeros(2, dtype=torch.float64)
     for batch in batches(x, batch_size, device):
         logits, posterior = model(batch, generator)
-        terms = vae_loss(logits, batch, posterior, beta, recon)
+        terms = vae_loss(logits, batch, posterior, beta, likelihood)
         totals += torch.stack([terms.recon, terms.kl]).double().cpu() * len(batch)
     recon_mean, kl_mean = (totals / max(len(x), 1)).tolist()
     return {"recon": recon_mean, "kl": kl_mean, "loss": recon_mean + beta * kl_mean}
@@ -193,7 +256,7 @@ def train(
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 logits, posterior = model(batch, state.noise)
             posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
-            terms = vae_loss(logits.float(), batch, posterior, beta, config.recon)
+            terms = vae_loss(logits.float(), batch, posterior, beta, config.likelihood)
             objective = training_objective(
                 terms,
                 beta=beta,
@@ -220,7 +283,7 @@ def train(
                 return
         train_seconds = time.perf_counter() - epoch_began
         train_recon, train_kl = (sums / seen).tolist()
-        test = evaluate(model, data.test_x, beta=config.beta, recon=config.recon)
+        test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)
         if not math.isfinite(test["loss"]):
             model.load_state_dict(last_good)
             yield _diverged(f"the test loss became {test['loss']} after epoch {epoch}", completed)
