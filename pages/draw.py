@@ -55,7 +55,7 @@ mu = encode_mu(run.model, torch.from_numpy(digit)[None, None])
 reconstruction = decode_images(run.model, mu)[0]
 with right:
     st.markdown("**The prepared input and its reconstruction**")
-    widgets.show_images(np.stack([digit, reconstruction]), ncols=2, scale=5)
+    widgets.show_images(torch.stack([torch.from_numpy(digit), reconstruction]), ncols=2, scale=5)
 
 test_mu, labels = state.latents_of(info)
 closest = nearest(mu[0].numpy(), test_mu, k=8)

@@ -55,7 +55,7 @@ elif kind == "prior":
 source = (info.name, kind, param)
 start = start_point(kind, d, means=state.class_means(info), digit=param, mu=torch.from_numpy(mu_all[param]), seed=param)
 if kind == "mu":
-    start_image = to_float(data.test_x[param]).squeeze(0).numpy()
+    start_image = to_float(data.test_x[param]).squeeze(0)
     start_caption = f"test image {param} ({data.class_names[int(labels[param])]})"
 else:
     start_image = decode_images(run.model, start[None])[0]
@@ -71,7 +71,7 @@ if d == 2:
     background = None
     if show_manifold:
         grid = decode_grid(run.model, extent[:2], extent[2:], 20)
-        background = widgets.data_url(to_uint8(image_grid(grid.reshape(-1, 28, 28), 20, pad=0)))
+        background = widgets.data_url(to_uint8(image_grid(grid.flatten(0, 1), 20, pad=0)))
     shown = min(len(mu_all), 3000)
     here = np.array([st.session_state[slider_key(i)] for i in range(d)])
     fig = figures.latent_plane(mu_all[:shown], labels[:shown], data.class_names, extent, background=background,
@@ -108,7 +108,7 @@ def board() -> None:
         st.button("Back to the start point", icon=":material/restart_alt:", on_click=set_board, args=(start,))
     decoded = decode_images(run.model, torch.from_numpy(z)[None])[0]
     with image_col:
-        widgets.show_images(np.stack([start_image, decoded]), ncols=2, scale=5)
+        widgets.show_images(torch.stack([start_image, decoded]), ncols=2, scale=5)
         st.caption(f"left: {start_caption}; right: the sliders' point, decoded")
 
 

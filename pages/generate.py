@@ -1,6 +1,5 @@
 """Generate: samples from the prior, reconstructions, the 2-D manifold, and a latent traversal."""
 
-import numpy as np
 import streamlit as st
 import torch
 
@@ -28,14 +27,14 @@ n_recon = left.slider("Test images", 2, 16, 8)
 recon_seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
 picks = torch.randperm(len(data.test_x), generator=torch.Generator().manual_seed(int(recon_seed)))[:n_recon]
 originals = to_float(data.test_x[picks])
-pairs = np.stack([originals.squeeze(1).numpy(), reconstruct(run.model, originals)], axis=1).reshape(-1, 28, 28)
+pairs = torch.stack([originals.squeeze(1), reconstruct(run.model, originals)], dim=1).flatten(0, 1)
 widgets.show_images(pairs, ncols=2 * min(n_recon, 8), caption="each original, then its reconstruction")
 
 if d == 2:
     st.subheader("The learned manifold")
     size = st.slider("Grid size", 5, 25, 15)
     grid = manifold_grid(run.model, size)
-    widgets.show_images(grid.reshape(-1, 28, 28), ncols=size,
+    widgets.show_images(grid.flatten(0, 1), ncols=size,
                           caption="decoded at normal quantiles of z₁ (left→right) and z₂ (top→bottom)")  # fmt: skip
 
 st.subheader("Traverse one latent dimension")
@@ -46,8 +45,7 @@ span = right.slider("Range ±", 0.5, 4.0, 3.0, step=0.5)
 base = torch.zeros(d)
 if base_kind == "a test image":
     idx = st.number_input("Test image", 0, len(data.test_x) - 1, 0)
-    base = state.latents_of(info)[0][int(idx)]
-    base = torch.from_numpy(base)
+    base = torch.from_numpy(state.latents_of(info)[0][int(idx)])
 values = torch.linspace(-span, span, 11)
 widgets.show_images(traverse(run.model, base, int(dim), values), ncols=11,
                       caption=f"z[{int(dim)}] from {-span:g} to {span:g}, other dimensions fixed")  # fmt: skip

@@ -2,9 +2,9 @@
 
 import math
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 
 from ui import routing, state, widgets
 from vae.analysis import (
@@ -59,8 +59,8 @@ def chain_strip() -> None:
     arrow = " → ".join(data.class_names[c] for c in chain)
     st.caption(f"{len(legs) * (steps - 1) + 1} images: {arrow}, {method}")
     # One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
-    grid = widgets.show_images(images.reshape(-1, *IMAGE_SHAPE[1:]), ncols=steps)
-    along = np.concatenate([images[0], images[1:, 1:].reshape(-1, *IMAGE_SHAPE[1:])])  # the walk, ends shared
+    grid = widgets.show_images(images.flatten(0, 1), ncols=steps)
+    along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
     png_col, gif_col, _ = st.columns([1, 1, 2])
     png_col.download_button("Download the strip (PNG)", widgets.png_bytes(grid), "interpolation.png", "image/png",
                             icon=":material/download:", key="strip_png")  # fmt: skip
@@ -100,7 +100,7 @@ pair_steps = s_col.slider("Steps", 2, 20, 10, key="pair_steps")
 pair_method = m_col.radio("Method", ("linear", "spherical"), horizontal=True, key="pair_method")
 ends = encode_mu(run.model, data.test_x[[int(a), int(b)]])
 between = decode_images(run.model, interpolate(ends[0], ends[1], pair_steps, pair_method))
-originals = to_float(data.test_x[[int(a), int(b)]]).squeeze(1).numpy()
-strip = np.concatenate([originals[:1], between, originals[1:]])
+originals = to_float(data.test_x[[int(a), int(b)]]).squeeze(1)
+strip = torch.cat([originals[:1], between, originals[1:]])
 st.caption(f"original {int(a)} | {pair_steps} decoded steps | original {int(b)}")
 widgets.show_images(strip, ncols=len(strip))

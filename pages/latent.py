@@ -2,6 +2,7 @@
 
 import numpy as np
 import streamlit as st
+import torch
 
 from ui import figures, routing, state, widgets
 from vae.analysis import align_frames, embed_2d, reconstruct
@@ -51,7 +52,7 @@ if index is None:
     st.caption("Click a point to see that test image and its reconstruction.")
 else:
     image = to_float(data.test_x[index : index + 1])
-    pair = np.concatenate([image.squeeze(1).numpy(), reconstruct(run.model, image)])
+    pair = torch.cat([image.squeeze(1), reconstruct(run.model, image)])
     st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): original, reconstruction")
     widgets.show_images(pair, ncols=2, scale=4)
 
@@ -79,8 +80,8 @@ else:
         + ("their posterior means μ." if d == 2 else "each epoch's first two principal components of μ, "
            "aligned to the last epoch by orthogonal Procrustes so the picture neither spins nor flips.")
     )  # fmt: skip
-    originals = to_float(data.test_x[frames["recon_index"]]).squeeze(1).numpy()
-    recons = frames["recons"].float().numpy() / 255.0  # [E, R, 28, 28]
-    panel = np.concatenate([originals[None], recons]).transpose(1, 0, 2, 3).reshape(-1, 28, 28)
+    originals = to_float(data.test_x[frames["recon_index"]]).squeeze(1)  # [R, 28, 28]
+    recons = frames["recons"].float() / 255.0  # [E, R, 28, 28]
+    panel = torch.cat([originals[None], recons]).transpose(0, 1).flatten(0, 1)  # row r: digit r, then each epoch
     widgets.show_images(panel, ncols=len(epochs_shown) + 1, scale=2,
                         caption="each row: a test digit, then its reconstruction after each epoch")  # fmt: skip

@@ -91,6 +91,7 @@ if available:
                 "test recon": round(test.get("recon", float("nan")), 3),
                 "test KL": round(test.get("kl", float("nan")), 3),
                 "test loss": round(test.get("loss", float("nan")), 3),
+                "saved": info.created.replace("T", " ")[:16],
             }
         )
     table = pd.DataFrame(rows)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +80,46 @@ def run_dir(tiny_runs_template, tmp_path) -> Path:
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file's bytes, to prove that nothing was added, lost or changed."""
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(run_dir, monkeypatch):
+    """The app in AppTest over a fresh copy of the tiny runs, with two training slots."""
+    from streamlit.testing.v1 import AppTest
+
+    from vae import jobs
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+    return AppTest.from_file(APP, default_timeout=60).run()
+
+
+def open_page(at, page: str, run: str | None = None):
+    """Switch an AppTest session to ``page``, with ``run`` as the current run if given."""
+    if run is not None:
+        at.session_state["current_run"] = run
+    at.switch_page(page)
+    return at.run()
+
+
+def png_bytes(array) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wait_until(condition, what: str, timeout: float = 120.0, poll: float = 0.02) -> None:
+    """Poll ``condition()`` until it holds; fail with ``what`` never happened after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"within {timeout:g} s, this never happened: {what}")
+        time.sleep(poll)
 
 
 def session_job(at):

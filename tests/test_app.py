@@ -5,27 +5,14 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, session_job
+from tests.conftest import APP, open_page, png_bytes, session_job, snapshot
 from vae.checkpoints import list_runs, load_run
 
-APP = str(ROOT / "streamlit_app.py")
 PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/explorer.py", "pages/interpolation.py",
          "pages/generate.py", "pages/diagnostics.py", "pages/draw.py"]  # fmt: skip
 
 
-@pytest.fixture
-def app(run_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return at
-
-
-def _open(at: AppTest, page: str, run: str | None = None) -> AppTest:
-    if run is not None:
-        at.session_state["current_run"] = run
-    at.switch_page(page)
-    return at.run()
+_open = open_page
 
 
 def _texts(at: AppTest) -> str:
@@ -125,6 +112,12 @@ def test_runs_page_refuses_a_bad_upload_and_protects_shipped_runs(app, run_dir):
     assert not at.exception
     assert any("read-only" in c.value for c in at.caption)
     assert not any(b.label == "Delete run" for b in at.button)
+    before = snapshot(run_dir)
+    at.file_uploader[0].set_value(("evil.pt", b"not a checkpoint at all", "application/octet-stream")).run()
+    next(b for b in at.button if b.label == "Add to my runs").click().run()
+    assert not at.exception
+    assert any("not a readable VAE Lab checkpoint" in e.value for e in at.error), [e.value for e in at.error]
+    assert snapshot(run_dir) == before
 
 
 def test_empty_checkpoint_folder_points_to_train(tmp_path, monkeypatch):
@@ -144,10 +137,30 @@ def test_the_shipped_checkpoints_open(monkeypatch):
     assert at.selectbox[0].options, "no shipped run is listed"
 
 
-def test_runs_page_draws_the_rate_distortion_plane(app):
+def _plotly_array(value) -> list[float]:
+    """A plotly JSON array: a list, or numpy's typed-array form ``{"dtype", "bdata"}``."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
+def test_runs_page_draws_every_likelihood_run_on_the_rate_distortion_plane(app, run_dir):
+    import json
+
     at = _open(app, "pages/runs.py", "tiny-d2")
-    assert any("Rate–distortion plane" in h.value for h in at.subheader)
     assert not at.exception
+    chart = next(c for c in at.get("plotly_chart") if "rate_distortion" in c.proto.id)
+    points = next(t for t in json.loads(chart.proto.spec)["data"] if t.get("mode") == "markers+text")
+    runs = {r.name: r.final["test"] for r in list_runs(run_dir)}
+    xs, ys = _plotly_array(points["x"]), _plotly_array(points["y"])
+    plotted = {name: (x, y) for (name, _), x, y in zip(points["customdata"], xs, ys, strict=True)}
+    assert plotted.keys() == runs.keys()
+    for name, test in runs.items():
+        assert plotted[name] == pytest.approx((test["kl"], test["recon"]))
 
 
 def test_diagnostics_shows_kl_per_dimension_and_estimates_the_iw_bound(app):
@@ -162,22 +175,12 @@ def test_diagnostics_shows_kl_per_dimension_and_estimates_the_iw_bound(app):
     assert 0 < iw < elbo
 
 
-def _png(array) -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def test_draw_page_takes_an_uploaded_digit(app, small_data):
     at = _open(app, "pages/draw.py", "tiny-d4")
     assert any("Draw a digit in the box" in i.value for i in at.info)
     seven = small_data.test_x[0, 0].numpy()
     big = 255 - seven.repeat(10, axis=0).repeat(10, axis=1)  # dark ink on white paper, 280x280
-    at.file_uploader[0].set_value(("photo.png", _png(big), "image/png")).run()
+    at.file_uploader[0].set_value(("photo.png", png_bytes(big), "image/png")).run()
     assert not at.exception and not at.error
     assert any(c.value.startswith("labels: ") for c in at.caption)
     assert any(h.value == "Where it lands" for h in at.subheader)

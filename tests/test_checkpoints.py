@@ -1,13 +1,13 @@
 import json
 import os
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import snapshot
 from vae import checkpoints
 from vae.checkpoints import (
     CheckpointError,
@@ -36,10 +36,6 @@ def saved(tmp_path, tiny_config, small_data):
     return path, model
 
 
-def _snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
-
-
 def test_round_trip(saved):
     path, model = saved
     run = load_run(path)
@@ -61,14 +57,14 @@ def test_a_pickle_carrying_code_never_runs(tmp_path, saved):
     torch.save({"format": "vae-lab-run", "x": Payload()}, evil)
     plain = tmp_path / "evil_plain.pt"
     plain.write_bytes(pickle.dumps(Payload()))
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     for path in (evil, plain):
         with pytest.raises(CheckpointError, match="unsafe|not a readable"):
             load_run(path)
         with pytest.raises(CheckpointError):
             load_run_bytes(path.read_bytes())
     assert not marker.exists()
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize(
@@ -178,10 +174,10 @@ def test_delete_user_run(tmp_path, saved):
 
 def test_import_validates_before_writing(tmp_path, saved):
     path, _ = saved
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     with pytest.raises(CheckpointError):
         import_run(tmp_path, b"not a checkpoint", "upload")
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
     new_path = import_run(tmp_path, path.read_bytes(), "good")
     assert new_path.name == "good-2.pt" and load_run(new_path).config == load_run(path).config
 

@@ -4,22 +4,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
-
-
-def _cli(*args, cwd=None, env_extra=None):
-    import os
-
-    env = {**os.environ, "VAE_OFFLINE": "1", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "vae", *args],
-        check=False,
-        cwd=cwd or ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.conftest import ROOT, cli
 
 
 def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
@@ -32,7 +17,7 @@ def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
 
 
 def test_train_json_contract_then_eval(tmp_path):
-    out = _cli(
+    out = cli(
         "train", "--dataset", "mnist-5k", "--arch", "mlp", "--latent-dim", "2", "--beta", "1", "--epochs", "2",
         "--name", "cli", "--checkpoint-dir", str(tmp_path), "--json",
     )  # fmt: skip
@@ -44,7 +29,7 @@ def test_train_json_contract_then_eval(tmp_path):
         assert set(r["train"]) == set(r["test"]) == {"recon", "kl", "loss"}
     assert (tmp_path / "cli.pt").exists()
 
-    ev = _cli("eval", str(tmp_path / "cli.pt"), "--json")
+    ev = cli("eval", str(tmp_path / "cli.pt"), "--json")
     assert ev.returncode == 0, ev.stderr
     result = json.loads(ev.stdout)
     assert {"config", "dataset", "n", "recon", "kl", "loss"} <= set(result)
@@ -52,12 +37,12 @@ def test_train_json_contract_then_eval(tmp_path):
     assert result["dataset"] == "mnist-5k" and result["n"] == 1000 and result["config"]["latent_dim"] == 2
     assert result["loss"] == pytest.approx(records[-1]["test"]["loss"], rel=1e-5)
 
-    iw = _cli("eval", str(tmp_path / "cli.pt"), "--json", "--iw", "5", "--n", "100")
+    iw = cli("eval", str(tmp_path / "cli.pt"), "--json", "--iw", "5", "--n", "100")
     assert iw.returncode == 0, iw.stderr
     iw_result = json.loads(iw.stdout)
     assert iw_result["iw_k"] == 5 and iw_result["iw_n"] == 100 and iw_result["iw_nll"] > 0
 
-    again = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "cli", "--checkpoint-dir", str(tmp_path))
+    again = cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "cli", "--checkpoint-dir", str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
@@ -74,7 +59,7 @@ def test_train_json_contract_then_eval(tmp_path):
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args, tmp_path):
-    out = _cli(*args, "--checkpoint-dir", str(tmp_path)) if args[0] == "train" and len(args) > 1 else _cli(*args)
+    out = cli(*args, "--checkpoint-dir", str(tmp_path)) if args[0] == "train" and len(args) > 1 else cli(*args)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     assert list(tmp_path.iterdir()) == []
@@ -82,7 +67,7 @@ def test_usage_errors_are_one_line_and_exit_2(args, tmp_path):
 
 def test_name_cannot_escape_the_checkpoint_dir(tmp_path):
     target = tmp_path / "ckpt"
-    out = _cli(
+    out = cli(
         "train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "../../escape", "--checkpoint-dir", str(target)
     )
     assert out.returncode == 0, out.stderr
@@ -94,7 +79,7 @@ def test_bad_checkpoint_is_one_line_and_exit_1(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x04garbage")
     for path in (bad, tmp_path / "missing.pt"):
-        out = _cli("eval", str(path))
+        out = cli("eval", str(path))
         assert out.returncode == 1
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
@@ -116,7 +101,7 @@ def test_every_train_option_says_what_it_does_and_its_default():
 
 
 def test_train_without_json_ends_with_the_final_metrics_and_the_path(tmp_path):
-    out = _cli("train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "1", "--name", "plain",
+    out = cli("train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "1", "--name", "plain",
                "--checkpoint-dir", str(tmp_path))  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
@@ -145,8 +130,8 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
     # Set, both use it.
     chosen = tmp_path / "chosen"
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(chosen))
-    out = _cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "here", cwd=elsewhere,
-               env_extra={"VAE_CHECKPOINT_DIR": str(chosen), "PYTHONPATH": str(ROOT)})  # fmt: skip
+    out = cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "here", cwd=elsewhere,
+               env={"VAE_CHECKPOINT_DIR": str(chosen), "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert checkpoint_dir() == chosen and (chosen / "here.pt").exists()
     assert not (elsewhere / "checkpoints").exists()

@@ -105,3 +105,20 @@ def test_a_download_is_kept_only_when_its_md5_matches(tmp_path):
 
     _fetch_from_mirrors([mirror], target.name, target, good_md5)
     assert target.read_bytes() == payload
+
+
+def test_a_download_that_fails_its_md5_is_named_in_the_notice(tmp_path, monkeypatch):
+    """One line says which file was refused; the app stands on mnist-5k and keeps nothing."""
+    from torchvision import datasets
+
+    from vae.data import load_dataset
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    for filename, _ in datasets.MNIST.resources:
+        (served / filename).write_bytes(b"altered in transit")
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [served.as_uri() + "/"])
+    loaded = load_dataset("mnist", tmp_path / "data", allow_download=True)
+    assert loaded.name == "mnist-5k"
+    assert "does not match its MD5" in loaded.notice and "\n" not in loaded.notice
+    assert not any(p.is_file() for p in (tmp_path / "data").rglob("*")), "an altered file was kept"

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import open_page
 from vae.analysis import (
     FRAME_POINTS,
     align_frames,
@@ -24,9 +23,6 @@ from vae.checkpoints import load_run
 from vae.config import VAEConfig
 from vae.models import build_model
 from vae.runs import train_run
-
-APP = str(ROOT / "streamlit_app.py")
-
 
 # --- vae: UI-free pieces -----------------------------------------------------------------------------
 
@@ -109,19 +105,10 @@ def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, m
 # --- The pages ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def app(run_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
-    return AppTest.from_file(APP, default_timeout=60).run()
+_open = open_page
 
 
-def _open(at: AppTest, page: str, run: str) -> AppTest:
-    at.session_state["current_run"] = run
-    at.switch_page(page)
-    return at.run()
-
-
-def _decoded(at: AppTest) -> bytes:
+def _decoded(at) -> bytes:
     """The explorer's board image (start and decoded digit side by side), as the browser gets it."""
     images = at.get("image")
     assert images, "no image drawn"

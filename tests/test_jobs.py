@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from tests.conftest import wait_until
 from vae import jobs
 from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
@@ -32,9 +33,7 @@ def test_job_trains_saves_and_reports(tmp_path):
 
 def test_stop_keeps_what_was_trained(tmp_path):
     job = TrainingJob(CONFIG.replace(epochs=50), "stopme", tmp_path).start()
-    while job.snapshot().last_step is None or job.snapshot().last_step.epoch < 2:
-        assert job.thread.is_alive()
-        job.join(timeout=0.05)
+    wait_until(lambda: len(job.snapshot().epochs) >= 1, "the first epoch finished")
     job.request_stop()
     assert job.join(timeout=60)
     snap = job.snapshot()
@@ -55,8 +54,7 @@ def test_jobs_with_one_name_get_distinct_files(tmp_path):
 def test_extra_jobs_wait_in_the_queue(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(1))
     running = TrainingJob(CONFIG.replace(epochs=50), "long", tmp_path).start()
-    while running.snapshot().status != "running":
-        running.join(timeout=0.02)
+    wait_until(lambda: running.snapshot().status == "running", "the first job started running")
     waiting = TrainingJob(CONFIG.replace(epochs=1), "short", tmp_path).start()
     waiting.join(timeout=1.0)
     assert waiting.snapshot().status == "queued"
@@ -112,8 +110,7 @@ def test_a_training_thread_yields_the_cpu_to_the_pages_and_only_it():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
 def test_a_job_trains_at_the_lower_priority(tmp_path):
     job = TrainingJob(CONFIG.replace(epochs=50), "niced", tmp_path).start()
-    while job.snapshot().status != "running":
-        job.join(timeout=0.02)
+    wait_until(lambda: job.snapshot().status == "running", "the job started running")
     niceness = os.getpriority(os.PRIO_PROCESS, job.thread.native_id)
     job.request_stop()
     assert job.join(timeout=60)

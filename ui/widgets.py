@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import streamlit as st
+import torch
 
 from ui import figures
 from ui.state import CURRENT_RUN_KEY, runs
@@ -56,7 +57,9 @@ def dataset_notice() -> None:
         )
 
 
-def show_images(images: np.ndarray, ncols: int, caption: str | None = None, scale: int = 2) -> np.ndarray:
+def show_images(
+    images: np.ndarray | torch.Tensor, ncols: int, caption: str | None = None, scale: int = 2
+) -> np.ndarray:
     """Draw ``[N, 28, 28]`` images as one crisp grid (nearest-neighbour upscaled). Returns the uint8 grid."""
     grid = to_uint8(image_grid(images, ncols))
     grid = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
@@ -143,7 +146,7 @@ def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None) -> None:
     )
 
 
-def gif_bytes(images: np.ndarray, scale: int = 3, frame_ms: int = 90) -> bytes:
+def gif_bytes(images: np.ndarray | torch.Tensor, scale: int = 3, frame_ms: int = 90) -> bytes:
     """``[N, 28, 28]`` intensities as a looping GIF that plays them forth and back (Pillow)."""
     from PIL import Image
 

@@ -1,6 +1,8 @@
 """What the pages show: encodings, digit means, interpolation, decoding, sampling and embeddings.
 
-Everything returns numpy arrays or tensors on the CPU and runs without gradients.
+Everything runs without gradients and returns CPU tensors; images are ``[N, 28, 28]`` float in
+[0, 1]. Numpy appears only at the edges: ``image_grid`` and ``to_uint8`` for export, and the 2-D
+embeddings, which come from numpy libraries.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from vae.data import batches
-from vae.models import VAE, eval_mode, in_eval_mode
+from vae.models import IMAGE_SHAPE, VAE, eval_mode, in_eval_mode, prior_log_prob
 
 ENCODE_BATCH_SIZE = 2000
 DEFAULT_CHAIN = (9, 4, 2, 6, 1)
@@ -112,26 +114,26 @@ def parse_chain(text: str, n_classes: int = 10) -> list[int]:
 
 
 @torch.inference_mode()
-def decode_images(model: VAE, z: torch.Tensor) -> np.ndarray:
+def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
     """Decode ``z`` ``[N, D]`` to pixel intensities ``[N, 28, 28]`` in [0, 1] (sigmoid of the logits)."""
     device = next(model.parameters()).device
     with eval_mode(model):
-        return torch.sigmoid(model.decode(z.to(device, torch.float32))).squeeze(1).cpu().numpy()
+        return torch.sigmoid(model.decode(z.to(device, torch.float32))).squeeze(1).cpu()
 
 
 @torch.inference_mode()
-def reconstruct(model: VAE, x: torch.Tensor) -> np.ndarray:
+def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Decode the posterior mean of ``x`` ``[N, 1, 28, 28]``. Returns ``[N, 28, 28]``."""
     return decode_images(model, encode_mu(model, x))
 
 
-def sample_prior(model: VAE, n: int, seed: int = 0) -> np.ndarray:
+def sample_prior(model: VAE, n: int, seed: int = 0) -> torch.Tensor:
     """``n`` images decoded from z ~ N(0, I), seeded. Returns ``[n, 28, 28]``."""
     z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     return decode_images(model, z)
 
 
-def manifold_grid(model: VAE, n: int = 15, span: float = 0.95) -> np.ndarray:
+def manifold_grid(model: VAE, n: int = 15, span: float = 0.95) -> torch.Tensor:
     """For a 2-D latent: decode a grid at normal quantiles in [1 - span, span]. Returns ``[n, n, 28, 28]``.
 
     Rows run from high z2 at the top to low at the bottom, like a plot's y axis.
@@ -141,10 +143,10 @@ def manifold_grid(model: VAE, n: int = 15, span: float = 0.95) -> np.ndarray:
     quantiles = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(1 - span, span, n))
     z1, z2 = torch.meshgrid(quantiles, quantiles.flip(0), indexing="xy")
     images = decode_images(model, torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1))
-    return images.reshape(n, n, 28, 28)
+    return images.reshape(n, n, *IMAGE_SHAPE[1:])
 
 
-def traverse(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> np.ndarray:
+def traverse(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
     """Vary latent ``dim`` of ``base`` ``[D]`` over ``values`` ``[T]``, others fixed. Returns ``[T, 28, 28]``."""
     if not 0 <= dim < model.latent_dim:
         raise ValueError(f"dimension must be in 0..{model.latent_dim - 1}")
@@ -153,8 +155,9 @@ def traverse(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> 
     return decode_images(model, z)
 
 
-def image_grid(images: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
+def image_grid(images: np.ndarray | torch.Tensor, ncols: int, pad: int = 1) -> np.ndarray:
     """Tile ``[N, H, W]`` images into one ``[rows*(H+pad)-pad, ncols*(W+pad)-pad]`` array, filling with 1.0 gaps."""
+    images = np.asarray(images)
     n, h, w = images.shape
     ncols = max(1, min(ncols, n))
     rows = -(-n // ncols)
@@ -165,9 +168,9 @@ def image_grid(images: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
     return grid
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
+def to_uint8(images: np.ndarray | torch.Tensor) -> np.ndarray:
     """Intensities in [0, 1] -> uint8 for PNG export, white digits on black as in MNIST."""
-    return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return (np.clip(np.asarray(images), 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
 def embed_2d(
@@ -266,7 +269,6 @@ def iw_nll(
         raise ValueError("k must be at least 1")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    prior = torch.distributions.Normal(0.0, 1.0)
     images_per_batch = max(1, max_batch_elements // k)
     total = 0.0
     done = 0
@@ -275,15 +277,14 @@ def iw_nll(
         log_w = []
         for chunk_start in range(0, k, max(1, max_batch_elements // len(batch))):
             n = min(k - chunk_start, max(1, max_batch_elements // len(batch)))
-            eps = torch.randn((n, *posterior.mu.shape), generator=generator, device=device)
-            z = posterior.mu + posterior.std * eps  # [n, B, D]
+            z = posterior.rsample(generator, (n,))  # [n, B, D]
             logits = model.decode(z.flatten(0, 1)).view(n, *batch.shape)
             log_px_z = (
                 -F.binary_cross_entropy_with_logits(logits, batch.expand_as(logits), reduction="none")
                 .flatten(2)
                 .sum(-1)
             )  # [n, B]
-            log_w.append(log_px_z + prior.log_prob(z).sum(-1) - posterior.log_prob(z))
+            log_w.append(log_px_z + prior_log_prob(z) - posterior.log_prob(z))
         log_w_all = torch.cat(log_w)  # [k, B]
         total += float(-(torch.logsumexp(log_w_all.double(), dim=0) - math.log(k)).sum())
         done += len(batch)
@@ -341,7 +342,7 @@ def latent_frame(model: VAE, x: torch.Tensor) -> torch.Tensor:
     return mu if mu.shape[1] == 2 else pca_2d(mu)
 
 
-def decode_grid(model: VAE, x_range: tuple[float, float], y_range: tuple[float, float], n: int) -> np.ndarray:
+def decode_grid(model: VAE, x_range: tuple[float, float], y_range: tuple[float, float], n: int) -> torch.Tensor:
     """For a 2-D latent: decode an evenly spaced ``n`` x ``n`` grid over the rectangle, as a plot shows
     it (rows from high z2 at the top to low at the bottom). Returns ``[n, n, 28, 28]``."""
     if model.latent_dim != 2:
@@ -352,7 +353,7 @@ def decode_grid(model: VAE, x_range: tuple[float, float], y_range: tuple[float, 
     z2 = torch.linspace(y_range[1], y_range[0], n)
     rows, cols = torch.meshgrid(z2, z1, indexing="ij")
     images = decode_images(model, torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=1))
-    return images.reshape(n, n, 28, 28)
+    return images.reshape(n, n, *IMAGE_SHAPE[1:])
 
 
 def start_point(

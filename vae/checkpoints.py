@@ -59,7 +59,6 @@ class Run:
     model: VAE
     history: dict[str, Any]
     final: dict[str, Any]
-    created: str = ""
     path: Path | None = None
     shipped: bool = False
     train_state: dict[str, Any] = field(default_factory=dict)  # ``TrainState.state_dict()``; empty in old files
@@ -334,7 +333,7 @@ def _run_from_payload(payload: dict[str, Any], label: str, path: Path | None, sh
     final = payload.get("final") if isinstance(payload.get("final"), dict) else {}
     name = path.stem if path is not None else str(payload.get("name", "uploaded"))
     train_state = payload.get("train_state") if isinstance(payload.get("train_state"), dict) else {}
-    return Run(name, config, model, history, final, str(payload.get("created", "")), path, shipped, train_state)
+    return Run(name, config, model, history, final, path, shipped, train_state)
 
 
 def load_run(path: Path) -> Run:

@@ -231,15 +231,16 @@ def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
     if name == OFFLINE_DATASET:
         return _load_mnist_5k()
     root_path = Path(root)
+    download_error = ""
     try:
         if allow_download and not is_available(name, root_path):
             try:
                 _download(name, _raw_dir(name, root_path))
-            except OSError:
-                pass  # _load_full reports what is still missing
+            except OSError as exc:
+                download_error = f"{exc}; "  # said first: why the files below are still missing
         return _load_full(name, root_path)
     except (OSError, DataError) as exc:
-        notice = f"{name} is not available ({exc}); using the offline mnist-5k subset instead"
+        notice = f"{name} is not available ({download_error}{exc}); using the offline mnist-5k subset instead"
         return dataclasses.replace(_load_mnist_5k(), notice=notice)
 
 

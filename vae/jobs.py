@@ -55,7 +55,7 @@ def _training_slots() -> threading.BoundedSemaphore:
 
 @dataclass(frozen=True)
 class JobSnapshot:
-    """A consistent copy of a job's state for drawing. ``status`` is one of ``TrainingJob.STATUSES``."""
+    """A consistent copy of a job's state for drawing. ``status`` is ``queued``, ``running`` or one of ``FINISHED``."""
 
     name: str
     config: VAEConfig
@@ -118,7 +118,6 @@ class TrainingJob:
     place for a user's run, under ``wanted_name`` for a shipped, read-only one.
     """
 
-    STATUSES = ("queued", "running", *FINISHED)
     # The live chart is redrawn every second: 1,000 points per curve cost the server ~19 ms and the
     # browser 120 kB a redraw, against 53 ms and 560 kB for 5,000. The checkpoint keeps every step.
     MAX_LIVE_STEPS = 1000

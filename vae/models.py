@@ -17,6 +17,7 @@ from vae.config import VAEConfig
 IMAGE_SHAPE = (1, 28, 28)
 T = TypeVar("T")
 N_PIXELS = 784
+MLP_HIDDEN = 400  # the classic pytorch/examples width
 
 
 @contextmanager
@@ -52,9 +53,13 @@ class DiagonalGaussian:
     def std(self) -> torch.Tensor:
         return torch.exp(0.5 * self.logvar)
 
-    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and logvar (Kingma & Welling 2013). ``[B, D]``."""
-        eps = torch.randn(self.mu.shape, generator=generator, dtype=self.mu.dtype, device=self.mu.device)
+    def rsample(self, generator: torch.Generator | None = None, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and logvar (Kingma & Welling 2013).
+
+        Returns ``[*sample_shape, B, D]``: ``(k,)`` draws k samples per image, as the IWAE bound needs.
+        """
+        shape = (*sample_shape, *self.mu.shape)
+        eps = torch.randn(shape, generator=generator, dtype=self.mu.dtype, device=self.mu.device)
         return self.mu + self.std * eps
 
     def mode(self) -> torch.Tensor:
@@ -71,6 +76,11 @@ class DiagonalGaussian:
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) for ``z`` of shape ``[..., B, D]``. Returns ``[..., B]``."""
         return (-0.5 * (((z - self.mu) / self.std) ** 2 + self.logvar + math.log(2 * math.pi))).sum(-1)
+
+
+def prior_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log p(z) under the prior N(0, I) for ``z`` ``[..., D]``. Returns ``[...]``."""
+    return (-0.5 * (z**2 + math.log(2 * math.pi))).sum(-1)
 
 
 class VAE(nn.Module):
@@ -97,9 +107,10 @@ class VAE(nn.Module):
 class MLPVAE(VAE):
     """784-400-(mu, logvar)-400-784, as in pytorch/examples ``vae/main.py``."""
 
-    def __init__(self, latent_dim: int, hidden: int = 400) -> None:
+    def __init__(self, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        hidden = MLP_HIDDEN
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(N_PIXELS, hidden), nn.ReLU(inplace=True))
         # One layer emits mu and logvar together: a single matmul instead of two.
         self.to_posterior = nn.Linear(hidden, 2 * latent_dim)
