@@ -10,14 +10,9 @@ from vae.train import evaluate
 
 routing.ensure_routed()
 
-st.title("Diagnostics")
-info = widgets.require_run()
-run = state.load(info)
-data = state.dataset_of(info)
+info, run, data = widgets.run_page("Diagnostics")
 d = info.config.latent_dim
-diag = state.diagnostics_of(info)
-kl = np.array(diag["kl_per_dim"])
-active = np.array(diag["active"])
+kl, active = state.kl_and_activity(info)
 
 cols = st.columns(3)
 cols[0].metric("Active units", f"{int(active.sum())} / {d}")
@@ -26,7 +21,7 @@ cols[2].metric("Largest KL in one dimension", f"{kl.max():.2f}")
 fig = go.Figure(
     go.Bar(
         x=list(range(d)), y=kl, marker_color=np.where(active, "#6f42c1", "#cccccc"),
-        customdata=np.array(diag["mu_variance"]), hovertemplate="z%{x}: KL %{y:.3f} nats, Var[μ] %{customdata:.3f}",
+        customdata=np.array(state.diagnostics_of(info)["mu_variance"]), hovertemplate="z%{x}: KL %{y:.3f} nats, Var[μ] %{customdata:.3f}",
     )
 )  # fmt: skip
 fig.update_layout(height=320, xaxis_title="latent dimension", yaxis_title="mean KL (nats)",

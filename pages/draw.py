@@ -16,10 +16,7 @@ from vae.drawing import mnist_style, nearest
 
 routing.ensure_routed()
 
-st.title("Draw a digit")
-info = widgets.require_run()
-run = state.load(info)
-data = state.dataset_of(info)
+info, run, data = widgets.run_page("Draw a digit")
 st.caption(
     "Draw with the mouse, or upload a picture. It is prepared the way MNIST was made: the ink is cropped, "
     "scaled to fit a 20×20 box and placed in a 28×28 field with its centre of mass in the middle."

@@ -15,15 +15,10 @@ STARTS = {"origin": "the origin", "mean": "a digit mean", "mu": "a test image's 
 START_KEY = "explorer_start"  # the start point the board was last set from
 CLICK_KEY = "explorer_last_click"
 
-st.title("Latent explorer")
-info = widgets.require_run()
-run = state.load(info)
-data = state.dataset_of(info)
+info, run, data = widgets.run_page("Latent explorer")
 d = info.config.latent_dim
-diag = state.diagnostics_of(info)
-kl = np.array(diag["kl_per_dim"])
+kl, active = state.kl_and_activity(info)
 order = np.argsort(-kl, kind="stable")  # the most informative dimensions first
-active = np.array(diag["active"])
 
 
 mu_all, labels = state.latents_of(info)

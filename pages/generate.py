@@ -9,10 +9,7 @@ from vae.data import to_float
 
 routing.ensure_routed()
 
-st.title("Generate")
-info = widgets.require_run()
-run = state.load(info)
-data = state.dataset_of(info)
+info, run, data = widgets.run_page("Generate")
 d = info.config.latent_dim
 
 st.subheader("Samples from the prior")

@@ -22,10 +22,7 @@ from vae.models import IMAGE_SHAPE
 
 routing.ensure_routed()
 
-st.title("Interpolation")
-info = widgets.require_run()
-run = state.load(info)
-data = state.dataset_of(info)
+info, run, data = widgets.run_page("Interpolation")
 means = state.class_means(info)
 
 st.markdown(

@@ -12,10 +12,7 @@ routing.ensure_routed()
 
 MAX_TSNE_DEFAULT = 2000
 
-st.title("Latent space")
-info = widgets.require_run()
-run = state.load(info)
-data = state.dataset_of(info)
+info, run, data = widgets.run_page("Latent space")
 mu, labels = state.latents_of(info)
 n_total = len(mu)
 
@@ -80,8 +77,12 @@ else:
         + ("their posterior means μ." if d == 2 else "each epoch's first two principal components of μ, "
            "aligned to the last epoch by orthogonal Procrustes so the picture neither spins nor flips.")
     )  # fmt: skip
-    originals = to_float(data.test_x[frames["recon_index"]]).squeeze(1)  # [R, 28, 28]
     recons = frames["recons"].float() / 255.0  # [E, R, 28, 28]
-    panel = torch.cat([originals[None], recons]).transpose(0, 1).flatten(0, 1)  # row r: digit r, then each epoch
-    widgets.show_images(panel, ncols=len(epochs_shown) + 1, scale=2,
-                        caption="each row: a test digit, then its reconstruction after each epoch")  # fmt: skip
+    if data.name == info.config.dataset:
+        originals = to_float(data.test_x[frames["recon_index"]]).squeeze(1)  # [R, 28, 28]
+        panel = torch.cat([originals[None], recons]).transpose(0, 1).flatten(0, 1)  # row r: digit r, then each epoch
+        caption = "each row: a test digit, then its reconstruction after each epoch"
+    else:  # the digits were recorded from a test set that a stand-in replaces here
+        panel = recons.transpose(0, 1).flatten(0, 1)
+        caption = f"each row: one {info.config.dataset} test digit's reconstruction after each epoch"
+    widgets.show_images(panel, ncols=len(recons) + (data.name == info.config.dataset), scale=2, caption=caption)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,31 @@ def start_server(env: dict[str, str], port: int, timeout: float = 60) -> subproc
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("streamlit did not start")
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``streamlit run`` on a free loopback port for the block: (its URL, the process). Killed at the end."""
+    port = free_port()
+    process = start_server(env, port)
+    try:
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        process.kill()
+        process.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def chromium_page(viewport: tuple[int, int] = (1400, 1000)) -> Iterator[object]:
+    """A page of Debian's chromium, driven by playwright, for the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        finally:
+            browser.close()
 
 
 def settle(page, timeout: float = 60_000) -> None:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, free_port, goto, settle, start_server
+from tests.browser_support import CHROMIUM, ERRORS, ROOT, chromium_page, goto, running_app, settle
 
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 
@@ -23,23 +23,17 @@ def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("browser_runs")
     shutil.copy(ROOT / "checkpoints" / "mlp-d2-b1.pt", directory)
     (directory / "shipped.json").write_text('{"runs": ["mlp-d2-b1"]}')
-    port = free_port()
     # An empty data root: the app must stand on the embedded mnist-5k, as it does offline on first open.
     empty_data = tmp_path_factory.mktemp("no_data")
     env = {"VAE_CHECKPOINT_DIR": str(directory), "VAE_DATA_DIR": str(empty_data), "VAE_OFFLINE": "1"}
-    process = start_server(env, port)
-    yield f"http://127.0.0.1:{port}", directory
-    process.terminate()
-    process.wait(timeout=20)
+    with running_app(env) as (url, _):
+        yield url, directory
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 def _shot(page, name: str) -> None:

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, free_port, settle, start_server
+from tests.browser_support import CHROMIUM, ERRORS, chromium_page, running_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -28,21 +28,16 @@ def server(tmp_path_factory, small_data):
     directory = tmp_path_factory.mktemp("explore_runs")
     for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=EPOCHS), "plane", directory, data=small_data):
         pass
-    port = free_port()
     env = {"VAE_CHECKPOINT_DIR": str(directory), "VAE_DATA_DIR": str(tmp_path_factory.mktemp("no_data")),
            "VAE_OFFLINE": "1"}  # fmt: skip
-    process = start_server(env, port)
-    yield f"http://127.0.0.1:{port}"
-    process.kill()
-    process.wait(timeout=20)
+    with running_app(env) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def _no_errors(page) -> None:

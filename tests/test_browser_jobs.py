@@ -3,12 +3,13 @@ first request, a training that outlives its tab, another user's view of it, and 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, free_port, settle, start_server
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, running_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -31,21 +32,11 @@ def runs(tmp_path):
 
 @pytest.fixture
 def serve(runs, tmp_path):
-    """Starts fresh servers on the test's checkpoint folder; each is killed at the end."""
-    started = []
-
-    def start():
-        port = free_port()
-        env = {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1",
-               "VAE_MAX_TRAINING_JOBS": "2"}  # fmt: skip
-        process = start_server(env, port)
-        started.append(process)
-        return f"http://127.0.0.1:{port}", process
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait(timeout=20)
+    """Starts fresh servers on the test's checkpoint folder: ``serve()`` -> (URL, process); all killed at the end."""
+    env = {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1",
+           "VAE_MAX_TRAINING_JOBS": "2"}  # fmt: skip
+    with contextlib.ExitStack() as servers:
+        yield lambda: servers.enter_context(running_app(env))
 
 
 @pytest.fixture

@@ -123,6 +123,12 @@ def diagnostics_of(info: RunInfo) -> dict:
     return diagnostics(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
 
 
+def kl_and_activity(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
+    """KL per latent dimension ``[D]`` (nats) and whether each is active ``[D]``, on the run's test split."""
+    diag = diagnostics_of(info)
+    return np.array(diag["kl_per_dim"]), np.array(diag["active"])
+
+
 def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
     """Form defaults from URL parameters such as ``?arch=conv&beta=4``; unknown keys are ignored.
 

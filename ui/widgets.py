@@ -9,10 +9,10 @@ import streamlit as st
 import torch
 
 from ui import figures
-from ui.state import CURRENT_RUN_KEY, runs
+from ui.state import CURRENT_RUN_KEY, dataset_of, load, runs
 from vae.analysis import image_grid, to_uint8
-from vae.checkpoints import CheckpointError, RunInfo
-from vae.data import OFFLINE_DATASET, data_root, default_dataset
+from vae.checkpoints import CheckpointError, Run, RunInfo
+from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset
 from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
 
 
@@ -44,6 +44,13 @@ def require_run() -> RunInfo:
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
     return info
+
+
+def run_page(title: str) -> tuple[RunInfo, Run, Dataset]:
+    """The top of a page that explores one run: its title, the run picker, the loaded model and its data."""
+    st.title(title)
+    info = require_run()
+    return info, load(info), dataset_of(info)
 
 
 def dataset_notice() -> None:

@@ -216,28 +216,6 @@ def release_run_name(directory: Path, name: str) -> None:
         _reserved_names.discard(run_path(directory, name).resolve())
 
 
-def run_payload(
-    name: str,
-    model: VAE,
-    config: VAEConfig,
-    history: dict[str, Any],
-    final: dict[str, Any],
-    train_state: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The plain dict that a checkpoint holds. ``train_state`` lets training carry on exactly (optimizer, RNGs)."""
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": config.to_dict(),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "history": history,
-        "final": final,
-        **({"train_state": train_state} if train_state else {}),
-    }
-
-
 def save_run(
     directory: Path,
     name: str,
@@ -258,7 +236,19 @@ def save_run(
     if not allow_shipped and path.stem in shipped_names(directory):
         raise CheckpointError(f"{path.stem!r} is a shipped run and cannot be overwritten")
     directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, run_payload(path.stem, model, config, history, final, train_state))
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": path.stem,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "history": history,
+        "final": final,
+        # Lets training carry on exactly (optimizer, RNGs); shipped runs leave it out.
+        **({"train_state": train_state} if train_state else {}),
+    }
+    write_atomic(path, payload)
     return path
 
 
