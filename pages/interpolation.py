@@ -31,6 +31,10 @@ st.markdown(
 )
 
 
+other = widgets.compare_with(info)
+other_means = state.class_means(other) if other is not None else None
+
+
 @st.fragment
 def chain_strip() -> None:
     """The chain's controls and strip: a fragment, so moving a slider redraws only this part."""
@@ -46,7 +50,9 @@ def chain_strip() -> None:
         st.error(str(exc), icon=":material/error:")
         return
 
-    missing = [c for c in chain if bool(means[c].isnan().any())]
+    missing = [
+        c for c in chain if bool(means[c].isnan().any()) or (other is not None and bool(other_means[c].isnan().any()))
+    ]
     if missing:
         st.error(f"Classes {missing} have no test images in {info.config.dataset}, so they have no mean.")
         return
@@ -56,7 +62,16 @@ def chain_strip() -> None:
     arrow = " → ".join(data.class_names[c] for c in chain)
     st.caption(f"{len(legs) * (steps - 1) + 1} images: {arrow}, {method}")
     # One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
-    grid = widgets.show_images(images.flatten(0, 1), ncols=steps)
+    if other is None:
+        grid = widgets.show_images(images.flatten(0, 1), ncols=steps)
+    else:  # the same chain, steps and method through the other run's own class means
+        other_legs = interpolate_chain(other_means, chain, steps, method)
+        other_images = decode_images(state.load(other).model, other_legs.flatten(0, 1))
+        mine_col, other_col = st.columns(2)
+        with mine_col:
+            grid = widgets.show_images(images.flatten(0, 1), ncols=steps, caption=f"{info.name} · {info.config.label}")
+        with other_col:
+            widgets.show_images(other_images, ncols=steps, caption=f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
     png_col, gif_col, _ = st.columns([1, 1, 2])
     png_col.download_button("Download the strip (PNG)", widgets.png_bytes(grid), "interpolation.png", "image/png",

@@ -23,35 +23,58 @@ def embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, 
     return embed_2d(_mu[:n], method, perplexity=perplexity, seed=0)
 
 
+def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float) -> tuple[np.ndarray, str]:
+    """The first ``n`` test latents of ``run_info`` in 2-D, and the axis name: μ itself for d = 2."""
+    if run_info.config.latent_dim == 2:
+        return latents[:n], "z"
+    dim = run_info.config.latent_dim
+    with st.spinner(f"Running {method.upper()} on {n} points of dimension {dim}…", show_time=True):
+        path = run_info.path
+        return embedding(str(path), path.stat().st_mtime_ns, method, n, float(perplexity), latents), method.upper()
+
+
 d = info.config.latent_dim
-if d == 2:
+other = widgets.compare_with(info)
+other_d = other.config.latent_dim if other is not None else 2
+if d == 2 and other_d == 2:
     st.caption(f"{info.name} has a 2-D latent space, so the posterior means μ are plotted as they are.")
     n = st.slider("Points", 100, n_total, min(n_total, 5000), step=100)
     method, perplexity = "direct", 0.0
-    points = mu[:n]
 else:
     left, middle, right = st.columns(3)
-    method = left.radio("Projection", ("tsne", "pca"), format_func=str.upper, horizontal=True)
+    method = left.radio("Projection", ("tsne", "pca"), format_func=str.upper, horizontal=True,
+                        help="For runs with d > 2; a 2-D run is always drawn as it is.")  # fmt: skip
     n = middle.slider("Points", 200, n_total, min(n_total, MAX_TSNE_DEFAULT), step=100,
                       help="t-SNE on the whole test set takes a while on a small CPU.")  # fmt: skip
     perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method != "tsne")
-    label = f"Running {method.upper()} on {n} points of dimension {d}…"
-    with st.spinner(label, show_time=True):
-        points = embedding(str(info.path), info.path.stat().st_mtime_ns, method, n, float(perplexity), mu)
 
-axis = "z" if d == 2 else method.upper()
+points, axis = plane(info, mu, n, method, perplexity)
 fig = figures.latent_scatter(points, labels[:n], data.class_names, axis)
-event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
-
+if other is None:
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+else:
+    # Side by side: the same n test digits, each run in its own plane.
+    other_points, other_axis = plane(other, state.latents_of(other)[0], n, method, perplexity)
+    mine_col, other_col = st.columns(2)
+    with mine_col:
+        st.markdown(f"**{info.name}** · {info.config.label}")
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+    with other_col:
+        st.markdown(f"**{other.name}** · {other.config.label}")
+        other_fig = figures.latent_scatter(other_points, labels[:n], data.class_names, other_axis)
+        st.plotly_chart(other_fig, key="latent_scatter_compare")
 
 index = widgets.selected_point_index(event)
 if index is None:
     st.caption("Click a point to see that test image and its reconstruction.")
 else:
     image = to_float(data.test_x[index : index + 1])
-    pair = torch.cat([image.squeeze(1), reconstruct(run.model, image)])
-    st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): original, reconstruction")
-    widgets.show_images(pair, ncols=2, scale=4)
+    shown = [image.squeeze(1), reconstruct(run.model, image)]
+    if other is not None:
+        shown.append(reconstruct(state.load(other).model, image))
+    names = "original, reconstruction" + (f", {other.name}'s reconstruction" if other is not None else "")
+    st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): {names}")
+    widgets.show_images(torch.cat(shown), ncols=len(shown), scale=4)
 
 st.subheader("Watch it form, epoch by epoch")
 frames = run.history.get("frames")

@@ -21,11 +21,13 @@ BOARD_IMAGE = "[data-testid=stImage] img"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, small_data):
-    """A server whose only run is a fresh 2-D MLP with a 3-epoch history."""
+    """A server with a fresh 2-D MLP with a 3-epoch history ("plane", the newest, so the default) and a 3-D one."""
     from vae.config import VAEConfig
     from vae.runs import train_run
 
     directory = tmp_path_factory.mktemp("explore_runs")
+    for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=3, epochs=1), "other", directory, data=small_data):
+        pass
     for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=EPOCHS), "plane", directory, data=small_data):
         pass
     env = {"VAE_CHECKPOINT_DIR": str(directory), "VAE_DATA_DIR": str(tmp_path_factory.mktemp("no_data")),
@@ -137,3 +139,16 @@ def test_latent_space_plays_one_frame_per_epoch(page, server):
     page.wait_for_timeout(500)
     _no_errors(page)
     assert json.dumps(frames)
+
+
+def test_compare_with_draws_a_second_run_beside_the_first(page, server):
+    page.goto(server + "/latent")
+    page.get_by_role("heading", name="Latent space").first.wait_for()
+    settle(page)
+    charts = page.get_by_test_id("stPlotlyChart").count()
+    page.get_by_role("combobox", name="Compare with").click()
+    page.get_by_role("option").filter(has_text="other").first.click()
+    page.get_by_text("other · mlp d=3").wait_for(timeout=60_000)
+    settle(page)
+    assert page.get_by_test_id("stPlotlyChart").count() == charts + 1
+    _no_errors(page)

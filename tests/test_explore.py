@@ -204,3 +204,27 @@ def test_interpolation_page_offers_png_and_gif(app):
     at = _open(app, "pages/interpolation.py", "tiny-d4")
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the strip (PNG)" in labels and "Download GIF" in labels
+
+
+# --- Side by side --------------------------------------------------------------------------------------
+
+
+def test_latent_space_and_interpolation_draw_a_second_run_beside_the_first(app):
+    at = _open(app, "pages/latent.py", "tiny-d2")
+    compare = next(s for s in at.selectbox if s.label == "Compare with")
+    assert compare.value is None and len(at.get("plotly_chart")) == 2  # the plane, and the forming animation
+    compare.set_value("tiny-d4").run()
+    assert not at.exception and not at.error
+    keys = [c.proto.id for c in at.get("plotly_chart")]
+    assert any("latent_scatter_compare" in k for k in keys), keys
+    assert any("tiny-d4" in m.value for m in at.markdown) and any("tiny-d2" in m.value for m in at.markdown)
+
+    at = _open(app, "pages/interpolation.py", "tiny-d2")
+    next(s for s in at.selectbox if s.label == "Compare with").set_value("tiny-d4").run()
+    assert not at.exception and not at.error
+    captions = [i.proto.imgs[0].caption for i in at.get("image")]
+    assert any(c.startswith("tiny-d2 ·") for c in captions) and any(c.startswith("tiny-d4 ·") for c in captions)
+    at.slider[0].set_value(5).run()  # one slider moves both strips
+    assert not at.exception and any(c.value.startswith("17 images: 9 → 4 → 2 → 6 → 1") for c in at.caption)
+    captions = [i.proto.imgs[0].caption for i in at.get("image")]
+    assert any(c.startswith("tiny-d4 ·") for c in captions)

@@ -53,6 +53,18 @@ def run_page(title: str) -> tuple[RunInfo, Run, Dataset]:
     return info, load(info), dataset_of(info)
 
 
+def compare_with(info: RunInfo, where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:
+    """The "Compare with" picker: a second run on the same dataset to draw beside ``info``, or None."""
+    others = [r for r in runs() if r.name != info.name and r.config.dataset == info.config.dataset]
+    by_name = {r.name: r for r in others}
+    target = where if where is not None else st
+    choice = target.selectbox(
+        "Compare with", [None, *by_name], format_func=lambda n: "nothing" if n is None else f"{n} · {by_name[n].config.label}",
+        help=f"Another run on {info.config.dataset}, drawn beside this one with the same test digits and settings.",
+    )  # fmt: skip
+    return by_name.get(choice)
+
+
 def dataset_notice() -> None:
     """Tell the user which dataset is in use when the offline subset stands in for full MNIST."""
     if default_dataset() == OFFLINE_DATASET:

@@ -111,6 +111,14 @@ def lower_thread_priority(niceness: int | None = None) -> bool:
 FINISHED = ("completed", "stopped", "diverged", "failed")
 
 
+def _epoch_metrics(epochs: list[dict]) -> list[EpochMetrics]:
+    """A saved history's epochs as events, for the live curves; [] when a foreign file's do not fit."""
+    try:
+        return [EpochMetrics(**e) for e in epochs]
+    except TypeError:
+        return []
+
+
 class TrainingJob:
     """One training run in a daemon thread. Create it, ``start()`` it, poll ``snapshot()``.
 
@@ -141,7 +149,7 @@ class TrainingJob:
         self._last_step: StepMetrics | None = None
         self._steps = StepHistory()
         # A continued run's live curves carry on from its saved epochs.
-        self._epochs: list[EpochMetrics] = [EpochMetrics(**e) for e in resume.epochs] if resume is not None else []
+        self._epochs: list[EpochMetrics] = _epoch_metrics(resume.epochs) if resume is not None else []
         self._began = time.perf_counter()
         self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
 
