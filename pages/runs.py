@@ -5,7 +5,9 @@ import streamlit as st
 
 from ui import figures, routing, state, widgets
 from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, RunInfo, delete_run, import_run, load_run
-from vae.config import ConfigError, bounds
+from vae.config import ConfigError, bounds, field_spec
+from vae.data import default_dataset
+from vae.importers import import_foreign, read_state_dict, recognise
 from vae.jobs import TrainingJob
 from vae.runs import CONTINUABLE, continue_config
 from vae.train import StepHistory
@@ -43,6 +45,41 @@ def continue_run(info: RunInfo) -> None:
     st.switch_page("pages/train.py")
 
 
+def upload_section(upload) -> None:
+    """Add an uploaded file as a run: a VAE Lab checkpoint as it is, a foreign model after evaluating it."""
+    data = upload.getvalue()
+    stem = upload.name.rsplit(".", 1)[0] or "uploaded"
+    try:
+        state_dict = read_state_dict(data) if len(data) <= MAX_CHECKPOINT_BYTES else None
+        foreign = recognise(state_dict, upload.name) if state_dict is not None else None
+    except CheckpointError as exc:
+        widgets.checkpoint_error(exc)
+        return
+    if foreign is None:
+        if st.button("Add to my runs", icon=":material/upload:"):
+            add(lambda: import_run(state.checkpoint_dir(), data, stem))
+        return
+    st.info(f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
+            f"{foreign.layout.arch} model with the same outputs, and measured on a test set.",
+            icon=":material/input:")  # fmt: skip
+    datasets = field_spec("dataset")["choices"]
+    dataset = st.selectbox("Evaluate it on", datasets, index=datasets.index(default_dataset()))
+    if st.button("Import", icon=":material/upload:"):
+        add(lambda: import_foreign(state.checkpoint_dir(), foreign, stem, dataset, source=upload.name))
+
+
+def add(save) -> None:
+    """Run ``save`` (which writes a run) and report the result; nothing is written for a bad file."""
+    try:
+        with st.spinner("Checking and measuring it…"):
+            path = save()
+    except (CheckpointError, ValueError) as exc:
+        widgets.checkpoint_error(exc)
+    else:
+        st.success(f"Added **{path.stem}**.")
+        st.session_state[state.CURRENT_RUN_KEY] = path.stem
+
+
 st.title("Runs & loss curves")
 available = state.runs()
 if not available:
@@ -71,7 +108,10 @@ if available:
         steps = StepHistory.from_history(run.history) if per_step else None
         if steps:
             series.append(figures.step_series(steps, f"{name} per step", color))
-        series += figures.epoch_series(run.epochs, name, color)
+        if run.epochs:
+            series += figures.epoch_series(run.epochs, name, color)
+        else:
+            st.caption(f"**{name}** was imported: it has no training history, only its test metrics below.")
     if series:
         st.plotly_chart(figures.loss_figure(series), key="run_curves")
 
@@ -146,19 +186,13 @@ if available:
 with st.container():
     st.subheader("Upload a checkpoint")
     st.caption(
-        f"A `.pt` file saved by VAE Lab, at most {MAX_CHECKPOINT_BYTES // 2**20} MB. It is checked before anything "
-        "is written, and loaded without ever running code from it."
+        f"A `.pt` file saved by VAE Lab, or a plain `state_dict` of the pytorch/examples VAE or of the design "
+        f"notes' conv VAE; at most {MAX_CHECKPOINT_BYTES // 2**20} MB. It is checked before anything is written, "
+        "and loaded without ever running code from it."
     )
-    upload = st.file_uploader("Checkpoint", type=["pt"], key="upload")
-    if upload is not None and st.button("Add to my runs", icon=":material/upload:"):
-        try:
-            stem = upload.name.rsplit(".", 1)[0] or "uploaded"
-            path = import_run(state.checkpoint_dir(), upload.getvalue(), stem)
-        except (CheckpointError, ValueError) as exc:
-            widgets.checkpoint_error(exc)
-        else:
-            st.success(f"Added **{path.stem}**.")
-            st.session_state[state.CURRENT_RUN_KEY] = path.stem
+    upload = st.file_uploader("Checkpoint", type=["pt", "pth"], key="upload")
+    if upload is not None:
+        upload_section(upload)
 
 for bad in state.unreadable_runs():
     st.warning(f"`{bad.path.name}` in the checkpoint folder cannot be used: {bad.error}")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae {train,eval,list}``.
+"""Command line: ``python -m vae {train,eval,import,list}``.
 
 Errors are one line on stderr, never a traceback: exit 2 for a usage error, 1 for a failed run.
 """
@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from vae.config import RENAMED_FIELDS, ConfigError, VAEConfig, from_dict
+from vae.config import DATASETS, RENAMED_FIELDS, ConfigError, VAEConfig, from_dict
 from vae.settings import default_checkpoint_dir
 
 if TYPE_CHECKING:
@@ -98,6 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--iw", type=int, metavar="K", help="also estimate -log p(x) with K importance samples")
     evaluate.add_argument("--n", type=int, metavar="N", help="use only the first N test images for --iw")
+
+    importing = commands.add_parser(
+        "import",
+        help="add a VAE trained elsewhere as a run",
+        description="Add a VAE trained elsewhere as a run: a VAE Lab checkpoint, or a plain state_dict of the "
+        "pytorch/examples VAE (vae/main.py) or of the design notes' conv VAE. A foreign model is recognised by "
+        "its keys and shapes, mapped onto VAE Lab's model with identical outputs, and evaluated on the test "
+        "split of --dataset.",
+        formatter_class=_DefaultsFormatter,
+    )
+    importing.add_argument("file", type=Path, help="the .pt file")
+    importing.add_argument("--name", required=True, help="run name; letters, digits, '-', '_' and '.'")
+    importing.add_argument("--dataset", choices=DATASETS, default=None,
+                           help="where a foreign model is evaluated (required for one; a VAE Lab run knows its own)")  # fmt: skip
+    importing.add_argument("--latent-dim", type=int, default=None, metavar="D",
+                           help="the latent dimension you expect; refused if the file's differs")  # fmt: skip
+    importing.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(),
+                           help="($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)")  # fmt: skip
+    importing.add_argument("--json", action="store_true", help="print the run's name, kind and test metrics")
 
     listing = commands.add_parser("list", help="list the runs in a checkpoint directory")
     listing.add_argument(
@@ -305,6 +324,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, import_run, load_run
+    from vae.importers import import_foreign, read_state_dict, recognise
+
+    try:
+        size = args.file.stat().st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(
+                f"{args.file.name} is {size / 2**20:.1f} MB, over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit"
+            )
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        state = read_state_dict(data)
+        foreign = recognise(state, args.file.name, args.latent_dim) if state is not None else None
+        if foreign is not None:
+            if args.dataset is None:
+                raise UsageError(
+                    f"{args.file.name} is {foreign.layout.description}: say which --dataset to evaluate it on"
+                )
+            path = import_foreign(args.checkpoint_dir, foreign, args.name, args.dataset, source=args.file.name)
+            kind = foreign.layout.description
+        else:
+            path = import_run(args.checkpoint_dir, data, args.name)
+            kind = "a VAE Lab run"
+    except (CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    run = load_run(path)
+    test = run.final.get("test", {})
+    if args.json:
+        print(json.dumps({"name": run.name, "kind": kind, "config": run.config.to_dict(), "test": test}))
+    else:
+        print(f"imported {kind} as {path} ({run.config.label}): test recon {test.get('recon', float('nan')):.2f}  "
+              f"kl {test.get('kl', float('nan')):.2f}  loss {test.get('loss', float('nan')):.2f}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from vae.checkpoints import list_runs
 
@@ -334,7 +394,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "eval": cmd_eval, "list": cmd_list}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "import": cmd_import, "list": cmd_list}[args.command](args)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

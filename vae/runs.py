@@ -22,7 +22,7 @@ from vae.data import Dataset, load_dataset
 from vae.models import VAE, build_model, resolve_device
 from vae.train import EpochMetrics, Event, StepHistory, StepMetrics, TrainingEnded, TrainState, evaluate, train
 
-CONTINUABLE = ("completed", "stopped", "interrupted")
+CONTINUABLE = ("completed", "stopped", "interrupted", "imported")
 
 
 class RunRecorder:
@@ -197,7 +197,7 @@ def continue_config(run: Run, extra_epochs: int) -> VAEConfig:
     training, or that diverged, cannot.
     """
     if run.status not in CONTINUABLE:
-        raise CheckpointError(f"{run.name!r} is {run.status or 'of unknown status'}; only a run that "
+        raise CheckpointError(f"{run.name!r} is {run.status or 'of unknown status'}; only a run that is "
                               f"{', '.join(CONTINUABLE[:-1])} or {CONTINUABLE[-1]} can be continued")  # fmt: skip
     done = len(run.epochs)
     if isinstance(extra_epochs, bool) or not isinstance(extra_epochs, int) or extra_epochs < 1:
