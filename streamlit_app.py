@@ -25,4 +25,5 @@ navigation = st.navigation(
 )
 # A training outlives its tab: keep this tab's job token in the URL on every page.
 state.session_job()
+state.session_batch()
 navigation.run()

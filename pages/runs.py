@@ -27,8 +27,7 @@ def continue_run(info: RunInfo) -> None:
     label = f"Continue {info.name}" + (" as a new run" if info.shipped else "")
     if not st.button(label, icon=":material/resume:"):
         return
-    mine = state.session_job()
-    if mine is not None and not mine[1].snapshot().done:
+    if state.session_busy():
         st.error("One training per session: yours is still running (see Train).", icon=":material/error:")
         return
     blocked = "" if info.shipped else state.may_change_run(info.name)
@@ -78,6 +77,42 @@ def add(save) -> None:
     else:
         st.success(f"Added **{path.stem}**.")
         st.session_state[state.CURRENT_RUN_KEY] = path.stem
+
+
+sweep = state.session_batch()
+sweeping = sweep is not None and not all(job.snapshot().done for job in sweep[1])
+
+
+@st.fragment(run_every=2.0 if sweeping else None)
+def rate_distortion() -> None:
+    """Every likelihood run on the R–D plane; while this tab's sweep trains, it fills in as runs land."""
+    st.subheader("Rate–distortion plane")
+    st.caption(
+        "Each run is a point: rate R = test KL, distortion D = test reconstruction, both in nats. Dashed lines are "
+        "iso-ELBO, R + D = constant: moving along one trades rate for distortion at the same ELBO. A β sweep traces "
+        "the curve of Alemi et al. 2018, *Fixing a Broken ELBO*: small β buys low distortion with high rate."
+    )
+    batch = state.session_batch()
+    names = tuple(job.name for job in batch[1]) if batch else ()
+    # Only finished epochs count: a run still in its first epoch has no test metrics yet.
+    likelihood_runs = [r for r in state.runs() if r.config.likelihood == "bce" and "test" in r.final]
+    rd_datasets = sorted({r.config.dataset for r in likelihood_runs})
+    if not rd_datasets:
+        st.caption("No run with the Bernoulli (bce) likelihood yet.")
+        return
+    # Open on the sweep's dataset, else the current run's.
+    current = next(
+        (r for r in likelihood_runs if r.name in names or r.name == st.session_state.get(state.CURRENT_RUN_KEY)), None
+    )
+    first = rd_datasets.index(current.config.dataset) if current is not None else 0
+    rd_dataset = (
+        st.radio("Dataset", rd_datasets, index=first, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
+    )
+    rd_runs = [r for r in likelihood_runs if r.config.dataset == rd_dataset]
+    st.plotly_chart(figures.rate_distortion_figure(rd_runs, names), key="rate_distortion")
+    if names:
+        landed = sum(r.name in names for r in rd_runs)
+        st.caption(f"Your sweep, ringed in red and joined in β order: {landed} of {len(names)} runs on the plane.")
 
 
 st.title("Runs & loss curves")
@@ -139,18 +174,7 @@ if available:
     st.dataframe(table, hide_index=True)
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
 
-    st.subheader("Rate–distortion plane")
-    st.caption(
-        "Each run is a point: rate R = test KL, distortion D = test reconstruction, both in nats. Dashed lines are "
-        "iso-ELBO, R + D = constant: moving along one trades rate for distortion at the same ELBO. A β sweep traces "
-        "the curve of Alemi et al. 2018, *Fixing a Broken ELBO*: small β buys low distortion with high rate."
-    )
-    likelihood_runs = [r for r in available if r.config.likelihood == "bce" and "test" in r.final]
-    rd_datasets = sorted({r.config.dataset for r in likelihood_runs})
-    if rd_datasets:
-        rd_dataset = st.radio("Dataset", rd_datasets, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
-        rd_runs = [r for r in likelihood_runs if r.config.dataset == rd_dataset]
-        st.plotly_chart(figures.rate_distortion_figure(rd_runs), key="rate_distortion")
+    rate_distortion()
 
     st.subheader("Checkpoint files")
     left, right = st.columns(2)

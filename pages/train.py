@@ -11,14 +11,16 @@ from ui import routing, state, widgets
 from vae.checkpoints import CheckpointError, load_run, run_path, sanitize_run_name
 from vae.config import ConfigError, VAEConfig, bounds, field_spec
 from vae.data import default_dataset
-from vae.jobs import TrainingJob
+from vae.jobs import TrainingJob, max_concurrent
 from vae.runs import CONTINUABLE, continue_config
+from vae.sweep import plan
 
 routing.ensure_routed()
 
 # Fine steps where beta matters most (near and below 1), coarse ones above.
 BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 BATCH_CHOICES = (32, 64, 128, 256, 512)
+MAX_SWEEP_RUNS = 24
 
 st.title("Train a VAE")
 widgets.dataset_notice()
@@ -28,7 +30,7 @@ own = state.session_job()
 if st.session_state.pop(state.STALE_LINK_KEY, False):
     st.warning("That training link is unknown or has expired: trainings are listed for an hour after they end. "
                "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
-busy = own is not None and not own[1].snapshot().done
+busy = state.session_busy()
 
 
 @st.fragment(run_every=1.0 if busy else None)
@@ -66,6 +68,30 @@ def live_progress() -> None:
 
 
 live_progress()
+
+
+@st.fragment(run_every=2.0 if busy else None)
+def live_sweep() -> None:
+    """The tab's own sweep: every run of the batch, as it goes through the server's queue."""
+    mine = state.session_batch()
+    if mine is None:
+        return
+    token, batch = mine
+    snaps = [job.snapshot() for job in batch]
+    finished = sum(s.done for s in snaps)
+    st.subheader(f"Your sweep: {finished} of {len(batch)} runs finished")
+    widgets.server_jobs_table(batch, None, key="sweep_jobs")
+    if finished < len(batch):
+        if st.button("Stop the sweep", icon=":material/stop:", help="Stops every run of it; finished runs stay."):
+            state.job_registry().stop_batch(token)
+            st.toast("Stopping every run of the sweep…")
+    elif st.session_state.get(DONE_SEEN_KEY) != token:
+        st.session_state[DONE_SEEN_KEY] = token
+        st.rerun(scope="app")  # open the form again
+    st.page_link("pages/runs.py", label="See the sweep on the rate–distortion plane", icon=":material/scatter_plot:")
+
+
+live_sweep()
 
 # Defaults for a quick first run; a shared link can preset any field, e.g. ?arch=conv&latent_dim=10&beta=4.
 start, link_error = state.config_from_query(
@@ -178,6 +204,47 @@ def continue_section() -> None:
 
 with st.expander("Continue a run for more epochs", icon=":material/resume:"):
     continue_section()
+
+
+def sweep_section() -> None:
+    """A β sweep (and, optionally, several latent dimensions) started as one batch through the queue."""
+    with st.form("sweep_form"):
+        left, middle, right = st.columns(3)
+        options = field_spec("dataset")["choices"]
+        dataset = left.selectbox("Sweep dataset", options, index=options.index(start.dataset), key="sweep_dataset")
+        options = field_spec("arch")["choices"]
+        arch = left.selectbox("Sweep architecture", options, index=options.index(start.arch), key="sweep_arch")
+        epochs = left.number_input("Epochs per run", *bounds("epochs"), start.epochs, key="sweep_epochs")
+        betas = middle.multiselect("β values", BETA_CHOICES, default=[0.25, 0.5, 1.0, 2.0, 4.0], key="sweep_betas")
+        low, high = bounds("latent_dim")
+        dims = middle.multiselect("Latent dimensions", list(range(low, high + 1)), default=[start.latent_dim],
+                                  key="sweep_dims")  # fmt: skip
+        prefix = right.text_input("Name prefix", value="sweep", max_chars=40, key="sweep_prefix",
+                                  help="Runs are named PREFIX-d{d}-b{β}.")  # fmt: skip
+        right.caption(f"At most {max_concurrent()} trainings run at once on this server; the rest wait.")
+        go = st.form_submit_button("Start the sweep", type="primary", disabled=busy)
+    if not go:
+        return
+    if not betas or not dims:
+        st.error("Choose at least one β and one latent dimension.", icon=":material/error:")
+        return
+    if len(betas) * len(dims) > MAX_SWEEP_RUNS:
+        st.error(f"{len(betas) * len(dims)} runs is more than the {MAX_SWEEP_RUNS} a sweep may have.")
+        return
+    try:
+        base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs))
+        grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix))
+        jobs = [TrainingJob(config, name, state.checkpoint_dir()) for name, config in grid]
+    except (ConfigError, ValueError, CheckpointError) as exc:
+        st.error(f"Cannot start the sweep: {exc}", icon=":material/error:")
+        return
+    state.start_batch(jobs)
+    st.session_state.pop(DONE_SEEN_KEY, None)
+    st.rerun()
+
+
+with st.expander("β sweep: several runs as one batch", icon=":material/stacked_line_chart:"):
+    sweep_section()
 
 any_active = any(not j.snapshot().done for j in state.job_registry().jobs())
 

@@ -162,3 +162,21 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     after = load_run(runs / "victim.pt")
     assert after.status == "completed"
     assert [e["epoch"] for e in after.epochs] == list(range(1, done + 2))
+
+
+def test_a_sweep_lands_on_the_rate_distortion_plane(serve, browser, runs):
+    url, _ = serve()
+    page = _page(browser)
+    page.goto(url + "/train?latent_dim=2&epochs=1")
+    _routed(page, "Train a VAE")
+    page.get_by_text("β sweep: several runs as one batch").click()
+    page.get_by_label("Name prefix", exact=True).fill("tiny")
+    page.get_by_role("button", name="Start the sweep").click()
+    page.get_by_text("Your sweep: 5 of 5 runs finished").wait_for(timeout=120_000)
+    settle(page)
+    assert "batch=" in page.url
+    page.get_by_role("link", name="See the sweep on the rate–distortion plane").click()
+    page.get_by_text("Your sweep, ringed in red and joined in β order: 5 of 5 runs on the plane").wait_for()
+    settle(page)
+    _no_errors(page)
+    assert sorted(p.name for p in runs.glob("tiny-*.pt")) == [f"tiny-d2-b{b}.pt" for b in ("0.25", "0.5", "1", "2", "4")]

@@ -135,3 +135,24 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
     assert out.returncode == 0, out.stderr
     assert checkpoint_dir() == chosen and (chosen / "here.pt").exists()
     assert not (elsewhere / "checkpoints").exists()
+
+
+def test_sweep_trains_one_named_run_per_combination(tmp_path):
+    out = cli("sweep", "--dataset", "mnist-5k", "--epochs", "1", "--beta", "0.5,2", "--latent-dim", "2,3",
+              "--name-prefix", "sw", "--jobs", "2", "--checkpoint-dir", str(tmp_path), "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert sorted(r["name"] for r in records) == ["sw-d2-b0.5", "sw-d2-b2", "sw-d3-b0.5", "sw-d3-b2"]
+    from vae.checkpoints import load_run
+
+    for r in records:
+        run = load_run(tmp_path / f"{r['name']}.pt")
+        assert (run.config.beta, run.config.latent_dim) == (r["beta"], r["latent_dim"]) and not r["error"]
+        assert run.final["test"]["loss"] == pytest.approx(r["test"]["loss"])
+    # Higher β buys a lower rate: the trade-off the sweep is for.
+    kl = {r["name"]: r["test"]["kl"] for r in records}
+    assert kl["sw-d2-b2"] < kl["sw-d2-b0.5"] and kl["sw-d3-b2"] < kl["sw-d3-b0.5"]
+    again = cli("sweep", "--beta", "0.5", "--latent-dim", "2", "--name-prefix", "sw", "--checkpoint-dir", str(tmp_path))
+    assert again.returncode == 2 and "already exist" in again.stderr
+    bad = cli("sweep", "--beta", "0.5,x", "--name-prefix", "sw2", "--checkpoint-dir", str(tmp_path))
+    assert bad.returncode == 2 and "beta" in bad.stderr and "Traceback" not in bad.stderr

@@ -228,3 +228,28 @@ def test_latent_space_and_interpolation_draw_a_second_run_beside_the_first(app):
     assert not at.exception and any(c.value.startswith("17 images: 9 → 4 → 2 → 6 → 1") for c in at.caption)
     captions = [i.proto.imgs[0].caption for i in at.get("image")]
     assert any(c.startswith("tiny-d4 ·") for c in captions)
+
+
+def test_a_sweep_from_the_train_page_lands_on_the_rate_distortion_plane(app, run_dir):
+    import json
+
+    from ui.state import BATCH_KEY, job_registry
+
+    at = _open(app, "pages/train.py")
+    next(w for w in at.selectbox if w.label == "Sweep dataset").set_value("mnist-5k")
+    next(w for w in at.number_input if w.label == "Epochs per run").set_value(1)
+    next(w for w in at.multiselect if w.label == "β values").set_value([0.5, 2.0])
+    next(w for w in at.multiselect if w.label == "Latent dimensions").set_value([2])
+    next(w for w in at.text_input if w.label == "Name prefix").set_value("swp")
+    next(b for b in at.button if b.label == "Start the sweep").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    batch = job_registry().batch(at.session_state[BATCH_KEY])
+    assert sorted(job.name for job in batch) == ["swp-d2-b0.5", "swp-d2-b2"]
+    assert all(job.join(120) for job in batch)
+    at.run()
+    assert any("Your sweep: 2 of 2 runs finished" in h.value for h in at.subheader)
+    at = _open(at, "pages/runs.py")
+    chart = next(c for c in at.get("plotly_chart") if "rate_distortion" in c.proto.id)
+    traces = json.loads(chart.proto.spec)["data"]
+    assert [t["name"] for t in traces if t.get("name", "").startswith("your sweep")] == ["your sweep, d=2"]
+    assert any("2 of 2 runs on the plane" in c.value for c in at.caption)

@@ -186,3 +186,16 @@ def test_a_continued_job_counts_progress_from_where_it_resumed(tmp_path):
     assert snap.status == "completed" and snap.progress == 1.0
     assert [e.epoch for e in snap.epochs] == [1, 2, 3]
     assert [e["epoch"] for e in load_run(tmp_path / "grow.pt").epochs] == [1, 2, 3]
+
+
+def test_a_batch_has_one_token_and_stops_as_a_whole(tmp_path):
+    registry = jobs.JobRegistry()
+    batch = [TrainingJob(CONFIG.replace(epochs=50), f"b{i}", tmp_path) for i in range(3)]
+    token = registry.submit_batch(batch)
+    assert registry.batch(token) == batch and registry.batch("guess") == [] and registry.get(token) is None
+    assert all(registry.holds_run(token, job.name) for job in batch) and not registry.holds_run("guess", "b0")
+    wait_until(lambda: sum(j.snapshot().status == "running" for j in batch) == 2, "two of three ran")
+    assert [j.snapshot().status for j in batch].count("queued") == 1, "the third waits for a slot"
+    assert registry.stop_batch(token) and not registry.stop_batch("guess")
+    assert all(job.join(60) for job in batch)
+    assert [j.snapshot().status for j in batch] == ["stopped"] * 3

@@ -114,8 +114,11 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[st
     return fig
 
 
-def rate_distortion_figure(infos: list[RunInfo]) -> go.Figure:
-    """Runs as points at (rate = test KL, distortion = test recon), coloured by β, with iso-ELBO lines R + D = c."""
+def rate_distortion_figure(infos: list[RunInfo], batch: tuple[str, ...] = ()) -> go.Figure:
+    """Runs as points at (rate = test KL, distortion = test recon), coloured by β, with iso-ELBO lines R + D = c.
+
+    The runs named in ``batch`` (a sweep) are ringed and joined by a line in β order, one per latent dimension.
+    """
     rate = np.array([i.final["test"]["kl"] for i in infos])
     distortion = np.array([i.final["test"]["recon"] for i in infos])
     betas = np.array([i.config.beta for i in infos])
@@ -144,6 +147,17 @@ def rate_distortion_figure(infos: list[RunInfo]) -> go.Figure:
             showlegend=False,
         )
     )  # fmt: skip
+    swept = [i for i in infos if i.name in batch]
+    for d in sorted({i.config.latent_dim for i in swept}):
+        line = sorted((i for i in swept if i.config.latent_dim == d), key=lambda i: i.config.beta)
+        fig.add_trace(
+            go.Scatter(
+                x=[i.final["test"]["kl"] for i in line], y=[i.final["test"]["recon"] for i in line],
+                mode="lines+markers", name=f"your sweep, d={d}", hoverinfo="skip",
+                line={"color": "#d62728", "width": 2},
+                marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": "#d62728", "width": 2}},
+            )
+        )  # fmt: skip
     fig.update_layout(
         height=460, margin={"t": 10, "b": 10, "l": 10, "r": 10},
         xaxis={"title": "rate R = test KL (nats)", "range": [0, x_max]},

@@ -177,6 +177,45 @@ def session_job() -> tuple[str, TrainingJob] | None:
     return (token, job) if job is not None else None
 
 
+BATCH_KEY = "sweep_batch_token"
+BATCH_PARAM = "batch"
+
+
+def session_batch() -> tuple[str, list[TrainingJob]] | None:
+    """This tab's own sweep and its token, from session state or the URL (``?batch=``), kept in the URL."""
+    registry = job_registry()
+    token = st.session_state.get(BATCH_KEY)
+    if not registry.batch(token):
+        token = st.query_params.get(BATCH_PARAM)
+        if token is not None and not registry.batch(token):
+            del st.query_params[BATCH_PARAM]
+            token = None
+    if token is None:
+        st.session_state.pop(BATCH_KEY, None)
+        return None
+    st.session_state[BATCH_KEY] = token
+    if st.query_params.get(BATCH_PARAM) != token:
+        st.query_params[BATCH_PARAM] = token
+    batch = registry.batch(token)
+    return (token, batch) if batch else None
+
+
+def start_batch(jobs: list[TrainingJob]) -> str:
+    """Queue a sweep's jobs as one batch owned by this tab: its token goes to session state and the URL."""
+    token = job_registry().submit_batch(jobs)
+    st.session_state[BATCH_KEY] = token
+    st.query_params[BATCH_PARAM] = token
+    return token
+
+
+def session_busy() -> bool:
+    """One training per session: its own job, or its own sweep, is still queued or running."""
+    mine, batch = session_job(), session_batch()
+    return (mine is not None and not mine[1].snapshot().done) or (
+        batch is not None and not all(j.snapshot().done for j in batch[1])
+    )
+
+
 def start_job(job: TrainingJob) -> str:
     """Submit ``job`` to the registry and make it this tab's own: its token goes to session state and the URL."""
     token = job_registry().submit(job)
@@ -196,6 +235,7 @@ def may_change_run(name: str) -> str:
         return ""
     if not job.snapshot().done:
         return f"{name} is being trained right now; stop the training first"
-    if not registry.holds_run(st.session_state.get(JOB_KEY), name):
+    mine = (st.session_state.get(JOB_KEY), st.session_state.get(BATCH_KEY))
+    if not any(registry.holds_run(token, name) for token in mine):
         return f"{name} was trained in another session on this server within the last hour"
     return ""

@@ -138,7 +138,7 @@ def job_progress(snap: JobSnapshot) -> None:
         st.plotly_chart(figures.loss_figure(series), key="live_curves")
 
 
-def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None) -> None:
+def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None, key: str = "server_jobs") -> None:
     """The compact list of every training on this server: name, config, progress, ETA, status."""
     if not jobs:
         st.caption("No trainings on this server in the last hour.")
@@ -161,7 +161,7 @@ def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None) -> None:
         rows,
         hide_index=True,
         column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
-        key="server_jobs",
+        key=key,
     )
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae {train,eval,import,list}``.
+"""Command line: ``python -m vae {train,sweep,eval,import,list}``.
 
 Errors are one line on stderr, never a traceback: exit 2 for a usage error, 1 for a failed run.
 """
@@ -10,12 +10,14 @@ import json
 import signal
 import sys
 import threading
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from vae.config import DATASETS, RENAMED_FIELDS, ConfigError, VAEConfig, from_dict
 from vae.settings import default_checkpoint_dir
+from vae.sweep import SWEPT
 
 if TYPE_CHECKING:
     from vae.checkpoints import Run
@@ -25,6 +27,8 @@ FLAG_NOTES = {
     "dataset": "; default: mnist when its files are on disk, else mnist-5k",
     "epochs": "; with --resume, the number of additional epochs",
 }
+# Runs at a time for `sweep`: measured with bench/sweep_speed.py on 2 cores (see README).
+DEFAULT_SWEEP_JOBS = 1
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -98,6 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--iw", type=int, metavar="K", help="also estimate -log p(x) with K importance samples")
     evaluate.add_argument("--n", type=int, metavar="N", help="use only the first N test images for --iw")
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="train one run per β (and latent dimension)",
+        description="Train one run per combination of --beta and --latent-dim, named PREFIX-d{d}-b{beta}, "
+        "--jobs at a time, each with its share of the cores. Every other option is a train option.",
+        formatter_class=_DefaultsFormatter,
+    )
+    for spec in fields(VAEConfig):
+        if spec.name in SWEPT:
+            continue
+        sweep.add_argument(f"--{spec.name.replace('_', '-')}", dest=spec.name, choices=spec.metadata["choices"] or None,
+                           default=spec.default, help=spec.metadata["help"] + FLAG_NOTES.get(spec.name, "").split(";")[0])  # fmt: skip
+    sweep.set_defaults(dataset=None)
+    sweep.add_argument("--beta", required=True, help="comma-separated β values, e.g. 0.25,0.5,1,2,4")
+    sweep.add_argument("--latent-dim", default=str(VAEConfig().latent_dim), help="comma-separated latent dimensions")
+    sweep.add_argument("--name-prefix", required=True, help="runs are named PREFIX-d{d}-b{beta}")
+    sweep.add_argument("--jobs", type=int, default=DEFAULT_SWEEP_JOBS,
+                       help="runs at a time; the cores are divided among them (measured fastest on 2 cores)")  # fmt: skip
+    sweep.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(),
+                       help="($VAE_CHECKPOINT_DIR, else the repository's checkpoints/)")  # fmt: skip
+    sweep.add_argument("--json", action="store_true", help="print one JSON object per finished run")
 
     importing = commands.add_parser(
         "import",
@@ -324,6 +350,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from vae.checkpoints import run_path, sanitize_run_name, shipped_names
+    from vae.data import default_dataset
+    from vae.sweep import parse_values, plan, run_sweep
+
+    if not 1 <= args.jobs <= 64:
+        raise UsageError("--jobs must be between 1 and 64")
+    base_values = {spec.name: getattr(args, spec.name) for spec in fields(VAEConfig) if spec.name not in SWEPT}
+    base = from_dict({**base_values, "dataset": args.dataset or default_dataset()})
+    grid = plan(base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int),
+                args.name_prefix)  # fmt: skip
+    try:
+        names = [sanitize_run_name(name) for name, _ in grid]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    taken = [n for n in names if run_path(args.checkpoint_dir, n).exists() or n in shipped_names(args.checkpoint_dir)]
+    if taken:
+        raise UsageError(
+            f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another --name-prefix"
+        )
+    grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
+    print(f"sweep: {len(grid)} runs, {args.jobs} at a time", file=sys.stderr)
+    began, failed = time.perf_counter(), 0
+    for result in run_sweep(grid, args.checkpoint_dir, args.jobs):
+        failed += bool(result.error)
+        if args.json:
+            print(json.dumps({"name": result.name, "beta": result.config.beta, "latent_dim": result.config.latent_dim,
+                              "seconds": round(result.seconds, 2), "test": result.test, "error": result.error}),
+                  flush=True)  # fmt: skip
+        elif result.error:
+            print(f"{result.name}: failed: {result.error}", file=sys.stderr)
+        else:
+            t = result.test
+            print(f"{result.name}: test recon {t['recon']:.2f}  kl {t['kl']:.2f}  loss {t['loss']:.2f} "
+                  f"({result.seconds:.1f} s)", file=sys.stderr)  # fmt: skip
+    print(
+        f"sweep: {len(grid) - failed} of {len(grid)} runs saved in {time.perf_counter() - began:.1f} s", file=sys.stderr
+    )
+    return EXIT_FAILED if failed else 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, import_run, load_run
     from vae.importers import import_foreign, read_state_dict, recognise
@@ -394,7 +461,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "eval": cmd_eval, "import": cmd_import, "list": cmd_list}[args.command](args)
+        return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "import": cmd_import, "list": cmd_list}[
+            args.command
+        ](args)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

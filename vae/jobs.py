@@ -235,6 +235,7 @@ class JobRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
+        self._batches: dict[str, list[TrainingJob]] = {}  # a sweep: one token for all its jobs
 
     def submit(self, job: TrainingJob) -> str:
         """Start ``job`` and return its token (``secrets.token_urlsafe``), the only handle that can stop it."""
@@ -244,6 +245,33 @@ class JobRegistry:
             self._jobs[token] = job
         job.start()
         return token
+
+    def submit_batch(self, batch: list[TrainingJob]) -> str:
+        """Queue every job of a sweep and return one token for the whole batch; they run as slots free up."""
+        token = secrets.token_urlsafe(16)
+        for job in batch:
+            self.submit(job)
+        with self._lock:
+            self._batches[token] = list(batch)
+        return token
+
+    def batch(self, token: str | None) -> list[TrainingJob]:
+        """The jobs of the batch ``token``, or [] for an unknown or expired token."""
+        if not isinstance(token, str) or not token:
+            return []
+        with self._lock:
+            self._prune()
+            for known, batch in self._batches.items():
+                if secrets.compare_digest(known, token):
+                    return list(batch)
+        return []
+
+    def stop_batch(self, token: str | None) -> bool:
+        """Stop every job of a batch: running ones after their current step, queued ones before they start."""
+        batch = self.batch(token)
+        for job in batch:
+            job.request_stop()
+        return bool(batch)
 
     def get(self, token: str | None) -> TrainingJob | None:
         """The job of ``token``, or None for an unknown, malformed or expired token."""
@@ -278,12 +306,16 @@ class JobRegistry:
         return None
 
     def holds_run(self, token: str | None, name: str) -> bool:
-        """Whether ``token`` is the token of the held job that writes run ``name``."""
+        """Whether ``token`` is the token of the held job, or of a batch with a job, that writes run ``name``."""
         job = self.get(token)
-        return job is not None and job.name == name
+        return (job is not None and job.name == name) or any(j.name == name for j in self.batch(token))
 
     def _prune(self) -> None:
         horizon = self._clock() - self.keep_finished_s
         for token, job in list(self._jobs.items()):
             if job.finished_at is not None and job.finished_at < horizon:
                 del self._jobs[token]
+        held = set(map(id, self._jobs.values()))
+        for token, batch in list(self._batches.items()):
+            if not any(id(job) in held for job in batch):
+                del self._batches[token]

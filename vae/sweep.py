@@ -1,0 +1,101 @@
+"""β sweeps: one run per (latent dimension, β), named ``PREFIX-d{d}-b{beta}``.
+
+The CLI runs each as its own ``python -m vae train`` process, ``jobs`` at a time, with the machine's
+cores divided among them (torch's thread count is per process); the dashboard queues them as jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from vae.config import ConfigError, VAEConfig
+
+SWEPT = ("beta", "latent_dim")
+
+
+def parse_values(text: str, name: str, kind: type) -> list:
+    """``"0.25,0.5,1"`` -> ``[0.25, 0.5, 1.0]``, in order, duplicates dropped; ``ConfigError`` names the field."""
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            number = float(part)
+            value = int(number) if kind is int and number.is_integer() else kind(part)
+        except ValueError:
+            raise ConfigError(name, f"expected a comma-separated list of numbers, got {part!r}") from None
+        if value not in values:
+            values.append(value)
+    if not values:
+        raise ConfigError(name, "give at least one value")
+    return values
+
+
+def run_name(prefix: str, latent_dim: int, beta: float) -> str:
+    return f"{prefix}-d{latent_dim}-b{beta:g}"
+
+
+def plan(base: VAEConfig, betas: list[float], latent_dims: list[int], prefix: str) -> list[tuple[str, VAEConfig]]:
+    """Every (name, config) of the grid, by latent dimension then β; each config is validated."""
+    return [(run_name(prefix, d, b), base.replace(beta=b, latent_dim=d)) for d in latent_dims for b in betas]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """One finished run of a sweep: its last test metrics, or the error that ended it."""
+
+    name: str
+    config: VAEConfig
+    seconds: float
+    test: dict[str, float]
+    error: str = ""
+
+
+def _train_command(name: str, config: VAEConfig, directory: Path) -> list[str]:
+    command = [sys.executable, "-m", "vae", "train", "--name", name, "--checkpoint-dir", str(directory), "--json"]
+    for spec in fields(VAEConfig):
+        command += [f"--{spec.name.replace('_', '-')}", str(getattr(config, spec.name))]
+    return command
+
+
+def run_sweep(
+    grid: list[tuple[str, VAEConfig]],
+    directory: Path,
+    jobs: int,
+    *,
+    on_start: Callable[[str], None] | None = None,
+) -> Iterator[SweepResult]:
+    """Train every run of ``grid``, ``jobs`` at a time, yielding each result as it finishes.
+
+    Each run is its own process with ``cores // jobs`` torch threads, so that N runs at once neither
+    share one Python interpreter's lock nor oversubscribe the cores.
+    """
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+    def one(name: str, config: VAEConfig) -> SweepResult:
+        if on_start is not None:
+            on_start(name)
+        began = time.perf_counter()
+        out = subprocess.run(_train_command(name, config, directory), env=env, capture_output=True, text=True,
+                             check=False)  # fmt: skip
+        seconds = time.perf_counter() - began
+        lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        if out.returncode != 0 or not lines:
+            reason = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+            return SweepResult(name, config, seconds, {}, reason.removeprefix("error: "))
+        return SweepResult(name, config, seconds, lines[-1]["test"])
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, name, config) for name, config in grid]
+        for future in as_completed(futures):
+            yield future.result()
