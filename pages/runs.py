@@ -101,9 +101,9 @@ def rate_distortion() -> None:
         st.caption("No run with the Bernoulli (bce) likelihood yet.")
         return
     # Open on the sweep's dataset, else the current run's.
-    current = next(
-        (r for r in likelihood_runs if r.name in names or r.name == st.session_state.get(state.CURRENT_RUN_KEY)), None
-    )
+    chosen = st.session_state.get(state.CURRENT_RUN_KEY)
+    lead = [r for r in likelihood_runs if r.name in names] or [r for r in likelihood_runs if r.name == chosen]
+    current = lead[0] if lead else None
     first = rd_datasets.index(current.config.dataset) if current is not None else 0
     rd_dataset = (
         st.radio("Dataset", rd_datasets, index=first, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
