@@ -68,3 +68,21 @@ def test_stored_final_metrics_agree_with_a_fresh_evaluation(name, full_mnist_roo
     assert run.final["n_test"] == len(data.test_x) == 10_000
     for key in ("recon", "kl", "loss"):
         assert fresh[key] == pytest.approx(run.final["test"][key], rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
+    """One frame per epoch, for the animation on Latent space, in at most 150 KB; no optimizer state."""
+    import io
+
+    import torch
+
+    payload = torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)
+    frames = payload["history"]["frames"]
+    epochs = len(payload["history"]["epochs"])
+    assert frames["epochs"].tolist() == list(range(1, epochs + 1))
+    assert frames["positions"].shape == (epochs, 1000, 2) and frames["recons"].shape[:2] == (epochs, 3)
+    buffer = io.BytesIO()
+    torch.save(frames, buffer)
+    assert len(buffer.getvalue()) <= 150_000, f"{name}: {len(buffer.getvalue())} bytes of frames"
+    assert "train_state" not in payload, "shipped runs leave the optimizer state out (a third of the size)"

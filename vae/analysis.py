@@ -301,7 +301,7 @@ def latent_norms(path: torch.Tensor) -> np.ndarray:
 # --- The latent space forming, epoch by epoch -------------------------------------------------------
 
 FRAME_POINTS = 1000  # test digits whose 2-D positions are kept after every epoch
-FRAME_RECONS = 4  # test digits whose reconstructions are kept after every epoch
+FRAME_RECONS = 3  # test digits whose reconstructions are kept after every epoch
 FRAME_SEED = 0
 
 
@@ -311,8 +311,8 @@ def frame_subset(
     """Fixed, seeded test indices: ``points`` for the moving scatter (sorted) and the first ``recons`` of
     them for the panel of reconstructions. The same for every run on the same test set."""
     order = torch.randperm(n_test, generator=torch.Generator().manual_seed(FRAME_SEED))[: min(points, n_test)]
-    index = order.sort().values
-    return index, order[: min(recons, len(order))]
+    # Copies, not views: torch.save would otherwise store the whole permutation behind them (80 KB for MNIST).
+    return order.sort().values.clone(), order[: min(recons, len(order))].clone()
 
 
 def pca_2d(mu: torch.Tensor) -> torch.Tensor:
