@@ -1,8 +1,8 @@
-"""Train: the tab's own training at the top (live progress, curves, Stop), the config form, continuing a
-saved run, and every training on this server.
+"""Train: the tab's own training or sweep at the top (live progress, curves, Stop), the config form,
+continuing a saved run, a β sweep, and every training on this server.
 
-Trainings live in the process-wide registry, not in the tab: the URL's ``?job=`` token brings a
-reload, a reconnect or a copied link back to the same live view.
+Trainings live in the process-wide registry, not in the tab: the URL's ``?job=`` (or ``?batch=``)
+token brings a reload, a reconnect or a copied link back to the same live view.
 """
 
 import streamlit as st
@@ -26,7 +26,7 @@ st.title("Train a VAE")
 widgets.dataset_notice()
 DONE_SEEN_KEY = "job_done_seen"
 
-own = state.session_job()
+state.session_job()  # adopts a ?job= token from the URL, and flags one that is stale
 if st.session_state.pop(state.STALE_LINK_KEY, False):
     st.warning("That training link is unknown or has expired: trainings are listed for an hour after they end. "
                "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip

@@ -157,18 +157,25 @@ def test_cli_import_refuses_clearly_and_writes_nothing(tmp_path, run_dir):
     assert snapshot(run_dir) == before
 
 
-def test_runs_page_imports_a_foreign_upload_and_its_curves_say_imported(app, run_dir, tmp_path, mnist_5k):
-    original = _trained(SeedsConvVAE(10), mnist_5k, flat=False, steps=5)
-    data = _saved(original, tmp_path / "seed_vae.pth")
+@pytest.mark.parametrize(
+    ("cls", "d", "flat", "kind", "likelihood"),
+    [(SeedsConvVAE, 10, False, "the conv VAE of the design notes", "mse"),
+     (ExamplesVAE, 5, True, "the pytorch/examples VAE", "bce")],
+)  # fmt: skip
+def test_runs_page_imports_a_foreign_upload_and_its_curves_say_imported(
+    app, run_dir, tmp_path, mnist_5k, cls, d, flat, kind, likelihood
+):
+    original = _trained(cls(d), mnist_5k, flat=flat, steps=5)
+    data = _saved(original, tmp_path / "elsewhere.pth")
     at = open_page(app, "pages/runs.py", "tiny-d2")
-    at.file_uploader[0].set_value(("seed_vae.pth", data, "application/octet-stream")).run()
-    assert any("the conv VAE of the design notes" in i.value for i in at.info), [i.value for i in at.info]
+    at.file_uploader[0].set_value(("elsewhere.pth", data, "application/octet-stream")).run()
+    assert any(kind in i.value for i in at.info), [i.value for i in at.info]
     next(s for s in at.selectbox if s.label == "Evaluate it on").set_value("mnist-5k")
     next(b for b in at.button if b.label == "Import").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    run = load_run(run_dir / "seed_vae.pt")
-    assert run.status == "imported" and run.config.latent_dim == 10 and run.config.likelihood == "mse"
-    at = open_page(at, "pages/runs.py", "seed_vae")
+    run = load_run(run_dir / "elsewhere.pt")
+    assert run.status == "imported" and run.config.latent_dim == d and run.config.likelihood == likelihood
+    at = open_page(at, "pages/runs.py", "elsewhere")
     assert any("imported" in c.value for c in at.caption)
-    at = open_page(at, "pages/latent.py", "seed_vae")
+    at = open_page(at, "pages/latent.py", "elsewhere")
     assert not at.exception and any("no per-epoch record" in i.value for i in at.info)
