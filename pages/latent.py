@@ -84,7 +84,9 @@ if not isinstance(frames, dict) or not len(frames.get("positions", ())):
         "or imported. Runs trained now keep 1,000 test digits' positions after every epoch.",
         icon=":material/history:",
     )
-else:
+# A toggle, not always drawn: the animation carries every epoch's frame (up to ~1 MB of JSON for the
+# browser), which would weigh on every visit to this page.
+elif st.toggle(f"Play the {len(frames['epochs'])} epochs of {info.name}", value=False, key="play_forming"):
     epochs_shown = [int(e) for e in frames["epochs"]]
     positions = frames["positions"].float()
     if d > 2:

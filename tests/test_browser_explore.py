@@ -129,6 +129,8 @@ def test_latent_space_plays_one_frame_per_epoch(page, server):
     page.goto(server + "/latent")
     page.get_by_role("heading", name="Watch it form, epoch by epoch").wait_for()
     settle(page)
+    page.get_by_text(f"Play the {EPOCHS} epochs of plane").click()
+    settle(page)
     plot = page.locator(".js-plotly-plot").filter(has=page.locator(".updatemenu-container")).first
     plot.wait_for()
     frames = plot.evaluate("el => el._transitionData._frames.map(f => f.name)")

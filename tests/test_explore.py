@@ -13,6 +13,7 @@ from PIL import Image
 from tests.conftest import open_page
 from vae.analysis import (
     FRAME_POINTS,
+    FRAME_RECONS,
     align_frames,
     decode_grid,
     frame_subset,
@@ -52,7 +53,7 @@ def test_pca_2d_keeps_the_two_widest_directions():
 def test_frame_subset_is_fixed_and_its_panel_is_inside_it():
     index, panel = frame_subset(10_000)
     again, _ = frame_subset(10_000)
-    assert torch.equal(index, again) and len(index) == FRAME_POINTS and len(panel) == 4
+    assert torch.equal(index, again) and len(index) == FRAME_POINTS and len(panel) == FRAME_RECONS == 3
     assert torch.equal(index, index.sort().values) and set(panel.tolist()) <= set(index.tolist())
     small, _ = frame_subset(200)
     assert len(small) == 200
@@ -90,7 +91,7 @@ def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, m
     frames = run.history["frames"]
     assert frames["epochs"].tolist() == [1, 2, 3]
     assert frames["positions"].shape == (3, FRAME_POINTS, 2) and frames["positions"].dtype == torch.float16
-    assert frames["recons"].shape == (3, 4, 28, 28) and frames["recons"].dtype == torch.uint8
+    assert frames["recons"].shape == (3, 3, 28, 28) and frames["recons"].dtype == torch.uint8
     assert torch.equal(frames["labels"].long(), mnist_5k.test_y[frames["index"]])
     # The positions move as the model learns, and the last frame is this model's PCA of those digits.
     assert not torch.equal(frames["positions"][0], frames["positions"][2])
@@ -161,6 +162,8 @@ def test_latent_page_plays_one_frame_per_epoch(app, run_dir, small_data):
         pass
     at = _open(app, "pages/latent.py", "three")
     assert not at.exception and not at.error
+    assert not any("latent_animation" in c.proto.id for c in at.get("plotly_chart")), "drawn before it was asked for"
+    next(t for t in at.toggle if t.label == "Play the 3 epochs of three").set_value(True).run()
     chart = next(c for c in at.get("plotly_chart") if c.proto.id and "latent_animation" in c.proto.id)
     figure = json.loads(chart.proto.spec)
     assert [f["name"] for f in figure["frames"]] == ["1", "2", "3"]
@@ -212,7 +215,7 @@ def test_interpolation_page_offers_png_and_gif(app):
 def test_latent_space_and_interpolation_draw_a_second_run_beside_the_first(app):
     at = _open(app, "pages/latent.py", "tiny-d2")
     compare = next(s for s in at.selectbox if s.label == "Compare with")
-    assert compare.value is None and len(at.get("plotly_chart")) == 2  # the plane, and the forming animation
+    assert compare.value is None and len(at.get("plotly_chart")) == 1
     compare.set_value("tiny-d4").run()
     assert not at.exception and not at.error
     keys = [c.proto.id for c in at.get("plotly_chart")]
