@@ -91,7 +91,7 @@ def redraw_interpolation(page, steps: int) -> tuple[float, float]:
 def start_training(page) -> None:
     """Start a conv run on full MNIST from the Train page, and wait until it is stepping."""
     goto(page, "Train", "Train a VAE")
-    page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
+    page.get_by_role("combobox", name="Architecture", exact=True).click()
     page.get_by_role("option", name="conv").click()
     page.get_by_label("Run name", exact=True).fill(f"bench-{time.time_ns()}")
     page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()

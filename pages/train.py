@@ -26,14 +26,18 @@ st.title("Train a VAE")
 widgets.dataset_notice()
 DONE_SEEN_KEY = "job_done_seen"
 
-state.session_job()  # adopts a ?job= token from the URL, and flags one that is stale
 if st.session_state.pop(state.STALE_LINK_KEY, False):
     st.warning("That training link is unknown or has expired: trainings are listed for an hour after they end. "
                "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
 busy = state.session_busy()
+# Each tab's live view reruns on the server while it trains: the progress every second, the curves
+# (the costly part: up to 1,000 points a series) every 3 s, and the sweep and server lists every 5 s.
+mine, my_batch = state.session_job(), state.session_batch()
+job_active = mine is not None and not mine[1].snapshot().done
+batch_active = my_batch is not None and not all(j.snapshot().done for j in my_batch[1])
 
 
-@st.fragment(run_every=1.0 if busy else None)
+@st.fragment(run_every=1.0 if job_active else None)
 def live_progress() -> None:
     """The tab's own job, redrawn every second while it trains."""
     mine = state.session_job()
@@ -70,7 +74,17 @@ def live_progress() -> None:
 live_progress()
 
 
-@st.fragment(run_every=2.0 if busy else None)
+@st.fragment(run_every=3.0 if job_active else None)
+def live_curves() -> None:
+    mine = state.session_job()
+    if mine is not None:
+        widgets.job_curves(mine[1].snapshot())
+
+
+live_curves()
+
+
+@st.fragment(run_every=5.0 if batch_active else None)
 def live_sweep() -> None:
     """The tab's own sweep: every run of the batch, as it goes through the server's queue."""
     mine = state.session_batch()
@@ -249,7 +263,7 @@ with st.expander("β sweep: several runs as one batch", icon=":material/stacked_
 any_active = any(not j.snapshot().done for j in state.job_registry().jobs())
 
 
-@st.fragment(run_every=2.0 if any_active else None)
+@st.fragment(run_every=5.0 if any_active else None)
 def server_jobs() -> None:
     st.subheader("Trainings on this server")
     mine = state.session_job()

@@ -58,7 +58,7 @@ def test_train_then_explore_the_new_model(page, server):
     goto(page, "Train", "Train a VAE")
     page.get_by_label("Run name", exact=True).fill("browser-run")
     # The conv model takes a few seconds on mnist-5k: long enough to watch the curves move.
-    page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
+    page.get_by_role("combobox", name="Architecture", exact=True).click()
     page.get_by_role("option", name="conv").click()
     page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
 

@@ -113,7 +113,7 @@ def checkpoint_error(exc: CheckpointError) -> None:
 
 
 def job_progress(snap: JobSnapshot) -> None:
-    """A job's progress bar, ETA, latest test metrics and live curves (per step and per epoch)."""
+    """A job's progress bar, ETA and latest test metrics (``job_curves`` draws its curves)."""
     eta = snap.eta_seconds
     text = f"{snap.name}: {snap.message}" + (f" · ETA {eta:.0f} s" if eta is not None and not snap.done else "")
     st.progress(snap.progress, text=text)
@@ -128,6 +128,10 @@ def job_progress(snap: JobSnapshot) -> None:
         cols[1].metric("Test recon", f"{last.test['recon']:.2f}")
         cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
         cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
+
+
+def job_curves(snap: JobSnapshot) -> None:
+    """A job's live curves: per step (thinned) and per epoch."""
     series = []
     if len(snap.steps):
         scheduled = snap.config.kl_warmup_epochs > 0 or snap.config.capacity > 0

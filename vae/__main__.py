@@ -28,7 +28,7 @@ FLAG_NOTES = {
     "epochs": "; with --resume, the number of additional epochs",
 }
 # Runs at a time for `sweep`: measured with bench/sweep_speed.py on 2 cores (see README).
-DEFAULT_SWEEP_JOBS = 1
+DEFAULT_SWEEP_JOBS = 2
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
