@@ -44,8 +44,7 @@ GRID: dict[str, VAEConfig] = {
     "mlp-d2-b1": VAEConfig(dataset="mnist", arch="mlp", latent_dim=2, epochs=10),
     "conv-d2-b1": VAEConfig(dataset="mnist", arch="conv", latent_dim=2, epochs=10),
     # A cosine-decayed, higher learning rate gets the conv model well past the MLP in 22 epochs.
-    "conv-d20-b1": VAEConfig(dataset="mnist", arch="conv", latent_dim=20, epochs=22, lr=2e-3,
-                             lr_schedule="cosine"),
+    "conv-d20-b1": VAEConfig(dataset="mnist", arch="conv", latent_dim=20, epochs=22, lr=2e-3, lr_schedule="cosine"),
     **_conv_sweep(),
     "fashion-mlp-d20-b1": VAEConfig(dataset="fashion-mnist", arch="mlp", latent_dim=20, epochs=10),
 }

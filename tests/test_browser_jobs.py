@@ -179,4 +179,6 @@ def test_a_sweep_lands_on_the_rate_distortion_plane(serve, browser, runs):
     page.get_by_text("Your sweep, ringed in red and joined in β order: 5 of 5 runs on the plane").wait_for()
     settle(page)
     _no_errors(page)
-    assert sorted(p.name for p in runs.glob("tiny-*.pt")) == [f"tiny-d2-b{b}.pt" for b in ("0.25", "0.5", "1", "2", "4")]
+    assert sorted(p.name for p in runs.glob("tiny-*.pt")) == [
+        f"tiny-d2-b{b}.pt" for b in ("0.25", "0.5", "1", "2", "4")
+    ]
