@@ -6,6 +6,7 @@ import torch
 
 from ui import figures, routing, state, widgets
 from vae.analysis import decode_grid, decode_images, image_grid, start_point, to_uint8
+from vae.config import bounds
 from vae.data import to_float
 
 routing.ensure_routed()
@@ -45,7 +46,7 @@ if kind == "mean":
 elif kind == "mu":
     param = int(middle.number_input("Test image", 0, len(data.test_x) - 1, 0))
 elif kind == "prior":
-    param = int(middle.number_input("Seed", 0, 2**31 - 1, 0))
+    param = int(middle.number_input("Seed", *bounds("seed"), 0))
 
 source = (info.name, kind, param)
 start = start_point(kind, d, means=state.class_means(info), digit=param, mu=torch.from_numpy(mu_all[param]), seed=param)

@@ -5,6 +5,7 @@ import torch
 
 from ui import routing, state, widgets
 from vae.analysis import manifold_grid, reconstruct, sample_prior, traverse
+from vae.config import bounds
 from vae.data import to_float
 
 routing.ensure_routed()
@@ -15,13 +16,13 @@ d = info.config.latent_dim
 st.subheader("Samples from the prior")
 left, right = st.columns(2)
 count = left.slider("How many", 4, 64, 32, step=4)
-seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="prior_seed")
+seed = right.number_input("Seed", *bounds("seed"), 0, key="prior_seed")
 widgets.show_images(sample_prior(run.model, count, int(seed)), ncols=16, caption="z ~ N(0, I), decoded")
 
 st.subheader("Reconstructions")
 left, right = st.columns(2)
 n_recon = left.slider("Test images", 2, 16, 8)
-recon_seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
+recon_seed = right.number_input("Seed", *bounds("seed"), 0, key="recon_seed")
 picks = torch.randperm(len(data.test_x), generator=torch.Generator().manual_seed(int(recon_seed)))[:n_recon]
 originals = to_float(data.test_x[picks])
 pairs = torch.stack([originals.squeeze(1), reconstruct(run.model, originals)], dim=1).flatten(0, 1)

@@ -146,11 +146,14 @@ def test_latent_space_plays_one_frame_per_epoch(page, server):
 def test_compare_with_draws_a_second_run_beside_the_first(page, server):
     page.goto(server + "/latent")
     page.get_by_role("heading", name="Latent space").first.wait_for()
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
     settle(page)
     charts = page.get_by_test_id("stPlotlyChart").count()
+    assert charts == 1, "one plane before a second run is chosen"
     page.get_by_role("combobox", name="Compare with").click()
     page.get_by_role("option").filter(has_text="other").first.click()
     page.get_by_text("other · mlp d=3").wait_for(timeout=60_000)
+    page.get_by_test_id("stPlotlyChart").nth(1).wait_for(timeout=60_000)
     settle(page)
-    assert page.get_by_test_id("stPlotlyChart").count() == charts + 1
+    assert page.get_by_test_id("stPlotlyChart").count() == 2
     _no_errors(page)

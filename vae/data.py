@@ -34,6 +34,7 @@ SPLITS = {
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 FASHION_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 DOWNLOAD_TIMEOUT_S = 5.0
+IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits and Fashion-MNIST's articles
 MNIST_5K_TEST_PER_CLASS = 100
 MNIST_5K_SPLIT_SEED = 1234
 
@@ -128,7 +129,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+    if images.shape[0] != labels.shape[0] or images.shape[1:] != IMAGE_SIZE:
         raise DataError(f"images {images.shape} and labels {labels.shape} do not pair up as 28x28 digits")
     # np.array copies: read_idx's arrays view a read-only buffer that torch must not write through.
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1)
@@ -207,7 +208,7 @@ def _load_mnist_5k() -> Dataset:
     """5,000 real MNIST digits (500 per class) with a fixed, stratified train/test split (4000/1000)."""
     path = mnist_5k_path()
     table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
-    images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1]
+    images, labels = table[:, :-1].reshape(-1, *IMAGE_SIZE), table[:, -1]
     rng = np.random.default_rng(MNIST_5K_SPLIT_SEED)
     test_idx = np.concatenate(
         [rng.permutation(np.flatnonzero(labels == c))[:MNIST_5K_TEST_PER_CLASS] for c in range(10)]

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vae.config import VAEConfig
+from vae.data import IMAGE_SIZE
 
-IMAGE_SHAPE = (1, 28, 28)
+IMAGE_SHAPE = (1, *IMAGE_SIZE)
 T = TypeVar("T")
 N_PIXELS = 784
 MLP_HIDDEN = 400  # the classic pytorch/examples width
