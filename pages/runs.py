@@ -1,4 +1,5 @@
-"""Runs & loss curves: compare runs, download, upload and delete checkpoints."""
+"""Runs & loss curves: compare runs, the rate–distortion plane, continue, download, upload (VAE Lab runs and
+VAEs trained elsewhere) and delete checkpoints."""
 
 import pandas as pd
 import streamlit as st
@@ -18,8 +19,8 @@ routing.ensure_routed()
 def continue_run(info: RunInfo) -> None:
     """Continue the picked run for more epochs: the job starts here and is watched on Train."""
     if info.status not in CONTINUABLE:
-        st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped "
-                   "or was interrupted can be continued.")  # fmt: skip
+        st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped, "
+                   "was interrupted or was imported can be continued.")  # fmt: skip
         return
     more = st.number_input(
         "More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1, key="more_epochs"
