@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.foreign_models import ExamplesVAE, SeedsConvVAE
 from vae.config import VAEConfig
 from vae.data import SPLITS, data_root, load_dataset
 from vae.runs import prepare
@@ -38,48 +38,26 @@ from vae.train import EpochMetrics, train
 CACHE = Path.home() / ".cache" / "vae-lab" / "torchvision"
 
 
-class ClassicMLP(nn.Module):
-    """pytorch/examples vae/main.py, verbatim in structure."""
-
-    def __init__(self, latent_dim: int = 20) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(784, 400)
-        self.fc21 = nn.Linear(400, latent_dim)
-        self.fc22 = nn.Linear(400, latent_dim)
-        self.fc3 = nn.Linear(latent_dim, 400)
-        self.fc4 = nn.Linear(400, 784)
+class ClassicMLP(ExamplesVAE):
+    """pytorch/examples vae/main.py, verbatim in structure (the copy the import tests use)."""
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h1 = F.relu(self.fc1(x.view(-1, 784)))
-        mu, logvar = self.fc21(h1), self.fc22(h1)
+        mu, logvar = self.encode(x.view(-1, 784))
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+        return self.decode(z), mu, logvar
 
 
-class ClassicConv(nn.Module):
-    """The reference conv VAE as it is usually written: contiguous NCHW tensors, out-of-place ReLUs, fp32."""
+class ClassicConv(SeedsConvVAE):
+    """The reference conv VAE as it is usually written (the design notes' own): contiguous NCHW tensors,
+    out-of-place ReLUs, fp32. The import tests use the same copy."""
 
     def __init__(self, latent_dim: int = 20) -> None:
-        super().__init__()
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Flatten(),
-        )  # fmt: skip
-        self.fc_mu = nn.Linear(3136, latent_dim)
-        self.fc_logvar = nn.Linear(3136, latent_dim)
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, 3136), nn.Unflatten(1, (64, 7, 7)), nn.ReLU(),
-            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1), nn.Sigmoid(),
-        )  # fmt: skip
+        super().__init__(latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.encoder(x)
-        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decoder(z).view(-1, 784), mu, logvar
+        return self.decode(z).view(-1, 784), mu, logvar
 
 
 def classic_loss(recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ Trainings live in the process-wide registry, not in the tab: the URL's ``?job=``
 token brings a reload, a reconnect or a copied link back to the same live view.
 """
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from ui import routing, state, widgets
@@ -115,6 +117,23 @@ if link_error:
     st.error(link_error, icon=":material/link_off:")
 
 
+def launch(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> None:
+    """Make this tab's job (or a sweep's jobs), hand it to the server, and redraw; a bad setting is said."""
+    try:
+        made = make()
+    except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
+        st.error(f"Cannot {what}: {exc}", icon=":material/error:")
+        return
+    if isinstance(made, list):
+        state.start_batch(made)
+    else:
+        state.start_job(made)
+        if made.name != made.wanted_name:
+            st.toast(f"Saving as **{made.name}** (names must be file-safe and unique).")
+    st.session_state.pop(DONE_SEEN_KEY, None)
+    st.rerun()
+
+
 def _choices(options: tuple, value: float) -> list:
     return sorted({*options, value})
 
@@ -165,19 +184,9 @@ if busy:
     st.caption("One training per session: stop yours, or wait for it to finish, to start another.")
 
 if submitted and not busy:
-    try:
-        # Fields with no form label (lr_schedule, device, precision) keep the link's or default values.
-        config = start.replace(**values)
-        clean_name = sanitize_run_name(name)
-        job = TrainingJob(config, clean_name, state.checkpoint_dir())
-    except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
-        st.error(f"Cannot start training: {exc}", icon=":material/error:")
-    else:
-        state.start_job(job)
-        st.session_state.pop(DONE_SEEN_KEY, None)
-        if job.name != name:
-            st.toast(f"Saving as **{job.name}** (names must be file-safe and unique).")
-        st.rerun()
+    # Fields with no form label (lr_schedule, device, precision) keep the link's or default values.
+    launch(lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir()),
+           "start training")  # fmt: skip
 
 
 def continue_section() -> None:
@@ -204,16 +213,13 @@ def continue_section() -> None:
         if blocked:
             st.error(f"Cannot continue: {blocked}.", icon=":material/error:")
             return
-        try:
+
+        def job() -> TrainingJob:
             run = load_run(info.path)
-            job = TrainingJob(continue_config(run, int(more)), sanitize_run_name(new_name), state.checkpoint_dir(),
-                              resume=run)  # fmt: skip
-        except (ConfigError, ValueError, CheckpointError) as exc:
-            st.error(f"Cannot continue: {exc}", icon=":material/error:")
-            return
-        state.start_job(job)
-        st.session_state.pop(DONE_SEEN_KEY, None)
-        st.rerun()
+            return TrainingJob(continue_config(run, int(more)), sanitize_run_name(new_name), state.checkpoint_dir(),
+                               resume=run)  # fmt: skip
+
+        launch(job, "continue")
 
 
 with st.expander("Continue a run for more epochs", icon=":material/resume:"):
@@ -245,16 +251,13 @@ def sweep_section() -> None:
     if len(betas) * len(dims) > MAX_SWEEP_RUNS:
         st.error(f"{len(betas) * len(dims)} runs is more than the {MAX_SWEEP_RUNS} a sweep may have.")
         return
-    try:
+
+    def jobs() -> list[TrainingJob]:
         base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs))
         grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix))
-        jobs = [TrainingJob(config, name, state.checkpoint_dir()) for name, config in grid]
-    except (ConfigError, ValueError, CheckpointError) as exc:
-        st.error(f"Cannot start the sweep: {exc}", icon=":material/error:")
-        return
-    state.start_batch(jobs)
-    st.session_state.pop(DONE_SEEN_KEY, None)
-    st.rerun()
+        return [TrainingJob(config, name, state.checkpoint_dir()) for name, config in grid]
+
+    launch(jobs, "start the sweep")
 
 
 with st.expander("β sweep: several runs as one batch", icon=":material/stacked_line_chart:"):

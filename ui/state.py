@@ -6,7 +6,7 @@ user); a model being trained lives in the worker's job, never here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -155,26 +155,32 @@ def job_registry() -> JobRegistry:
     return JobRegistry()
 
 
-def session_job() -> tuple[str, TrainingJob] | None:
-    """This tab's own job and its token: from session state, else from the URL after a reload or a
-    reconnect. Also keeps the token in the URL, so that a reload or a copied link comes back to it.
-    """
-    registry = job_registry()
-    token = st.session_state.get(JOB_KEY)
-    if registry.get(token) is None:
-        token = st.query_params.get(JOB_PARAM)
-        if token is not None and registry.get(token) is None:
+def _session_token(key: str, param: str, lookup: Callable[[str | None], object]) -> str | None:
+    """This tab's token under ``key``: from session state, else from the URL's ``?param=`` after a reload,
+    a reconnect or a copied link; kept in the URL so that the next reload finds it too. A URL token
+    that ``lookup`` does not know (unknown, or finished over an hour ago) is dropped and flagged."""
+    token = st.session_state.get(key)
+    if not lookup(token):
+        token = st.query_params.get(param)
+        if token is not None and not lookup(token):
             st.session_state[STALE_LINK_KEY] = True
-            del st.query_params[JOB_PARAM]  # unknown, or finished over an hour ago
+            del st.query_params[param]
             token = None
     if token is None:
-        st.session_state.pop(JOB_KEY, None)
+        st.session_state.pop(key, None)
         return None
-    st.session_state[JOB_KEY] = token
-    if st.query_params.get(JOB_PARAM) != token:
-        st.query_params[JOB_PARAM] = token
+    st.session_state[key] = token
+    if st.query_params.get(param) != token:
+        st.query_params[param] = token
+    return token
+
+
+def session_job() -> tuple[str, TrainingJob] | None:
+    """This tab's own training job and its token (``?job=``)."""
+    registry = job_registry()
+    token = _session_token(JOB_KEY, JOB_PARAM, registry.get)
     job = registry.get(token)
-    return (token, job) if job is not None else None
+    return (token, job) if token is not None and job is not None else None
 
 
 BATCH_KEY = "sweep_batch_token"
@@ -182,22 +188,11 @@ BATCH_PARAM = "batch"
 
 
 def session_batch() -> tuple[str, list[TrainingJob]] | None:
-    """This tab's own sweep and its token, from session state or the URL (``?batch=``), kept in the URL."""
+    """This tab's own sweep and its token (``?batch=``)."""
     registry = job_registry()
-    token = st.session_state.get(BATCH_KEY)
-    if not registry.batch(token):
-        token = st.query_params.get(BATCH_PARAM)
-        if token is not None and not registry.batch(token):
-            del st.query_params[BATCH_PARAM]
-            token = None
-    if token is None:
-        st.session_state.pop(BATCH_KEY, None)
-        return None
-    st.session_state[BATCH_KEY] = token
-    if st.query_params.get(BATCH_PARAM) != token:
-        st.query_params[BATCH_PARAM] = token
+    token = _session_token(BATCH_KEY, BATCH_PARAM, registry.batch)
     batch = registry.batch(token)
-    return (token, batch) if batch else None
+    return (token, batch) if token is not None and batch else None
 
 
 def start_batch(jobs: list[TrainingJob]) -> str:

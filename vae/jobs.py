@@ -133,6 +133,7 @@ class TrainingJob:
     def __init__(self, config: VAEConfig, wanted_name: str, directory: Path, *, resume: Run | None = None) -> None:
         self.config = config
         self.directory = Path(directory)
+        self.wanted_name = wanted_name
         self.resume = resume
         in_place = resume is not None and not resume.shipped
         self.name = (
