@@ -89,10 +89,11 @@ live_curves()
 @st.fragment(run_every=5.0 if batch_active else None)
 def live_sweep() -> None:
     """The tab's own sweep: every run of the batch, as it goes through the server's queue."""
-    mine = state.session_batch()
-    if mine is None:
-        return
-    token, batch = mine
+    if (mine := state.session_batch()) is not None:
+        draw_sweep(*mine)
+
+
+def draw_sweep(token: str, batch: list[TrainingJob]) -> None:
     snaps = [job.snapshot() for job in batch]
     finished = sum(s.done for s in snaps)
     st.subheader(f"Your sweep: {finished} of {len(batch)} runs finished")
