@@ -124,9 +124,9 @@ def wait_until(condition, what: str, timeout: float = 120.0, poll: float = 0.02)
 
 def session_job(at):
     """The training job that an AppTest session started, looked up by its token as the pages do."""
-    from ui.state import JOB_KEY, job_registry
+    from ui.state import JOB_TOKEN_KEY, job_registry
 
-    job = job_registry().get(at.session_state[JOB_KEY])
+    job = job_registry().get(at.session_state[JOB_TOKEN_KEY])
     assert job is not None, "the session holds no known job token"
     return job
 

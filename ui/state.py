@@ -22,7 +22,7 @@ from vae.settings import default_checkpoint_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT_RUN_KEY = "current_run"
-JOB_KEY = "training_job_token"
+JOB_TOKEN_KEY = "training_job_token"
 STALE_LINK_KEY = "stale_job_link"
 
 
@@ -178,7 +178,7 @@ def _session_token(key: str, param: str, lookup: Callable[[str | None], object])
 def session_job() -> tuple[str, TrainingJob] | None:
     """This tab's own training job and its token (``?job=``)."""
     registry = job_registry()
-    token = _session_token(JOB_KEY, JOB_PARAM, registry.get)
+    token = _session_token(JOB_TOKEN_KEY, JOB_PARAM, registry.get)
     job = registry.get(token)
     return (token, job) if token is not None and job is not None else None
 
@@ -214,7 +214,7 @@ def session_busy() -> bool:
 def start_job(job: TrainingJob) -> str:
     """Submit ``job`` to the registry and make it this tab's own: its token goes to session state and the URL."""
     token = job_registry().submit(job)
-    st.session_state[JOB_KEY] = token
+    st.session_state[JOB_TOKEN_KEY] = token
     st.query_params[JOB_PARAM] = token
     return token
 
@@ -230,7 +230,7 @@ def may_change_run(name: str) -> str:
         return ""
     if not job.snapshot().done:
         return f"{name} is being trained right now; stop the training first"
-    mine = (st.session_state.get(JOB_KEY), st.session_state.get(BATCH_KEY))
+    mine = (st.session_state.get(JOB_TOKEN_KEY), st.session_state.get(BATCH_KEY))
     if not any(registry.holds_run(token, name) for token in mine):
         return f"{name} was trained in another session on this server within the last hour"
     return ""
