@@ -39,6 +39,20 @@ if active.sum() < d:
         icon=":material/warning:",
     )
 
+reference, measured = info.final.get("reference"), info.final.get("iw")
+if reference and measured:
+    st.subheader("Against the published figure")
+    a, b, c = st.columns(3)
+    a.metric(f"−log p(x), IW k = {measured['k']:,}, {measured['n']:,} test images", f"{measured['nll']:.2f} nats",
+             f"{measured['nll'] - reference['nll']:+.2f} against the paper's {reference['nll']}",
+             delta_color="inverse", help="Measured once by scripts/build_pretrained.py and stored with the run.")  # fmt: skip
+    b.metric("Active units, as the paper counts them", f"{int(active.sum())} / {d}",
+             f"{int(active.sum()) - reference['active_units']:+d} against the paper's {reference['active_units']}",
+             delta_color="off")  # fmt: skip
+    c.metric("Epochs trained", f"{info.final['epochs']:,}", f"of the paper's {reference['epochs']:,}", delta_color="off")
+    st.caption(f"Reference: {reference['source']}. Same architecture, data, optimiser and schedule; see the README "
+               "for what differs.")  # fmt: skip
+
 st.subheader("Importance-weighted log-likelihood")
 st.markdown(
     "The IWAE bound (Burda et al. 2015) estimates −log p(x) with K samples from q(z|x). "

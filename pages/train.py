@@ -178,6 +178,21 @@ with st.expander("New training", expanded=not busy, icon=":material/add_circle:"
             values[name] = column.number_input(
                 label(name), low, high, getattr(start, name), step=steps.get(name, 1), help=tip(name)
             )
+    with st.expander("MLP layers and optimiser: Burda et al. 2015's setup"):
+        o1, o2 = st.columns(2)
+        o3, o4 = st.columns(2)
+        values["hidden"] = o1.text_input(
+            label("hidden"), ",".join(map(str, start.hidden)), help=tip("hidden") + "; the conv model ignores it"
+        )
+        for column, name in ((o2, "activation"), (o3, "lr_schedule")):
+            options = field_spec(name)["choices"]
+            values[name] = column.selectbox(label(name), options, index=options.index(getattr(start, name)),
+                                            help=tip(name))  # fmt: skip
+        values["adam_eps"] = o4.number_input(
+            label("adam_eps"), *bounds("adam_eps"), value=start.adam_eps, format="%.0e", help=tip("adam_eps")
+        )
+        st.caption("Burda et al. 2015: dataset binarized-mnist, hidden 200,200, tanh, d = 50, batch 20, schedule "
+                   "burda, Adam ε 1e-4, and 3,280 epochs; `burda-vae-k1` on the Runs page is its first 364.")  # fmt: skip
     name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
 
@@ -185,7 +200,7 @@ if busy:
     st.caption("One training per session: stop yours, or wait for it to finish, to start another.")
 
 if submitted and not busy:
-    # Fields with no form label (lr_schedule, device, precision) keep the link's or default values.
+    # Fields with no form label (device, precision) keep the link's or default values.
     launch(lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir()),
            "start training")  # fmt: skip
 

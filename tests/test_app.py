@@ -71,7 +71,7 @@ def test_train_page_passes_the_objectives_beyond_a_fixed_beta(app):
     inputs = {w.label: w for w in at.number_input}
     inputs["KL warm-up epochs"].set_value(2)
     inputs["Free bits (nats per dimension)"].set_value(0.5)
-    at.text_input[0].set_value("warm")
+    next(t for t in at.text_input if t.label == "Run name").set_value("warm")
     at.button[0].click().run()
     job = session_job(at)
     assert (job.config.kl_warmup_epochs, job.config.free_bits) == (2, 0.5)
@@ -82,7 +82,7 @@ def test_train_page_passes_the_objectives_beyond_a_fixed_beta(app):
 
 def test_train_page_refuses_an_unusable_name(app, run_dir):
     at = _open(app, "pages/train.py")
-    at.text_input[0].set_value("...")
+    next(t for t in at.text_input if t.label == "Run name").set_value("...")
     before = sorted(p.name for p in run_dir.iterdir())
     at.button[0].click().run()
     assert not at.exception

@@ -24,7 +24,7 @@ def dataclasses_frozen_error():
         ("beta", -0.1, "[0, 100]"),
         ("beta", float("nan"), "finite"),
         ("lr", 0.0, "[1e-06, 1]"),
-        ("epochs", 0, "[1, 500]"),
+        ("epochs", 0, "[1, 5000]"),
         ("batch_size", 0, "[1, 8192]"),
         ("arch", "resnet", "mlp, conv"),
         ("dataset", "cifar", "mnist"),
@@ -79,7 +79,7 @@ def test_every_field_has_a_flag_and_a_form_control_or_is_named_as_hidden():
     from vae.__main__ import build_parser
     from vae.config import field_spec
 
-    hidden_from_form = {"lr_schedule", "device", "precision"}  # set by a link or the CLI; the form keeps them
+    hidden_from_form = {"device", "precision"}  # set by a link or the CLI; the form keeps them
     names = [f.name for f in dataclasses.fields(VAEConfig)]
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     flags = {option for action in train._actions for option in action.option_strings}
@@ -90,7 +90,7 @@ def test_every_field_has_a_flag_and_a_form_control_or_is_named_as_hidden():
         assert bool(spec["label"]) == (name not in hidden_from_form), name
 
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
-    widgets = [*at.selectbox, *at.slider, *at.select_slider, *at.number_input]
+    widgets = [*at.selectbox, *at.slider, *at.select_slider, *at.number_input, *at.text_input]
     labels = {w.label for w in widgets}
     for name in names:
         if name not in hidden_from_form:

@@ -346,3 +346,15 @@ def test_app_bogus_session_state_falls_back_to_a_real_run(app):
 def test_checkpoint_limit_matches_the_upload_limit():
     config = (ROOT / ".streamlit" / "config.toml").read_text()
     assert f"maxUploadSize = {checkpoints.MAX_CHECKPOINT_BYTES // 2**20}" in config
+
+
+@pytest.mark.parametrize("value", ["200,x", "0", "1,2,3,4,5", "", "99999"])
+def test_app_bad_hidden_widths_in_the_form_are_named_and_nothing_starts(app, run_dir, value):
+    at = _page(app, "pages/train.py")
+    before = snapshot(run_dir)
+    next(t for t in at.text_input if t.label == "MLP hidden layers").set_value(value)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Cannot start training: hidden:" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button[0].label == "Start training" and not at.button[0].disabled  # no job began
+    assert snapshot(run_dir) == before

@@ -76,8 +76,8 @@ def test_only_finished_stopped_or_interrupted_runs_continue(tmp_path, small_data
     run = load_run(tmp_path / "done.pt")
     with pytest.raises(ValueError, match="at least 1"):
         continue_config(run, 0)
-    with pytest.raises(ValueError, match="over the 500 epochs"):
-        continue_config(run, 500)
+    with pytest.raises(ValueError, match="over the 5000 epochs"):
+        continue_config(run, 5000)
     run.final["status"] = "diverged"
     with pytest.raises(CheckpointError, match="diverged"):
         continue_config(run, 1)

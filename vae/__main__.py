@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--iw", type=int, metavar="K", help="also estimate -log p(x) with K importance samples")
     evaluate.add_argument("--n", type=int, metavar="N", help="use only the first N test images for --iw")
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds the --iw samples (default: 0)")
 
     sweep = commands.add_parser(
         "sweep",
@@ -336,7 +337,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.iw is not None:
         subset = data.test_x[: args.n]
         result["iw_k"], result["iw_n"] = args.iw, len(subset)
-        result["iw_nll"] = iw_nll(run.model, subset, args.iw)
+        result["iw_nll"] = iw_nll(run.model, subset, args.iw, seed=args.seed)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -7,12 +7,16 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DATASETS = ("mnist", "fashion-mnist", "mnist-5k")
+DATASETS = ("mnist", "fashion-mnist", "mnist-5k", "binarized-mnist", "binarized-mnist-5k")
 ARCHITECTURES = ("mlp", "conv")
+ACTIVATIONS = ("relu", "tanh")
 LIKELIHOODS = ("bce", "mse")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "burda")
 PRECISIONS = ("auto", "fp32", "bf16")
+MAX_EPOCHS = 5000  # Burda et al.'s full schedule is 3,280 passes
+MAX_HIDDEN_LAYERS = 4
+MLP_HIDDEN = 400  # the classic pytorch/examples width
 # Keys that older checkpoints and links used, and the field that replaced each.
 RENAMED_FIELDS = {"recon": "likelihood"}
 
@@ -30,7 +34,8 @@ def _field(
     label: str = "",
 ) -> Any:  # fmt: skip
     """A config field that carries its own help, choices or bounds, and its Train-form label ("" when the
-    form leaves it to its default or a link). Validation, the CLI's flags and the form read them from here."""
+    form leaves it to its default or a link). Validation, the CLI's flags and the form read them from here.
+    For a tuple field (layer widths), ``bounds`` limits each entry."""
     return field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds, "label": label})
 
 
@@ -59,16 +64,24 @@ class VAEConfig:
     """
 
     dataset: str = _field("mnist-5k", "training data", choices=DATASETS, label="Dataset")
-    arch: str = _field("mlp", "mlp: 784-400-d-400-784; conv: two strided convolutions each way",
+    arch: str = _field("mlp", "mlp: 784-400-d-400-784 by default (see hidden); conv: two strided convolutions each way",
                        choices=ARCHITECTURES, label="Architecture")  # fmt: skip
+    hidden: tuple[int, ...] = _field(
+        (MLP_HIDDEN,), "the MLP's hidden widths, encoder side, comma-separated (the decoder mirrors them), e.g. "
+        "200,200 for Burda et al. 2015", bounds=(1, 4096), label="MLP hidden layers")  # fmt: skip
+    activation: str = _field("relu", "the MLP's hidden activation; tanh layers start from Glorot's initialisation",
+                             choices=ACTIVATIONS, label="MLP activation")  # fmt: skip
     latent_dim: int = _field(20, "latent dimension d", bounds=(2, 64), label="Latent dimension d")
     beta: float = _field(1.0, "KL weight β; 1 is the plain ELBO", bounds=(0.0, 100.0), label="β (KL weight)")
     likelihood: str = _field("bce", "decoder likelihood: bce is -log p(x|z) in nats (Bernoulli); mse is squared error",
                              choices=LIKELIHOODS, label="Reconstruction loss")  # fmt: skip
-    epochs: int = _field(10, "passes over the training set", bounds=(1, 500), label="Epochs")
+    epochs: int = _field(10, "passes over the training set", bounds=(1, MAX_EPOCHS), label="Epochs")
     batch_size: int = _field(128, "images per optimiser step", bounds=(1, 8192), label="Batch size")
     lr: float = _field(1e-3, "Adam's learning rate", bounds=(1e-6, 1.0), label="Learning rate")
-    lr_schedule: str = _field("constant", "constant, or cosine decay to 0 over the run", choices=LR_SCHEDULES)
+    lr_schedule: str = _field("constant", "constant; cosine decay to 0 over the run; or burda: 3^i epochs at "
+                              "lr·10^(-i/7) for i = 0, 1, … (Burda et al. 2015)", choices=LR_SCHEDULES,
+                              label="Learning-rate schedule")  # fmt: skip
+    adam_eps: float = _field(1e-8, "Adam's ε; Burda et al. 2015 use 1e-4", bounds=(1e-12, 1.0), label="Adam ε")
     seed: int = _field(0, "seeds the weights, the data order and the noise", bounds=(0, 2**31 - 1), label="Seed")
     device: str = _field("auto", "where to train; auto picks cuda, then mps, then cpu", choices=DEVICES)
     kl_warmup_epochs: int = _field(0, "ramp β linearly from 0 over this many epochs (Bowman et al. 2016); 0: off",
@@ -86,7 +99,9 @@ class VAEConfig:
     def __post_init__(self) -> None:
         for spec in fields(self):
             value, meta = getattr(self, spec.name), spec.metadata
-            if meta.get("choices"):
+            if isinstance(spec.default, tuple):
+                _check_widths(spec.name, value, *meta["bounds"])
+            elif meta.get("choices"):
                 _check_choice(spec.name, value, meta["choices"])
             elif isinstance(spec.default, int):
                 _check_int(spec.name, value, *meta["bounds"])
@@ -113,8 +128,11 @@ class VAEConfig:
 
     @property
     def label(self) -> str:
-        """A short human description, e.g. ``conv d=20 β=1 on mnist``."""
-        return f"{self.arch} d={self.latent_dim} β={self.beta:g} on {self.dataset}"
+        """A short human description, e.g. ``conv d=20 β=1 on mnist`` or ``mlp 200-200 tanh d=50 β=1 on …``."""
+        arch = self.arch
+        if arch == "mlp" and (self.hidden, self.activation) != (field_spec("hidden")["default"], "relu"):
+            arch += f" {'-'.join(map(str, self.hidden))} {self.activation}"
+        return f"{arch} d={self.latent_dim} β={self.beta:g} on {self.dataset}"
 
 
 def from_dict(values: dict[str, Any]) -> VAEConfig:
@@ -138,6 +156,11 @@ def from_dict(values: dict[str, Any]) -> VAEConfig:
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
+    if kind is tuple:  # layer widths: "200,200" from a flag or link, a list from JSON
+        parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
+        if not isinstance(parts, (list, tuple)):
+            raise ConfigError(name, f"expected comma-separated integers, got {value!r}")
+        return tuple(_coerce(name, part, int) for part in parts)
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(name, f"expected text, got {value!r}")
@@ -153,6 +176,13 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return float(number) if kind is float else number
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(name, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+
+
+def _check_widths(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, tuple) or not 1 <= len(value) <= MAX_HIDDEN_LAYERS:
+        raise ConfigError(name, f"must be 1 to {MAX_HIDDEN_LAYERS} layer widths, e.g. 200,200; got {value!r}")
+    for width in value:
+        _check_int(name, width, low, high)
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

@@ -27,6 +27,9 @@ import torch
 
 FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 OFFLINE_DATASET = "mnist-5k"
+# Binarized MNIST, as in the likelihood literature: each dataset here, binarized from the one it names.
+BINARIZED = {"binarized-mnist": "mnist", "binarized-mnist-5k": OFFLINE_DATASET}
+BINARIZE_TEST_SEED = 0
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -59,11 +62,34 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str
     notice: str = ""
+    # Binarized data: training batches are drawn pixel by pixel, x ~ Bernoulli(intensity), afresh at every
+    # pass; test_x is binarized once, with a fixed seed, so every evaluation sees the same images.
+    dynamic_binarization: bool = False
 
     def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
         if which not in SPLITS:
             raise ValueError(f"split must be 'train' or 'test', got {which!r}")
         return (self.train_x, self.train_y) if which == "train" else (self.test_x, self.test_y)
+
+    def train_batch(
+        self, index: torch.Tensor, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
+        """The training images at ``index`` ``[B]`` as float32 ``[B, 1, 28, 28]`` on ``device``: in [0, 1],
+        or in {0, 1} drawn with ``generator`` when the dataset is binarized."""
+        x = self.train_x[index]
+        if self.dynamic_binarization:
+            return binarize(x.to(device), generator)
+        return to_float(x.to(device))
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """uint8 intensities ``[...]`` -> float32 {0, 1}, each pixel 1 with probability ``x / 255``.
+
+    Exact for uint8: u is uniform on {0, …, 254}, so P(u < x) = x / 255. A uint8 draw and a compare
+    cost a quarter of ``torch.bernoulli`` on the float image.
+    """
+    u = torch.randint(0, 255, x.shape, dtype=torch.uint8, generator=generator, device=x.device)
+    return (u < x).float()
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -98,6 +124,7 @@ def _find(raw: Path, stem: str) -> Path | None:
 
 def is_available(name: str, root: Path | None = None) -> bool:
     """Whether all four files of a full dataset are on disk (no network is touched)."""
+    name = BINARIZED.get(name, name)
     if name == OFFLINE_DATASET:
         return True
     raw = _raw_dir(name, root or data_root())
@@ -227,8 +254,23 @@ def _load_mnist_5k() -> Dataset:
     )
 
 
-@lru_cache(maxsize=3)
+def _binarized(source: Dataset) -> Dataset:
+    """``source`` as binarized MNIST: its test split binarized once (as 0/255 uint8), its training split kept
+    as intensities for ``Dataset.train_batch`` to binarize afresh."""
+    name = next(binarized for binarized, base in BINARIZED.items() if base == source.name)
+    generator = torch.Generator().manual_seed(BINARIZE_TEST_SEED)
+    test_x = binarize(source.test_x, generator).to(torch.uint8).mul_(255)
+    notice = f"{source.notice}, binarized the same way" if source.notice else ""
+    return dataclasses.replace(
+        source, name=name, test_x=test_x, notice=notice, dynamic_binarization=True,
+        source=f"{source.source}, binarized (test seed {BINARIZE_TEST_SEED})",
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=5)  # a binarized dataset holds its source too
 def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
+    if name in BINARIZED:
+        return _binarized(_load_cached(BINARIZED[name], root, allow_download))
     if name == OFFLINE_DATASET:
         return _load_mnist_5k()
     root_path = Path(root)
@@ -250,8 +292,9 @@ def load_dataset(name: str, root: Path | None = None, *, allow_download: bool | 
 
     Downloads are on unless ``VAE_OFFLINE=1``. Results are cached per process (read-only tensors).
     """
-    if name not in (*FULL_DATASETS, OFFLINE_DATASET):
-        raise ValueError(f"dataset must be one of {', '.join((*FULL_DATASETS, OFFLINE_DATASET))}; got {name!r}")
+    known = (*FULL_DATASETS, OFFLINE_DATASET, *BINARIZED)
+    if name not in known:
+        raise ValueError(f"dataset must be one of {', '.join(known)}; got {name!r}")
     if allow_download is None:
         allow_download = os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes")
     return _load_cached(name, str((root or data_root()).resolve()), allow_download)

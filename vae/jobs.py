@@ -1,9 +1,12 @@
-"""Background training jobs for the dashboard: worker threads that never touch the UI, and the
+"""Background training jobs for the dashboard: training processes that never touch the UI, and the
 process-wide registry that holds them.
 
-A job holds a lock, the metrics so far, a stop event and the error, if any; a page polls
-``snapshot()`` to draw progress. At most ``max_concurrent()`` jobs train at once in a process;
-later ones wait in a queue, so several users on one small machine cannot oversubscribe it.
+Each job trains in a process of its own, niced, with its share of the cores: in a thread of the
+server it would hold the GIL for its Python work between torch ops, and every page of every user
+would wait on it. A thread of the server starts the process and folds the events it sends into the
+job: the metrics so far, the status, the error if any; a page polls ``snapshot()`` to draw progress.
+At most ``max_concurrent()`` jobs train at once; later ones wait in a queue, so several users on one
+small machine cannot oversubscribe it.
 
 Jobs belong to the server, not to a browser tab: ``JobRegistry`` keeps them by an unguessable
 token, which a tab keeps in its URL. Whoever holds the token may stop the job; everyone can see it.
@@ -12,16 +15,20 @@ token, which a tab keeps in its URL. Whoever holds the token may stop the job; e
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-from vae.checkpoints import Run, claim_run_name, release_run_name, reserve_run_name
+from vae.checkpoints import Run, claim_run_name, load_run, release_run_name, reserve_run_name
 from vae.config import VAEConfig
 from vae.data import load_dataset
 from vae.runs import train_run
@@ -32,6 +39,10 @@ log = logging.getLogger(__name__)
 # Page reruns share the cores with background trainings; a niced trainer lets them go first.
 # CFS weights: nice 0 -> 1024, nice 15 -> 36, so a page gets about 97% of a contended core.
 TRAINING_NICENESS = 15
+# A training process sends its step metrics in bundles: one pickle a bundle, not one a step.
+SEND_EVERY_S = 0.2
+# Spawned, never forked: a fork of the threaded server could inherit a lock held by another thread.
+_CONTEXT = multiprocessing.get_context("spawn")
 
 _slots_lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None
@@ -92,22 +103,6 @@ class JobSnapshot:
         return self.last_step.seconds * (1 - fraction) / fraction
 
 
-def lower_thread_priority(niceness: int | None = None) -> bool:
-    """Renice the calling thread, and the torch worker threads it starts from then on. True if done.
-
-    Linux keeps a niceness per thread, and OpenMP's workers inherit it from the thread that starts
-    them, so the server's own threads keep their priority. Elsewhere it would demote the whole
-    server, so it is left alone.
-    """
-    if sys.platform != "linux":
-        return False
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS if niceness is None else niceness)
-    except OSError:
-        return False
-    return True
-
-
 FINISHED = ("completed", "stopped", "diverged", "failed")
 
 
@@ -119,8 +114,62 @@ def _epoch_metrics(epochs: list[dict]) -> list[EpochMetrics]:
         return []
 
 
+def _threads_per_job() -> int:
+    """Torch threads for one training process: the cores shared among the jobs that may run at once."""
+    return max(1, (os.cpu_count() or 1) // max_concurrent())
+
+
+def _die_with_server(server_pid: int) -> None:
+    """Make the kernel end this process when the server does, however the server ends (Linux), so that a
+    killed server leaves an ``interrupted`` run, not one still training with nobody to show it."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != server_pid:
+        sys.exit(0)  # the server died before the line above took effect
+
+
+def _train_in_process(
+    config: VAEConfig,
+    name: str,
+    directory: Path,
+    resume_path: Path | None,
+    events: Connection,
+    stop: Any,
+    server_pid: int,
+    threads: int,
+) -> None:
+    """The body of a training process: train and save run ``name``, and send what happens to the server as
+    ``("notice", text)``, ``("events", [Event, ...])`` and, on a crash, ``("error", text)``."""
+    import torch
+
+    _die_with_server(server_pid)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, max(TRAINING_NICENESS, os.getpriority(os.PRIO_PROCESS, 0)))
+    except (AttributeError, OSError):
+        pass  # not on this platform: the training runs at the server's priority
+    torch.set_num_threads(threads)
+    try:
+        data = load_dataset(config.dataset)
+        events.send(("notice", data.notice))
+        resume = load_run(resume_path) if resume_path is not None else None
+        bundle: list[StepMetrics | EpochMetrics | TrainingEnded] = []
+        sent = time.monotonic()
+        for event in train_run(config, name, directory, data=data, stop=stop, resume=resume):
+            bundle.append(event)
+            if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
+                events.send(("events", bundle))
+                bundle, sent = [], time.monotonic()
+    except (BrokenPipeError, EOFError):
+        return  # the server is gone; the saved epochs stay, and the run reads interrupted
+    except Exception as exc:
+        log.exception("training %s failed", name)
+        events.send(("error", str(exc) or type(exc).__name__))
+
+
 class TrainingJob:
-    """One training run in a daemon thread. Create it, ``start()`` it, poll ``snapshot()``.
+    """One training run in a process of its own. Create it, ``start()`` it, poll ``snapshot()``.
 
     With ``resume``, the job continues that saved run (``config`` from ``continue_config``): in
     place for a user's run, under ``wanted_name`` for a shipped, read-only one.
@@ -140,18 +189,22 @@ class TrainingJob:
             claim_run_name(self.directory, resume.name) if in_place else reserve_run_name(directory, wanted_name)
         )
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
+        if resume is not None and resume.path is None:
+            raise ValueError(f"{resume.name!r} has no file to continue from")
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
-        self.stop_event = threading.Event()
+        self.stop_event = _CONTEXT.Event()  # read by the training process after every step
         self.status = "queued"
         self.message = "waiting for a free training slot"
-        self.error: BaseException | None = None
+        self.error = ""  # what the training process said when it crashed
+        self.pid: int | None = None  # the training process, once started
         self.notice = ""  # set when a stand-in dataset replaces the one asked for
         self._last_step: StepMetrics | None = None
         self._steps = StepHistory()
         # A continued run's live curves carry on from its saved epochs.
         self._epochs: list[EpochMetrics] = _epoch_metrics(resume.epochs) if resume is not None else []
         self._began = time.perf_counter()
+        # Waits for a slot, starts the training process and folds in what it sends.
         self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
 
     def start(self) -> TrainingJob:
@@ -185,7 +238,6 @@ class TrainingJob:
             self.status, self.message = status, message
 
     def _work(self) -> None:
-        lower_thread_priority()  # before torch starts any worker threads for this thread
         slots = _training_slots()
         try:
             while not slots.acquire(timeout=0.5):
@@ -193,20 +245,13 @@ class TrainingJob:
                     self._set("stopped", "cancelled before it started")
                     return
             try:
-                self._set("running", "loading data")
-                data = load_dataset(self.config.dataset)
-                with self.lock:
-                    self.notice = data.notice
-                events = train_run(
-                    self.config, self.name, self.directory, data=data, stop=self.stop_event, resume=self.resume
-                )
-                for event in events:
-                    self._record(event)
+                self._set("running", "starting a training process")
+                self._run_process()
             finally:
                 slots.release()
         except Exception as exc:
             log.exception("training job %s failed", self.name)
-            self.error = exc
+            self.error = str(exc)
             self._set("failed", f"training failed: {exc}")
         finally:
             release_run_name(self.directory, self.name)
@@ -214,9 +259,47 @@ class TrainingJob:
             with self.lock:
                 self.finished_at = time.monotonic()
 
+    def _run_process(self) -> None:
+        receiver, sender = _CONTEXT.Pipe(duplex=False)
+        process = _CONTEXT.Process(
+            target=_train_in_process,
+            args=(self.config, self.name, self.directory, self.resume.path if self.resume else None, sender,
+                  self.stop_event, os.getpid(), _threads_per_job()),
+            name=f"train-{self.name}",
+            daemon=True,  # ended with the server, which a killed server cannot do: see _die_with_server
+        )  # fmt: skip
+        process.start()
+        sender.close()  # the process holds the other end; when it ends, recv() raises EOFError
+        self.pid = process.pid
+        ended = False
+        try:
+            while True:
+                kind, payload = receiver.recv()
+                if kind == "notice":
+                    with self.lock:
+                        self.notice = payload
+                elif kind == "error":
+                    self.error = payload
+                    self._set("failed", f"training failed: {payload}")
+                    ended = True
+                else:
+                    for event in payload:
+                        self._record(event)
+                    ended = ended or isinstance(payload[-1], TrainingEnded)
+        except EOFError:
+            pass
+        finally:
+            receiver.close()
+            process.join()
+        if not ended:
+            self.error = f"the training process ended unexpectedly (exit code {process.exitcode})"
+            self._set("failed", f"training failed: {self.error}")
+
     def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:
         with self.lock:
             if isinstance(event, StepMetrics):
+                if self._last_step is None:  # the first step: the data is known
+                    self._steps = StepHistory.for_run(self.config, event.steps_per_epoch * self.config.batch_size)
                 self._last_step = event
                 self._steps.append(event)
                 self.message = f"epoch {event.epoch}/{self.config.epochs}, step {event.step}/{event.steps_per_epoch}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,13 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vae.config import VAEConfig
+from vae.config import MLP_HIDDEN, VAEConfig
 from vae.data import IMAGE_SIZE
 
 IMAGE_SHAPE = (1, *IMAGE_SIZE)
 T = TypeVar("T")
 N_PIXELS = 784
-MLP_HIDDEN = 400  # the classic pytorch/examples width
+# In-place ReLUs save an allocation per activation.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}
 
 
 @contextmanager
@@ -106,21 +108,33 @@ class VAE(nn.Module):
 
 
 class MLPVAE(VAE):
-    """784-400-(mu, logvar)-400-784, as in pytorch/examples ``vae/main.py``."""
+    """784-h1-…-(mu, logvar)-…-h1-784; by default 784-400-d-400-784, as in pytorch/examples ``vae/main.py``.
 
-    def __init__(self, latent_dim: int) -> None:
+    ``hidden`` lists the encoder's widths and the decoder mirrors them: ``(200, 200)`` with ``tanh`` is
+    the one-stochastic-layer model of Burda et al. 2015. The default keeps the module names of earlier
+    runs (``encoder.1``, ``decoder.0``, ``decoder.2``), so their checkpoints load unchanged.
+    """
+
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (MLP_HIDDEN,), activation: str = "relu") -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        hidden = MLP_HIDDEN
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(N_PIXELS, hidden), nn.ReLU(inplace=True))
+        act = ACTIVATIONS[activation]
+        encoder: list[nn.Module] = [nn.Flatten()]
+        for width_in, width_out in itertools.pairwise((N_PIXELS, *hidden)):
+            encoder += [nn.Linear(width_in, width_out), act()]
+        self.encoder = nn.Sequential(*encoder)
         # One layer emits mu and logvar together: a single matmul instead of two.
-        self.to_posterior = nn.Linear(hidden, 2 * latent_dim)
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, N_PIXELS),
-            nn.Unflatten(1, IMAGE_SHAPE),
-        )
+        self.to_posterior = nn.Linear(hidden[-1], 2 * latent_dim)
+        decoder: list[nn.Module] = []
+        for width_in, width_out in itertools.pairwise((latent_dim, *reversed(hidden))):
+            decoder += [nn.Linear(width_in, width_out), act()]
+        self.decoder = nn.Sequential(*decoder, nn.Linear(hidden[0], N_PIXELS), nn.Unflatten(1, IMAGE_SHAPE))
+        if activation == "tanh":
+            # Glorot & Bengio 2010's uniform init, made for tanh units and used by Burda et al. 2015.
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         mu, logvar = self.to_posterior(self.encoder(x)).chunk(2, dim=1)
@@ -187,7 +201,7 @@ class ConvVAE(VAE):
 def build_model(config: VAEConfig) -> VAE:
     """A freshly initialised model for ``config`` (seed the global RNG first for reproducible weights)."""
     if config.arch == "mlp":
-        return MLPVAE(config.latent_dim)
+        return MLPVAE(config.latent_dim, config.hidden, config.activation)
     return ConvVAE(config.latent_dim)
 
 

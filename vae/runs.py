@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from vae.analysis import decode_images, encode_mu, frame_subset, latent_frame, to_uint8
+from vae.analysis import decode_images, encode_mu, frame_epochs, frame_subset, latent_frame, to_uint8
 from vae.checkpoints import CheckpointError, Run, mark_writing, run_path, save_run, trainer_id
 from vae.config import ConfigError, VAEConfig, bounds
 from vae.data import Dataset, load_dataset
@@ -51,7 +51,9 @@ class RunRecorder:
         history = history or {}
         self.epochs: list[dict[str, Any]] = list(history.get("epochs", []))[: state.epochs_done]
         # Steps of an epoch that a stop cut short are dropped: the continued run trains that epoch afresh.
-        self.steps = StepHistory.from_history(history).until_epoch(state.epochs_done)
+        self.steps = StepHistory.from_history(history).until_epoch(
+            state.epochs_done, StepHistory.for_run(config, len(data.train_x)).stride
+        )
         self.save_train_state = save_train_state
         # The latent space forming: a fixed subset of test digits, encoded after every epoch.
         self.frame_index, self.recon_index = frame_subset(len(data.test_x))
@@ -113,7 +115,8 @@ class RunRecorder:
             return None
         if isinstance(event, EpochMetrics):
             self.epochs.append(event.to_dict())
-            self._record_frame(event.epoch)
+            if frame_epochs(self.config.epochs)(event.epoch):
+                self._record_frame(event.epoch)
             return self._save(event.test, "running", f"epoch {event.epoch} of {self.config.epochs}")
         # The end. A stop mid-epoch keeps the partly trained weights, evaluated afresh.
         if event.reason == "diverged" and not self.epochs:
