@@ -55,10 +55,15 @@ def loss_figure(series: list[dict], title: str = "") -> go.Figure:
     return fig
 
 
+MAX_STEP_POINTS = 5000  # a per-step curve of a whole run; plotly stays responsive well past this
+
+
 def step_series(
     steps: StepHistory, name: str, color: str | None, *, scheduled: bool = False, opacity: float = 0.35
 ) -> dict:
-    """A thin per-step series for ``loss_figure``, on the fractional-epoch axis; β and C only when ``scheduled``."""
+    """A thin per-step series for ``loss_figure``, on the fractional-epoch axis; β and C only when ``scheduled``.
+    At most ``MAX_STEP_POINTS`` rows are drawn: a long run (Burda's 364 epochs keep ~50,000) is thinned."""
+    steps = steps.thinned(MAX_STEP_POINTS)
     return {
         "name": name, "x": steps.epoch_axis(), "recon": steps.column("recon"), "kl": steps.column("kl"),
         "loss": steps.column("loss"), "beta": steps.column("beta") if scheduled else None,

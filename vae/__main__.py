@@ -55,6 +55,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _flag_default(value: object) -> object:
+    """A field's default as its flag is written: layer widths as ``400`` or ``200,200``."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m vae", description="Train and evaluate VAEs on MNIST-like data.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -74,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
             *([f"--{old}" for old, new in RENAMED_FIELDS.items() if new == spec.name]),
             dest=spec.name,
             choices=meta["choices"] or None,
-            default=spec.default,
+            default=_flag_default(spec.default),
             help=meta["help"] + extra + (FLAG_NOTES.get(spec.name, "")),
         )
     # Where the default depends on the machine: full MNIST when its files are on disk.
@@ -115,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         if spec.name in SWEPT:
             continue
         sweep.add_argument(f"--{spec.name.replace('_', '-')}", dest=spec.name, choices=spec.metadata["choices"] or None,
-                           default=spec.default, help=spec.metadata["help"] + FLAG_NOTES.get(spec.name, "").split(";")[0])  # fmt: skip
+                           default=_flag_default(spec.default), help=spec.metadata["help"] + FLAG_NOTES.get(spec.name, "").split(";")[0])  # fmt: skip
     sweep.set_defaults(dataset=None)
     sweep.add_argument("--beta", required=True, help="comma-separated β values, e.g. 0.25,0.5,1,2,4")
     sweep.add_argument("--latent-dim", default=str(VAEConfig().latent_dim), help="comma-separated latent dimensions")
