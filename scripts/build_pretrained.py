@@ -117,9 +117,9 @@ def measure_reference(name: str) -> None:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     payload["final"]["reference"] = reference
     payload["final"]["iw"] = {
-        "k": reference["iw_k"], "n": len(per_image), "seed": IW_SEED, "nll": float(per_image.mean()),
-        "seconds": seconds, "per_image": per_image.float(),  # [N], for a check on any subset
+        "k": reference["iw_k"], "n": len(per_image), "seed": IW_SEED, "nll": float(per_image.mean()), "seconds": seconds,
     }  # fmt: skip
+    payload["history"]["iw_per_image"] = per_image.float()  # [N], for a check on any subset
     payload["final"]["active_units"] = latent_diagnostics(run.model, data.test_x)["active_units"]
     write_atomic(path, payload)
     print(f"{name}: IW k={reference['iw_k']} over {len(per_image)} test images {per_image.mean():.2f} nats "

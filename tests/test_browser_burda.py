@@ -32,7 +32,7 @@ def test_burdas_setup_from_a_link_trains_and_the_shipped_run_meets_the_paper(tmp
         form = page.get_by_test_id("stForm")
         assert form.get_by_role("combobox", name="Dataset").input_value() == "binarized-mnist-5k"
         form.get_by_text("MLP layers and optimiser").click()
-        assert form.get_by_label("MLP hidden layers").input_value() == "32,16"
+        assert form.get_by_role("textbox", name="MLP hidden layers").input_value() == "32,16"
         assert form.get_by_role("combobox", name="MLP activation").input_value() == "tanh"
         assert form.get_by_role("combobox", name="Learning-rate schedule").input_value() == "burda"
         form.get_by_label("Run name", exact=True).fill("burda-tiny")

@@ -55,6 +55,9 @@ def test_size_budget():
 def test_quality_targets_from_the_stored_metrics():
     assert load_run(CHECKPOINTS / "mlp-d20-b1.pt").final["test"]["loss"] <= 105.6
     assert load_run(CHECKPOINTS / "conv-d20-b1.pt").final["test"]["loss"] <= 100.5
+    # Burda et al.'s 86.76 nats and 19 active units after 3,280 epochs; this run has 364 of them.
+    burda = load_run(CHECKPOINTS / "burda-vae-k1.pt").final
+    assert burda["iw"]["nll"] <= 89.0 and burda["active_units"] >= 15
 
 
 def test_readme_table_is_generated_from_the_runs():
@@ -78,7 +81,7 @@ def test_stored_final_metrics_agree_with_a_fresh_evaluation(name, full_mnist_roo
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
     """A frame per epoch (every k-th of a long run, at most 50), for the animation on Latent space, in at most
-    7 KB a frame; no optimizer state, except in the runs shipped to be continued."""
+    7 KB a frame (and 10 KB of indices); no optimizer state, except in the runs shipped to be continued."""
     import io
 
     import torch
@@ -93,6 +96,6 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
     assert frames["positions"].shape == (len(kept), 1000, 2) and frames["recons"].shape[:2] == (len(kept), 3)
     buffer = io.BytesIO()
     torch.save(frames, buffer)
-    assert len(buffer.getvalue()) <= 7_000 * len(kept), f"{name}: {len(buffer.getvalue())} bytes of frames"
+    assert len(buffer.getvalue()) <= 10_000 + 7_000 * len(kept), f"{name}: {len(buffer.getvalue())} bytes of frames"
     continuable = name in _build_script().CONTINUABLE_RUNS
     assert ("train_state" in payload) == continuable, "only the runs shipped to be continued keep Adam's state"

@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from vae.config import DATASETS, RENAMED_FIELDS, ConfigError, VAEConfig, from_dict
+from vae.config import DATASETS, RENAMED_FIELDS, ConfigError, VAEConfig, flag_text, from_dict
 from vae.settings import default_checkpoint_dir
 from vae.sweep import SWEPT
 
@@ -56,8 +56,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _flag_default(value: object) -> object:
-    """A field's default as its flag is written: layer widths as ``400`` or ``200,200``."""
-    return ",".join(map(str, value)) if isinstance(value, tuple) else value
+    """A field's default for argparse: layer widths as they are written (``400``), anything else as it is."""
+    return flag_text(value) if isinstance(value, tuple) else value
 
 
 def build_parser() -> argparse.ArgumentParser:

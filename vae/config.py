@@ -45,6 +45,11 @@ def field_spec(name: str) -> dict[str, Any]:
     return {**spec.metadata, "default": spec.default}
 
 
+def flag_text(value: Any) -> str:
+    """A field's value as a command-line flag or a link writes it: layer widths as ``200,200``."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def bounds(name: str) -> tuple[Any, Any]:
     """The (low, high) a numeric field allows, for a form widget's limits."""
     return field_spec(name)["bounds"]

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from vae.config import ConfigError, VAEConfig
+from vae.config import ConfigError, VAEConfig, flag_text
 
 SWEPT = ("beta", "latent_dim")
 
@@ -63,7 +63,7 @@ class SweepResult:
 def _train_command(name: str, config: VAEConfig, directory: Path) -> list[str]:
     command = [sys.executable, "-m", "vae", "train", "--name", name, "--checkpoint-dir", str(directory), "--json"]
     for spec in fields(VAEConfig):
-        command += [f"--{spec.name.replace('_', '-')}", str(getattr(config, spec.name))]
+        command += [f"--{spec.name.replace('_', '-')}", flag_text(getattr(config, spec.name))]
     return command
 
 
