@@ -196,6 +196,8 @@ def test_a_long_run_keeps_a_bounded_step_history_of_means():
     history.append(StepMetrics(2, 2, 10, 200.0, 0.0, 200.0, 1.0, 0.0))
     assert history.column("step") == [4, 8, 10]
     assert history.column("recon") == [2.5, 6.5, 9.5]
+    history.flush()  # a run that ends here keeps its last, shorter row too
+    assert history.column("step") == [4, 8, 10, 2] and history.column("recon")[-1] == 150.0
     burda = StepHistory.for_run(VAEConfig(epochs=3280, batch_size=20), 60_000)
     assert burda.stride == 197 and 3280 * 3000 / burda.stride <= 50_000
     assert StepHistory.for_run(VAEConfig(epochs=10, batch_size=128), 60_000).stride == 1

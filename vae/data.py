@@ -85,8 +85,8 @@ class Dataset:
 def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """uint8 intensities ``[...]`` -> float32 {0, 1}, each pixel 1 with probability ``x / 255``.
 
-    Exact for uint8: u is uniform on {0, …, 254}, so P(u < x) = x / 255. A uint8 draw and a compare
-    cost a quarter of ``torch.bernoulli`` on the float image.
+    Exact for uint8: u is uniform on {0, …, 254}, so P(u < x) = x / 255. It needs no float copy of the
+    image first, and costs what ``torch.bernoulli`` does (55 µs against 58 µs for a batch of 20).
     """
     u = torch.randint(0, 255, x.shape, dtype=torch.uint8, generator=generator, device=x.device)
     return (u < x).float()

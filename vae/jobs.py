@@ -136,7 +136,7 @@ def _train_in_process(
     directory: Path,
     resume_path: Path | None,
     events: Connection,
-    stop: Any,
+    stop: Any,  # a multiprocessing Event, set by the server to stop after the current step
     server_pid: int,
     threads: int,
 ) -> None:
@@ -172,7 +172,8 @@ class TrainingJob:
     """One training run in a process of its own. Create it, ``start()`` it, poll ``snapshot()``.
 
     With ``resume``, the job continues that saved run (``config`` from ``continue_config``): in
-    place for a user's run, under ``wanted_name`` for a shipped, read-only one.
+    place for a user's run, under ``wanted_name`` for a shipped, read-only one. The process is spawned,
+    so a plain script that starts a job needs the ``if __name__ == "__main__":`` guard.
     """
 
     # The live chart is redrawn every second: 1,000 points per curve cost the server ~19 ms and the
@@ -184,13 +185,13 @@ class TrainingJob:
         self.directory = Path(directory)
         self.wanted_name = wanted_name
         self.resume = resume
+        if resume is not None and resume.path is None:
+            raise ValueError(f"{resume.name!r} has no file to continue from")  # before a name is taken
         in_place = resume is not None and not resume.shipped
         self.name = (
             claim_run_name(self.directory, resume.name) if in_place else reserve_run_name(directory, wanted_name)
         )
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
-        if resume is not None and resume.path is None:
-            raise ValueError(f"{resume.name!r} has no file to continue from")
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
         self.stop_event = _CONTEXT.Event()  # read by the training process after every step

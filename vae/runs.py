@@ -119,6 +119,7 @@ class RunRecorder:
                 self._record_frame(event.epoch)
             return self._save(event.test, "running", f"epoch {event.epoch} of {self.config.epochs}")
         # The end. A stop mid-epoch keeps the partly trained weights, evaluated afresh.
+        self.steps.flush()
         if event.reason == "diverged" and not self.epochs:
             return None  # nothing good was ever trained: keep no file
         rows = self.steps.rows

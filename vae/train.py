@@ -71,6 +71,10 @@ class StepHistory:
         if len(self._pending) >= self.stride:
             self._flush()
 
+    def flush(self) -> None:
+        """Close the open row of fewer than ``stride`` steps: at the end of a run, so that its last steps count."""
+        self._flush()
+
     def _flush(self) -> None:
         if len(self._pending) == 1:
             self.rows.append(self._pending[0])
