@@ -11,7 +11,7 @@ import streamlit as st
 
 from ui import routing, state, widgets
 from vae.checkpoints import CheckpointError, load_run, run_path, sanitize_run_name
-from vae.config import ConfigError, VAEConfig, bounds, field_spec
+from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
 from vae.data import default_dataset
 from vae.jobs import TrainingJob, max_concurrent
 from vae.runs import CONTINUABLE, continue_config
@@ -182,7 +182,7 @@ with st.expander("New training", expanded=not busy, icon=":material/add_circle:"
         o1, o2 = st.columns(2)
         o3, o4 = st.columns(2)
         values["hidden"] = o1.text_input(
-            label("hidden"), ",".join(map(str, start.hidden)), help=tip("hidden") + "; the conv model ignores it"
+            label("hidden"), flag_text(start.hidden), help=tip("hidden") + "; the conv model ignores it"
         )
         for column, name in ((o2, "activation"), (o3, "lr_schedule")):
             options = field_spec(name)["choices"]

@@ -285,3 +285,10 @@ def test_a_long_runs_per_step_curve_is_drawn_thinned_over_the_whole_run():
     series = step_series(StepHistory(3000, rows, stride=22), "burda", None)
     assert MAX_STEP_POINTS // 2 <= len(series["x"]) <= MAX_STEP_POINTS
     assert series["x"][-1] > 16.0  # still reaches the end of the run
+
+
+def test_every_activation_the_config_offers_has_a_layer():
+    from vae.config import ACTIVATIONS
+    from vae.models import ACTIVATION_LAYERS
+
+    assert set(ACTIVATION_LAYERS) == set(ACTIVATIONS)

@@ -283,6 +283,7 @@ def iw_nll_per_image(
     generator = torch.Generator(device=device).manual_seed(seed)
     images_per_batch = max(1, max_batch_elements // k)
     estimates = []
+    done = 0
     for batch in batches(x, images_per_batch, device):  # [B, 1, 28, 28]
         posterior = model.encode(batch)
         pixels = batch.flatten(1)  # [B, P]
@@ -294,8 +295,9 @@ def iw_nll_per_image(
             log_w.append(bernoulli_log_prob(logits, pixels) + prior_log_prob(z) - posterior.log_prob(z))
         log_w_all = torch.cat(log_w).double()  # [k, B]
         estimates.append(-(torch.logsumexp(log_w_all, dim=0) - math.log(k)).cpu())
+        done += len(batch)
         if progress is not None:
-            progress(min(1.0, sum(map(len, estimates)) / len(x)))
+            progress(min(1.0, done / len(x)))
     return torch.cat(estimates) if estimates else torch.zeros(0, dtype=torch.float64)
 
 

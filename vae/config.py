@@ -135,7 +135,7 @@ class VAEConfig:
     def label(self) -> str:
         """A short human description, e.g. ``conv d=20 β=1 on mnist`` or ``mlp 200-200 tanh d=50 β=1 on …``."""
         arch = self.arch
-        if arch == "mlp" and (self.hidden, self.activation) != (field_spec("hidden")["default"], "relu"):
+        if arch == "mlp" and (self.hidden, self.activation) != ((MLP_HIDDEN,), "relu"):
             arch += f" {'-'.join(map(str, self.hidden))} {self.activation}"
         return f"{arch} d={self.latent_dim} β={self.beta:g} on {self.dataset}"
 

@@ -20,7 +20,7 @@ IMAGE_SHAPE = (1, *IMAGE_SIZE)
 T = TypeVar("T")
 N_PIXELS = 784
 # In-place ReLUs save an allocation per activation.
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}
+ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}
 
 
 @contextmanager
@@ -118,7 +118,7 @@ class MLPVAE(VAE):
     def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (MLP_HIDDEN,), activation: str = "relu") -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        act = ACTIVATIONS[activation]
+        act = ACTIVATION_LAYERS[activation]
         encoder: list[nn.Module] = [nn.Flatten()]
         for width_in, width_out in itertools.pairwise((N_PIXELS, *hidden)):
             encoder += [nn.Linear(width_in, width_out), act()]
