@@ -35,7 +35,9 @@ def step_ms(config: VAEConfig, threads: int, steps: int) -> float:
     """Mean milliseconds per optimiser step over ``steps`` steps, after ``WARMUP``."""
     torch.set_num_threads(threads)
     config, model, data = prepare(config, load_dataset(config.dataset))
-    seconds = [e.seconds for e, _ in zip(train(model, config, data), range(WARMUP + steps)) if isinstance(e, StepMetrics)]
+    seconds = [
+        e.seconds for e, _ in zip(train(model, config, data), range(WARMUP + steps)) if isinstance(e, StepMetrics)
+    ]
     return (seconds[-1] - seconds[WARMUP - 1]) / steps * 1e3
 
 

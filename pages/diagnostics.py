@@ -49,7 +49,9 @@ if reference and measured:
     b.metric("Active units, as the paper counts them", f"{int(active.sum())} / {d}",
              f"{int(active.sum()) - reference['active_units']:+d} against the paper's {reference['active_units']}",
              delta_color="off")  # fmt: skip
-    c.metric("Epochs trained", f"{info.final['epochs']:,}", f"of the paper's {reference['epochs']:,}", delta_color="off")
+    c.metric(
+        "Epochs trained", f"{info.final['epochs']:,}", f"of the paper's {reference['epochs']:,}", delta_color="off"
+    )
     st.caption(f"Reference: {reference['source']}. Same architecture, data, optimiser and schedule; see the README "
                "for what differs.")  # fmt: skip
 

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh --dev
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q --durations=10 "$@"

@@ -2,7 +2,10 @@
 
 import os
 import signal
+import sys
 import threading
+import types
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,7 @@ from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
 from vae.jobs import TrainingJob
 from vae.train import StepHistory
+from vae.trainer_process import AUTOGROUP, AUTOGROUP_NICENESS, TRAINING_NICENESS
 
 CONFIG = VAEConfig(dataset="mnist-5k", arch="mlp", latent_dim=2, epochs=2)
 
@@ -89,11 +93,31 @@ def test_a_job_trains_in_its_own_niced_process(tmp_path):
     wait_until(lambda: job.snapshot().last_step is not None, "the job took a step")
     assert job.pid is not None and job.pid != os.getpid()
     niceness = os.getpriority(os.PRIO_PROCESS, job.pid)
+    session = os.getsid(job.pid)
+    group = Path(f"/proc/{job.pid}/autogroup").read_text() if AUTOGROUP.exists() else None
     job.request_stop()
     assert job.join(timeout=60)
-    assert niceness == max(jobs.TRAINING_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))
+    assert niceness == max(TRAINING_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))
     assert os.getpriority(os.PRIO_PROCESS, 0) < niceness  # the server keeps its own priority
+    if group is not None:  # Linux with autogroups: a session, and so a scheduling group, of its own
+        assert session == job.pid != os.getsid(0)
+        assert group.split()[-1] == str(AUTOGROUP_NICENESS) and group != AUTOGROUP.read_text()
     assert job.snapshot().status == "stopped"
+
+
+def test_a_training_process_does_not_run_the_parents_main_script(tmp_path, monkeypatch):
+    """Streamlit's script runner leaves the app's entrypoint as ``__main__``; multiprocessing's spawn ran
+    it again in every training process (Streamlit, the router, a page) before the first step."""
+    script = tmp_path / "app.py"
+    script.write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    app = types.ModuleType("__main__")
+    app.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", app)
+    job = TrainingJob(CONFIG.replace(epochs=50), "lean", tmp_path).start()
+    wait_until(lambda: job.snapshot().last_step is not None, "the job took a step")
+    job.request_stop()
+    assert job.join(timeout=60) and job.snapshot().status == "stopped"
+    assert not (tmp_path / "ran").exists()
 
 
 def test_the_live_view_is_thinned_to_a_fixed_number_of_points(tmp_path):

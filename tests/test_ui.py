@@ -50,3 +50,22 @@ def test_server_config_keeps_reruns_cheap():
     assert config["runner"]["postScriptGC"] is False  # a full gc.collect(2) after every rerun: ~110 ms
     assert config["server"]["fileWatcherType"] == "none"  # the watcher tripled the first Latent space visit
     assert config["server"]["maxUploadSize"] == 50
+
+
+@pytest.mark.parametrize(("n", "kind"), [(2000, "scatter"), (figures.SVG_MAX_POINTS + 1, "scattergl")])
+def test_latent_scatter_draws_few_points_as_svg_and_many_with_webgl(n, kind):
+    rng = np.random.default_rng(0)
+    fig = figures.latent_scatter(rng.normal(size=(n, 2)), rng.integers(0, 10, n), tuple("0123456789"), "z")
+    assert {trace.type for trace in fig.data} == {kind}
+    assert sum(len(trace.x) for trace in fig.data) == n
+
+
+def test_latent_scatter_margins_fit_the_legend_without_a_second_draw():
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    labels = np.arange(10)
+    fashion = figures.latent_scatter(np.zeros((10, 2)), labels, names, "PC")
+    digits = figures.latent_scatter(np.zeros((10, 2)), labels, tuple("0123456789"), "PC")
+    assert fashion.layout.margin.autoexpand is False  # plotly would otherwise draw, measure and draw again
+    assert fashion.data[0].name == "0: T-shirt/top" and fashion.layout.margin.r >= 7 * len("0: T-shirt/top")
+    assert digits.layout.margin.r >= 7 * len("your digit") > 7 * len("label")  # what Draw adds still fits
+    assert fashion.layout.margin.r > digits.layout.margin.r

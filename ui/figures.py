@@ -98,13 +98,20 @@ def _scheduled(epochs: list[dict]) -> bool:
     return len(betas) > 1 or any(e.get("capacity", 0.0) for e in epochs)
 
 
+# Up to this many points a scatter is drawn as SVG, past it with WebGL. Without a GPU (headless
+# chromium, many laptops' browsers on battery) the WebGL context alone costs ~110 ms a page visit,
+# and 2,000 SVG points draw faster than that; 10,000 do not.
+SVG_MAX_POINTS = 2500
+
+
 def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], axis: str) -> go.Figure:
     """Points ``[N, 2]`` coloured by label, one legend entry per class; ``customdata`` is the row index."""
     fig = go.Figure()
+    scatter = go.Scatter if len(points) <= SVG_MAX_POINTS else go.Scattergl
     for c, class_name in enumerate(class_names):
         idx = np.flatnonzero(labels == c)
         fig.add_trace(
-            go.Scattergl(
+            scatter(
                 x=points[idx, 0],
                 y=points[idx, 1],
                 mode="markers",
@@ -114,8 +121,12 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[st
                 hovertemplate="test image %{customdata}<extra>" + class_name + "</extra>",
             )
         )
+    # Margins that fit the axes and the legend from the start: left to grow them itself, plotly draws
+    # the plot, measures, and draws it again, ~15% of a visit to Latent space. The legend leaves room
+    # for the 10 characters of "your digit", which Draw adds, as the explorer adds "decoded".
+    legend_width = 50 + 7 * max(10, *(len(trace.name) for trace in fig.data))
     fig.update_layout(height=560, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2", legend_title="label",
-                      margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
+                      margin={"t": 10, "b": 50, "l": 60, "r": legend_width, "autoexpand": False})  # fmt: skip
     return fig
 
 

@@ -1,10 +1,11 @@
 """Background training jobs for the dashboard: training processes that never touch the UI, and the
 process-wide registry that holds them.
 
-Each job trains in a process of its own, niced, with its share of the cores: in a thread of the
-server it would hold the GIL for its Python work between torch ops, and every page of every user
-would wait on it. A thread of the server starts the process and folds the events it sends into the
-job: the metrics so far, the status, the error if any; a page polls ``snapshot()`` to draw progress.
+Each job trains in a process of its own (``vae.trainer_process``), niced, with its share of the
+cores: in a thread of the server it would hold the GIL for its Python work between torch ops, and
+every page of every user would wait on it. A thread of the server starts the process and folds the
+events it sends into the job: the metrics so far, the status, the error if any; a page polls
+``snapshot()`` to draw progress.
 At most ``max_concurrent()`` jobs train at once; later ones wait in a queue, so several users on one
 small machine cannot oversubscribe it.
 
@@ -15,34 +16,31 @@ token, which a tab keeps in its URL. Whoever holds the token may stop the job; e
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import pickle
 import secrets
-import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 from vae.checkpoints import Run, claim_run_name, load_run, release_run_name, reserve_run_name
 from vae.config import VAEConfig
 from vae.data import load_dataset
 from vae.runs import train_run
 from vae.train import EpochMetrics, StepHistory, StepMetrics, TrainingEnded
+from vae.trainer_process import own_session
 
 log = logging.getLogger(__name__)
 
-# Page reruns share the cores with background trainings; a niced trainer lets them go first.
-# CFS weights: nice 0 -> 1024, nice 15 -> 36, so a page gets about 97% of a contended core.
-TRAINING_NICENESS = 15
 # A training process sends its step metrics in bundles: one pickle a bundle, not one a step.
 SEND_EVERY_S = 0.2
-# Spawned, never forked: a fork of the threaded server could inherit a lock held by another thread.
-_CONTEXT = multiprocessing.get_context("spawn")
+# The package's parent: a training process imports ``vae`` from there, wherever the server was started.
+_ROOT = Path(__file__).resolve().parent.parent
 
 _slots_lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None
@@ -119,64 +117,51 @@ def _threads_per_job() -> int:
     return max(1, (os.cpu_count() or 1) // max_concurrent())
 
 
-def _die_with_server(server_pid: int) -> None:
-    """Make the kernel end this process when the server does, however the server ends (Linux), so that a
-    killed server leaves an ``interrupted`` run, not one still training with nobody to show it."""
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-    if os.getppid() != server_pid:
-        sys.exit(0)  # the server died before the line above took effect
-
-
 def _train_in_process(
     config: VAEConfig,
     name: str,
     directory: Path,
     resume_path: Path | None,
-    events: Connection,
-    stop: Any,  # a multiprocessing Event, set by the server to stop after the current step
-    server_pid: int,
     threads: int,
+    events: BinaryIO,
+    stop: threading.Event,
 ) -> None:
-    """The body of a training process: train and save run ``name``, and send what happens to the server as
-    ``("notice", text)``, ``("events", [Event, ...])`` and, on a crash, ``("error", text)``."""
+    """The body of a training process (``vae.trainer_process``): train and save run ``name``, and pickle
+    what happens to ``events`` as ``("notice", text)``, ``("events", [Event, ...])`` and, on a crash,
+    ``("error", text)``. ``stop`` is set when the server asks the run to stop after its current step."""
     import torch
 
-    _die_with_server(server_pid)
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, max(TRAINING_NICENESS, os.getpriority(os.PRIO_PROCESS, 0)))
-    except (AttributeError, OSError):
-        pass  # not on this platform: the training runs at the server's priority
+    def send(message: tuple) -> None:
+        pickle.dump(message, events, protocol=pickle.HIGHEST_PROTOCOL)
+        events.flush()
+
     torch.set_num_threads(threads)
     try:
         data = load_dataset(config.dataset)
-        events.send(("notice", data.notice))
+        send(("notice", data.notice))
         resume = load_run(resume_path) if resume_path is not None else None
         bundle: list[StepMetrics | EpochMetrics | TrainingEnded] = []
         sent = time.monotonic()
         for event in train_run(config, name, directory, data=data, stop=stop, resume=resume):
             bundle.append(event)
             if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
-                events.send(("events", bundle))
+                send(("events", bundle))
                 bundle, sent = [], time.monotonic()
-    except (BrokenPipeError, EOFError):
+    except BrokenPipeError:
         return  # the server is gone; the saved epochs stay, and the run reads interrupted
     except Exception as exc:
         log.exception("training %s failed", name)
-        events.send(("error", str(exc) or type(exc).__name__))
+        send(("error", str(exc) or type(exc).__name__))
 
 
 class TrainingJob:
     """One training run in a process of its own. Create it, ``start()`` it, poll ``snapshot()``.
 
     With ``resume``, the job continues that saved run (``config`` from ``continue_config``): in
-    place for a user's run, under ``wanted_name`` for a shipped, read-only one. The process is spawned,
-    so a plain script that starts a job needs the ``if __name__ == "__main__":`` guard.
+    place for a user's run, under ``wanted_name`` for a shipped, read-only one.
     """
 
-    # The live chart is redrawn every second: 1,000 points per curve cost the server ~19 ms and the
+    # The live chart is redrawn every 6 s: 1,000 points per curve cost the server ~19 ms and the
     # browser 120 kB a redraw, against 53 ms and 560 kB for 5,000. The checkpoint keeps every step.
     MAX_LIVE_STEPS = 1000
 
@@ -194,7 +179,8 @@ class TrainingJob:
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
-        self.stop_event = _CONTEXT.Event()  # read by the training process after every step
+        self.stop_event = threading.Event()  # passed on to the training process once it runs
+        self._orders: BinaryIO | None = None  # the training process's stdin, while it runs
         self.status = "queued"
         self.message = "waiting for a free training slot"
         self.error = ""  # what the training process said when it crashed
@@ -213,7 +199,19 @@ class TrainingJob:
         return self
 
     def request_stop(self) -> None:
-        self.stop_event.set()
+        with self.lock:
+            self.stop_event.set()
+            self._order_stop()
+
+    def _order_stop(self) -> None:
+        """Tell a running training process to stop after its current step (with ``self.lock`` held)."""
+        if self._orders is None:
+            return
+        try:
+            self._orders.write(b"s")
+            self._orders.flush()
+        except (OSError, ValueError):
+            pass  # it has ended already
 
     def join(self, timeout: float | None = None) -> bool:
         self.thread.join(timeout)
@@ -261,21 +259,25 @@ class TrainingJob:
                 self.finished_at = time.monotonic()
 
     def _run_process(self) -> None:
-        receiver, sender = _CONTEXT.Pipe(duplex=False)
-        process = _CONTEXT.Process(
-            target=_train_in_process,
-            args=(self.config, self.name, self.directory, self.resume.path if self.resume else None, sender,
-                  self.stop_event, os.getpid(), _threads_per_job()),
-            name=f"train-{self.name}",
-            daemon=True,  # ended with the server, which a killed server cannot do: see _die_with_server
-        )  # fmt: skip
-        process.start()
-        sender.close()  # the process holds the other end; when it ends, recv() raises EOFError
-        self.pid = process.pid
+        path = os.environ.get("PYTHONPATH")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vae.trainer_process", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), *([path] if path else [])])},
+            start_new_session=own_session(),
+        )
+        orders = (self.config, self.name, self.directory, self.resume.path if self.resume else None, _threads_per_job())
+        pickle.dump(orders, process.stdin)
+        process.stdin.flush()
+        with self.lock:
+            self.pid, self._orders = process.pid, process.stdin
+            if self.stop_event.is_set():  # asked while the process was starting
+                self._order_stop()
         ended = False
         try:
             while True:
-                kind, payload = receiver.recv()
+                kind, payload = pickle.load(process.stdout)
                 if kind == "notice":
                     with self.lock:
                         self.notice = payload
@@ -287,13 +289,16 @@ class TrainingJob:
                     for event in payload:
                         self._record(event)
                     ended = ended or isinstance(payload[-1], TrainingEnded)
-        except EOFError:
-            pass
+        except (EOFError, pickle.UnpicklingError):
+            pass  # the process has ended; a message it was cut off writing is lost with it
         finally:
-            receiver.close()
-            process.join()
+            with self.lock:
+                self._orders = None
+            process.stdin.close()  # end of file: a process still running stops after its step
+            process.stdout.close()
+            process.wait()
         if not ended:
-            self.error = f"the training process ended unexpectedly (exit code {process.exitcode})"
+            self.error = f"the training process ended unexpectedly (exit code {process.returncode})"
             self._set("failed", f"training failed: {self.error}")
 
     def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:

@@ -102,7 +102,7 @@ class StepHistory:
         return StepHistory(self.steps_per_epoch, [row for row in self.rows if row[0] <= epoch], stride or self.stride)
 
     def thinned(self, max_rows: int) -> StepHistory:
-        """Every k-th row, at most ``max_rows`` of them, for a chart redrawn every second."""
+        """Every k-th row, at most ``max_rows`` of them, for a live chart."""
         stride = max(1, -(-len(self.rows) // max_rows))  # ceil: never more than the cap
         return StepHistory(self.steps_per_epoch, self.rows[::stride], self.stride * stride)
 
