@@ -72,7 +72,9 @@ def _stop_on_order(orders: BinaryIO, stop: threading.Event) -> None:
 
 def main() -> None:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
-        sys.exit("usage: python -m vae.trainer_process SERVER_PID, orders on stdin; vae.jobs.TrainingJob starts it")
+        print("usage: python -m vae.trainer_process SERVER_PID, orders on stdin; vae.jobs.TrainingJob starts it",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     die_with_server(int(sys.argv[1]))
     yield_cores()
     events = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
