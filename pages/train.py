@@ -33,10 +33,9 @@ if st.session_state.pop(state.STALE_LINK_KEY, False):
                "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
 busy = state.session_busy()
 # Each tab's live view reruns while it trains: the progress every 2 s, the curves (the costly part: up
-# to 1,000 points a series) every 6 s, and the sweep and server lists every 10 s. Every rerun also
-# costs the browser a redraw of the page, ~45 ms on the 2 cores the bench shares with the server; at
-# 1, 3 and 5 s two training tabs took 0.4 of a core between them, and another user's page switch in
-# the same browser up to 0.97 s, against 0.72 s now.
+# to 1,000 points a series) every 6 s, and the sweep and server lists every 10 s. Every rerun costs
+# the browser a redraw of the page too, ~45 ms here: at 1, 3 and 5 s a training tab kept 0.2 of a core
+# busy in headless chromium (1.77 s of main-thread work in 9 s), at 2, 6 and 10 s 0.07 (0.63 s).
 mine, my_batch = state.session_job(), state.session_batch()
 job_active = mine is not None and not mine[1].snapshot().done
 batch_active = my_batch is not None and not all(j.snapshot().done for j in my_batch[1])
