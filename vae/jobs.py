@@ -268,14 +268,14 @@ class TrainingJob:
             start_new_session=own_session(),
         )
         orders = (self.config, self.name, self.directory, self.resume.path if self.resume else None, _threads_per_job())
-        pickle.dump(orders, process.stdin)
-        process.stdin.flush()
-        with self.lock:
-            self.pid, self._orders = process.pid, process.stdin
-            if self.stop_event.is_set():  # asked while the process was starting
-                self._order_stop()
         ended = False
         try:
+            pickle.dump(orders, process.stdin)
+            process.stdin.flush()
+            with self.lock:
+                self.pid, self._orders = process.pid, process.stdin
+                if self.stop_event.is_set():  # asked while the process was starting
+                    self._order_stop()
             while True:
                 kind, payload = pickle.load(process.stdout)
                 if kind == "notice":
@@ -289,12 +289,15 @@ class TrainingJob:
                     for event in payload:
                         self._record(event)
                     ended = ended or isinstance(payload[-1], TrainingEnded)
-        except (EOFError, pickle.UnpicklingError):
+        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
             pass  # the process has ended; a message it was cut off writing is lost with it
         finally:
             with self.lock:
                 self._orders = None
-            process.stdin.close()  # end of file: a process still running stops after its step
+            try:
+                process.stdin.close()  # end of file: a process still running stops after its step
+            except BrokenPipeError:
+                pass
             process.stdout.close()
             process.wait()
         if not ended:
