@@ -32,18 +32,19 @@ if st.session_state.pop(state.STALE_LINK_KEY, False):
     st.warning("That training link is unknown or has expired: trainings are listed for an hour after they end. "
                "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
 busy = state.session_busy()
-# Each tab's live view reruns while it trains: the progress every 2 s, the curves (the costly part: up
-# to 1,000 points a series) every 6 s, and the sweep and server lists every 10 s. Every rerun costs
-# the browser a redraw of the page too, ~45 ms here: at 1, 3 and 5 s a training tab kept 0.2 of a core
-# busy in headless chromium (1.77 s of main-thread work in 9 s), at 2, 6 and 10 s 0.07 (0.63 s).
+# Each tab's live view reruns every 2 s while it trains, with new curves every 6 s (the costly part:
+# up to 1,000 points a series; see ``widgets.job_curves``); the sweep and server lists every 10 s.
+# Every rerun costs the browser a redraw of the page too, ~45 ms here: with progress, curves and list
+# every 1, 3 and 5 s a training tab kept 0.2 of a core busy in headless chromium (1.77 s of main-thread
+# work in 9 s), now 0.06 (0.58 s).
 mine, my_batch = state.session_job(), state.session_batch()
 job_active = mine is not None and not mine[1].snapshot().done
 batch_active = my_batch is not None and not all(j.snapshot().done for j in my_batch[1])
 
 
 @st.fragment(run_every=2.0 if job_active else None)
-def live_progress() -> None:
-    """The tab's own job, redrawn every 2 s while it trains."""
+def live_view() -> None:
+    """The tab's own job: progress, Stop and curves, redrawn every 2 s while it trains."""
     mine = state.session_job()
     if mine is None:
         return
@@ -55,6 +56,7 @@ def live_progress() -> None:
         if st.button("Stop", icon=":material/stop:", help="Ends the run after this step and keeps what was trained."):
             state.job_registry().stop(token)
             st.toast("Stopping after the current step…")
+        widgets.job_curves(snap, token)
         return
     if st.session_state.get(DONE_SEEN_KEY) != token:
         # The run just ended while this fragment was polling: make it the current run, and rerun
@@ -73,19 +75,10 @@ def live_progress() -> None:
         st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
     if run_path(state.checkpoint_dir(), snap.name).exists():
         st.page_link("pages/latent.py", label=f"Explore {snap.name} in Latent space", icon=":material/arrow_forward:")
+    widgets.job_curves(snap, token)
 
 
-live_progress()
-
-
-@st.fragment(run_every=6.0 if job_active else None)
-def live_curves() -> None:
-    mine = state.session_job()
-    if mine is not None:
-        widgets.job_curves(mine[1].snapshot())
-
-
-live_curves()
+live_view()
 
 
 @st.fragment(run_every=10.0 if batch_active else None)

@@ -186,3 +186,45 @@ def test_draw_page_takes_an_uploaded_digit(app, small_data):
     assert any(h.value == "Where it lands" for h in at.subheader)
     at.file_uploader[0].set_value(("fake.png", b"not an image", "image/png")).run()
     assert not at.exception and any("not an image" in e.value for e in at.error)
+
+
+def _live_curves_script() -> None:
+    import streamlit as st
+
+    from ui import widgets
+    from vae.config import VAEConfig
+    from vae.jobs import JobSnapshot
+    from vae.train import StepHistory
+
+    rows = [(1, i + 1, 100.0 - i, 5.0, 105.0 - i, 1.0, 0.0) for i in range(st.session_state.n_steps)]
+    snap = JobSnapshot("live", VAEConfig(), st.session_state.status, "", None, StepHistory(100, rows), [], 1.0)
+    widgets.job_curves(snap, st.session_state.token)
+
+
+def test_live_curves_are_rebuilt_every_few_seconds_and_sent_unchanged_between():
+    import base64
+    import json
+
+    import numpy as np
+
+    from ui import widgets
+
+    at = AppTest.from_function(_live_curves_script)
+    at.session_state.n_steps, at.session_state.status, at.session_state.token = 10, "running", "a"
+
+    def steps_drawn() -> int:
+        """Points of the per-step curve in the chart that this run sent."""
+        data = json.loads(at.run().get("plotly_chart")[0].proto.spec)["data"]
+        x = next(t for t in data if t["name"] == "train (per step)")["x"]
+        return len(x) if isinstance(x, list) else len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize
+
+    assert steps_drawn() == 10
+    at.session_state.n_steps = 20
+    assert steps_drawn() == 10  # within CURVES_EVERY_S: the same figure, which the browser does not redraw
+    token, built, fig = at.session_state[widgets.LIVE_CURVES_KEY]
+    at.session_state[widgets.LIVE_CURVES_KEY] = (token, built - widgets.CURVES_EVERY_S, fig)
+    assert steps_drawn() == 20
+    at.session_state.n_steps, at.session_state.token = 30, "b"  # another job of this tab: its own curves at once
+    assert steps_drawn() == 30
+    at.session_state.n_steps, at.session_state.status = 40, "completed"
+    assert steps_drawn() == 40  # a finished job: its last curves at once
