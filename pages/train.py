@@ -13,7 +13,7 @@ from ui import routing, state, widgets
 from vae.checkpoints import CheckpointError, load_run, run_path, sanitize_run_name
 from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
 from vae.data import default_dataset
-from vae.jobs import TrainingJob, max_concurrent
+from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
 from vae.runs import CONTINUABLE, continue_config
 from vae.sweep import plan
 
@@ -56,10 +56,15 @@ def live_view() -> None:
         if st.button("Stop", icon=":material/stop:", help="Ends the run after this step and keeps what was trained."):
             state.job_registry().stop(token)
             st.toast("Stopping after the current step…")
-        widgets.job_curves(snap, token)
-        return
+    else:
+        ended(token, snap)
+    widgets.job_curves(snap, token)
+
+
+def ended(token: str, snap: JobSnapshot) -> None:
+    """How the tab's own job ended, and where to go from there."""
     if st.session_state.get(DONE_SEEN_KEY) != token:
-        # The run just ended while this fragment was polling: make it the current run, and rerun
+        # The run just ended while the live view was polling: make it the current run, and rerun
         # the whole page so that the form opens again.
         st.session_state[DONE_SEEN_KEY] = token
         if run_path(state.checkpoint_dir(), snap.name).exists():
@@ -75,7 +80,6 @@ def live_view() -> None:
         st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
     if run_path(state.checkpoint_dir(), snap.name).exists():
         st.page_link("pages/latent.py", label=f"Explore {snap.name} in Latent space", icon=":material/arrow_forward:")
-    widgets.job_curves(snap, token)
 
 
 live_view()

@@ -66,16 +66,14 @@ class StepHistory:
     def append(self, m: StepMetrics) -> None:
         self.steps_per_epoch = m.steps_per_epoch
         if self._pending and self._pending[-1][0] != m.epoch:
-            self._flush()  # a row never spans two epochs
+            self.flush()  # a row never spans two epochs
         self._pending.append((m.epoch, m.step, m.recon, m.kl, m.loss, m.beta, m.capacity))
         if len(self._pending) >= self.stride:
-            self._flush()
+            self.flush()
 
     def flush(self) -> None:
-        """Close the open row of fewer than ``stride`` steps: at the end of a run, so that its last steps count."""
-        self._flush()
-
-    def _flush(self) -> None:
+        """Close the open row of the pending steps (fewer than ``stride`` at the end of a run, so that its
+        last steps count)."""
         if len(self._pending) == 1:
             self.rows.append(self._pending[0])
         elif self._pending:
