@@ -23,7 +23,8 @@ navigation = st.navigation(
         ],
     }
 )
-# A training outlives its tab: keep this tab's job token in the URL on every page.
+# A training outlives its tab, and a run belongs to its browser: keep this tab's tokens in the URL on every page.
 state.session_job()
 state.session_batch()
+state.session_owner()
 navigation.run()

@@ -49,7 +49,9 @@ elif kind == "prior":
     param = int(middle.number_input("Seed", *bounds("seed"), 0))
 
 source = (info.name, kind, param)
-start = start_point(kind, d, means=state.class_means(info), digit=param, mu=torch.from_numpy(mu_all[param]), seed=param)
+# ``param`` is a class, a test image or a seed, as ``kind`` says: only a test image indexes the test set.
+mu_start = torch.from_numpy(mu_all[param]) if kind == "mu" else None
+start = start_point(kind, d, means=state.class_means(info), digit=param, mu=mu_start, seed=param)
 if kind == "mu":
     start_image = to_float(data.test_x[param]).squeeze(0)
     start_caption = f"test image {param} ({data.class_names[int(labels[param])]})"

@@ -4,80 +4,13 @@ VAEs trained elsewhere) and delete checkpoints."""
 import pandas as pd
 import streamlit as st
 
-from ui import figures, routing, state, widgets
-from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, RunInfo, delete_run, import_run, load_run
-from vae.config import ConfigError, bounds, field_spec
-from vae.data import default_dataset
-from vae.importers import import_foreign, read_state_dict, recognise
-from vae.jobs import TrainingJob
-from vae.runs import CONTINUABLE, continue_config
-from vae.train import StepHistory
+from ui import figures, routing, run_files, state
+from vae.checkpoints import CheckpointError
+from vae.history import StepHistory
+from vae.runfile import MAX_CHECKPOINT_BYTES
+from vae.schema import RunStatus
 
 routing.ensure_routed()
-
-
-def continue_run(info: RunInfo) -> None:
-    """Continue the picked run for more epochs: the job starts here and is watched on Train."""
-    if info.status not in CONTINUABLE:
-        st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped, "
-                   "was interrupted or was imported can be continued.")  # fmt: skip
-        return
-    more = st.number_input(
-        "More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1, key="more_epochs"
-    )
-    label = f"Continue {info.name}" + (" as a new run" if info.shipped else "")
-    if not st.button(label, icon=":material/resume:"):
-        return
-    if state.session_busy():
-        st.error("One training per session: yours is still running (see Train).", icon=":material/error:")
-        return
-    blocked = "" if info.shipped else state.may_change_run(info.name)
-    try:
-        if blocked:
-            raise CheckpointError(blocked)
-        run = load_run(info.path)
-        job = TrainingJob(continue_config(run, int(more)), f"{info.name}-continued", state.checkpoint_dir(),
-                          resume=run)  # fmt: skip
-    except (CheckpointError, ConfigError, ValueError) as exc:
-        st.error(f"Cannot continue: {exc}", icon=":material/error:")
-        return
-    state.start_job(job)
-    st.switch_page("pages/train.py")
-
-
-def upload_section(upload) -> None:
-    """Add an uploaded file as a run: a VAE Lab checkpoint as it is, a foreign model after evaluating it."""
-    data = upload.getvalue()
-    stem = upload.name.rsplit(".", 1)[0] or "uploaded"
-    try:
-        state_dict = read_state_dict(data) if len(data) <= MAX_CHECKPOINT_BYTES else None
-        foreign = recognise(state_dict, upload.name) if state_dict is not None else None
-    except CheckpointError as exc:
-        widgets.checkpoint_error(exc)
-        return
-    if foreign is None:
-        if st.button("Add to my runs", icon=":material/upload:"):
-            add(lambda: import_run(state.checkpoint_dir(), data, stem))
-        return
-    st.info(f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
-            f"{foreign.layout.arch} model with the same outputs, and measured on a test set.",
-            icon=":material/input:")  # fmt: skip
-    datasets = field_spec("dataset")["choices"]
-    dataset = st.selectbox("Evaluate it on", datasets, index=datasets.index(default_dataset()))
-    if st.button("Import", icon=":material/upload:"):
-        add(lambda: import_foreign(state.checkpoint_dir(), foreign, stem, dataset, source=upload.name))
-
-
-def add(save) -> None:
-    """Run ``save`` (which writes a run) and report the result; nothing is written for a bad file."""
-    try:
-        with st.spinner("Checking and measuring it…"):
-            path = save()
-    except (CheckpointError, ValueError) as exc:
-        widgets.checkpoint_error(exc)
-    else:
-        st.success(f"Added **{path.stem}**.")
-        st.session_state[state.CURRENT_RUN_KEY] = path.stem
 
 
 sweep = state.session_batch()
@@ -116,13 +49,49 @@ def rate_distortion() -> None:
         st.caption(f"Your sweep, ringed in red and joined in β order: {landed} of {len(names)} runs on the plane.")
 
 
+def curves(names: list[str], per_step: bool) -> None:
+    """The loss curves of the chosen runs; a run that cannot be drawn says so, and the others are drawn."""
+    series = []
+    for i, name in enumerate(names):
+        try:
+            run = state.load(by_name[name])
+        except CheckpointError as exc:
+            st.warning(f"{name} cannot be drawn: {exc}", icon=":material/warning:")
+            continue
+        color = figures.PALETTE[i % len(figures.PALETTE)]
+        steps = StepHistory.from_history(run.history) if per_step else None
+        if steps:
+            series.append(figures.step_series(steps, f"{name} per step", color))
+        if run.epochs:
+            series += figures.epoch_series(run.epochs, name, color)
+        else:
+            st.caption(f"**{name}** was imported: it has no training history, only its test metrics below.")
+    if series:
+        st.plotly_chart(figures.loss_figure(series), key="run_curves")
+
+
+def metrics_table() -> None:
+    """Every run's final test metrics (validated when listed, so each row is numbers), and a CSV of them."""
+    rows = []
+    for info in available:
+        test, c = info.final["test"], info.config
+        rows.append({"run": info.name, "shipped": info.shipped, "yours": state.owns(info), "dataset": c.dataset,
+                     "arch": c.arch, "d": c.latent_dim, "beta": c.beta, "epochs": info.final["epochs"],
+                     "status": info.status, "test recon": round(test["recon"], 3), "test KL": round(test["kl"], 3),
+                     "test loss": round(test["loss"], 3), "saved": info.created.replace("T", " ")[:16]})  # fmt: skip
+    table = pd.DataFrame(rows)
+    st.subheader("Final test metrics")
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
+
+
 st.title("Runs & loss curves")
 available = state.runs()
 if not available:
     st.info("There are no runs yet. Train one, or upload a checkpoint below.")
 by_name = {r.name: r for r in available}
 
-interrupted = [r.name for r in available if r.status == "interrupted"]
+interrupted = [r.name for r in available if r.status == RunStatus.INTERRUPTED]
 if interrupted:
     st.info(f"Interrupted: {', '.join(interrupted)}. Their training process ended before they finished (a restart or "
             "a crash); the finished epochs are kept. Pick one under *Checkpoint files* to continue it.",
@@ -136,45 +105,8 @@ if available:
         default=[current] if current in by_name else list(by_name)[:1],
         help="Train is dashed, test is solid.",
     )
-    per_step = st.toggle("Show per-step training curves", value=False)
-    series = []
-    for i, name in enumerate(chosen):
-        run = state.load(by_name[name])
-        color = figures.PALETTE[i % len(figures.PALETTE)]
-        steps = StepHistory.from_history(run.history) if per_step else None
-        if steps:
-            series.append(figures.step_series(steps, f"{name} per step", color))
-        if run.epochs:
-            series += figures.epoch_series(run.epochs, name, color)
-        else:
-            st.caption(f"**{name}** was imported: it has no training history, only its test metrics below.")
-    if series:
-        st.plotly_chart(figures.loss_figure(series), key="run_curves")
-
-    rows = []
-    for info in available:
-        test = info.final.get("test", {})
-        rows.append(
-            {
-                "run": info.name,
-                "shipped": info.shipped,
-                "dataset": info.config.dataset,
-                "arch": info.config.arch,
-                "d": info.config.latent_dim,
-                "beta": info.config.beta,
-                "epochs": info.final.get("epochs"),
-                "status": info.status,
-                "test recon": round(test.get("recon", float("nan")), 3),
-                "test KL": round(test.get("kl", float("nan")), 3),
-                "test loss": round(test.get("loss", float("nan")), 3),
-                "saved": info.created.replace("T", " ")[:16],
-            }
-        )
-    table = pd.DataFrame(rows)
-    st.subheader("Final test metrics")
-    st.dataframe(table, hide_index=True)
-    st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
-
+    curves(chosen, st.toggle("Show per-step training curves", value=False))
+    metrics_table()
     rate_distortion()
 
     st.subheader("Checkpoint files")
@@ -187,37 +119,19 @@ if available:
             f"Download {pick}.pt", info.path.read_bytes, f"{pick}.pt", "application/octet-stream",
             icon=":material/download:",
         )  # fmt: skip
-        if info.shipped:
-            st.caption("Shipped runs are read-only and cannot be deleted.")
-        else:
-            confirm = st.checkbox(f"Yes, delete {pick} for good", key=f"confirm_{pick}")
-            if st.button("Delete run", disabled=not confirm, icon=":material/delete:"):
-                try:
-                    blocked = state.may_change_run(pick)
-                    if blocked:
-                        raise CheckpointError(f"Cannot delete: {blocked}.")
-                    delete_run(state.checkpoint_dir(), pick)
-                except CheckpointError as exc:
-                    widgets.checkpoint_error(exc)
-                else:
-                    if st.session_state.get(state.CURRENT_RUN_KEY) == pick:
-                        st.session_state.pop(state.CURRENT_RUN_KEY)
-                    st.toast(f"Deleted {pick}")
-                    st.rerun()
-
+        run_files.delete_control(info)
     with right:
-        continue_run(info)
+        run_files.continue_run(info)
 
 with st.container():
     st.subheader("Upload a checkpoint")
     st.caption(
         f"A `.pt` file saved by VAE Lab, or a plain `state_dict` of the pytorch/examples VAE or of the design "
-        f"notes' conv VAE; at most {MAX_CHECKPOINT_BYTES // 2**20} MB. It is checked before anything is written, "
-        "and loaded without ever running code from it."
+        f"notes' conv VAE; at most {MAX_CHECKPOINT_BYTES // 2**20} MB. It is checked whole before anything is "
+        "written, loaded without ever running code from it, and becomes yours: only this browser can delete it."
     )
     upload = st.file_uploader("Checkpoint", type=["pt", "pth"], key="upload")
     if upload is not None:
-        upload_section(upload)
+        run_files.upload_section(upload)
 
-for bad in state.unreadable_runs():
-    st.warning(f"`{bad.path.name}` in the checkpoint folder cannot be used: {bad.error}")
+run_files.unreadable_files()

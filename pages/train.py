@@ -10,11 +10,13 @@ from collections.abc import Callable
 import streamlit as st
 
 from ui import routing, state, widgets
-from vae.checkpoints import CheckpointError, load_run, run_path, sanitize_run_name
+from vae.checkpoints import CheckpointError, load_run
+from vae.names import run_path, sanitize_run_name
 from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
 from vae.data import default_dataset
 from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
-from vae.runs import CONTINUABLE, continue_config
+from vae.runs import continue_config
+from vae.schema import CONTINUABLE, RunStatus
 from vae.sweep import plan
 
 routing.ensure_routed()
@@ -70,11 +72,11 @@ def ended(token: str, snap: JobSnapshot) -> None:
         if run_path(state.checkpoint_dir(), snap.name).exists():
             st.session_state[state.CURRENT_RUN_KEY] = snap.name
         st.rerun(scope="app")
-    if snap.status == "completed":
+    if snap.status == RunStatus.COMPLETED:
         st.success(f"Finished and saved **{snap.name}**; it is now the current run.", icon=":material/check_circle:")
-    elif snap.status == "stopped":
+    elif snap.status == RunStatus.STOPPED:
         st.info(f"Stopped: {snap.message}. The trained weights are saved as **{snap.name}**.")
-    elif snap.status == "diverged":
+    elif snap.status == RunStatus.DIVERGED:
         st.error(f"Training diverged: {snap.message}", icon=":material/error:")
     else:
         st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
@@ -118,18 +120,19 @@ if link_error:
 
 
 def launch(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> None:
-    """Make this tab's job (or a sweep's jobs), hand it to the server, and redraw; a bad setting is said."""
+    """Make this tab's job (or a sweep's jobs), hand it to the server, and redraw; a bad setting, or a request
+    over one of the server's limits (``LimitError``, a ``ValueError``), is said in one line."""
     try:
         made = make()
+        if isinstance(made, list):
+            state.start_batch(made)
+        else:
+            state.start_job(made)
     except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
         st.error(f"Cannot {what}: {exc}", icon=":material/error:")
         return
-    if isinstance(made, list):
-        state.start_batch(made)
-    else:
-        state.start_job(made)
-        if made.name != made.wanted_name:
-            st.toast(f"Saving as **{made.name}** (names must be file-safe and unique).")
+    if not isinstance(made, list) and made.name != made.wanted_name:
+        st.toast(f"Saving as **{made.name}** (names must be file-safe and unique).")
     st.session_state.pop(DONE_SEEN_KEY, None)
     st.rerun()
 
@@ -200,8 +203,8 @@ if busy:
 
 if submitted and not busy:
     # Fields with no form label (device, precision) keep the link's or default values.
-    launch(lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir()),
-           "start training")  # fmt: skip
+    launch(lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir(),
+                               owner=state.owner_hash_for_new_run()), "start training")  # fmt: skip
 
 
 def continue_section() -> None:
@@ -217,14 +220,14 @@ def continue_section() -> None:
                           format_func=lambda n: f"{n} · {next(r for r in candidates if r.name == n).status}")  # fmt: skip
     info = next(r for r in candidates if r.name == pick)
     more = middle.number_input("More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1)
-    new_name = pick
-    if info.shipped:
-        new_name = right.text_input("Save as", value=f"{pick}-continued", max_chars=64,
-                                    help="Shipped runs are read-only, so the continuation is a new run.")  # fmt: skip
+    new_name, in_place = pick, state.owns(info)
+    if in_place:
+        right.caption(f"Continues **{pick}** in place; its curves carry on from epoch {info.final['epochs']}.")
     else:
-        right.caption(f"Continues **{pick}** in place; its curves carry on from epoch {info.final.get('epochs', 0)}.")
+        new_name = right.text_input("Save as", value=f"{pick}-continued", max_chars=64,
+                                    help="Only your own runs continue in place; this one becomes a new run.")  # fmt: skip
     if st.button("Continue training", icon=":material/resume:", disabled=busy):
-        blocked = "" if info.shipped else state.may_change_run(pick)
+        blocked = state.may_change_run(info) if in_place else ""
         if blocked:
             st.error(f"Cannot continue: {blocked}.", icon=":material/error:")
             return
@@ -232,7 +235,7 @@ def continue_section() -> None:
         def job() -> TrainingJob:
             run = load_run(info.path)
             return TrainingJob(continue_config(run, int(more)), sanitize_run_name(new_name), state.checkpoint_dir(),
-                               resume=run)  # fmt: skip
+                               resume=run, in_place=in_place, owner=state.owner_hash_for_new_run())  # fmt: skip
 
         launch(job, "continue")
 
@@ -270,7 +273,8 @@ def sweep_section() -> None:
     def jobs() -> list[TrainingJob]:
         base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs))
         grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix))
-        return [TrainingJob(config, name, state.checkpoint_dir()) for name, config in grid]
+        owner = state.owner_hash_for_new_run()
+        return [TrainingJob(config, name, state.checkpoint_dir(), owner=owner) for name, config in grid]
 
     launch(jobs, "start the sweep")
 

@@ -15,7 +15,8 @@ from vae.config import ConfigError, VAEConfig, from_dict
 from vae.data import BINARIZE_TEST_SEED, binarize, load_dataset
 from vae.models import MLPVAE, build_model
 from vae.runs import train_run
-from vae.train import EpochMetrics, StepHistory, StepMetrics, burda_stage, learning_rate, train
+from vae.history import StepHistory
+from vae.train import EpochMetrics, StepMetrics, burda_stage, learning_rate, train
 
 BURDA = ROOT / "checkpoints" / "burda-vae-k1.pt"
 

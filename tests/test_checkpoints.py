@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import snapshot
 from vae import checkpoints
+from vae import runfile
 from vae.checkpoints import (
     CheckpointError,
     clean_stale_tmp,
@@ -17,22 +18,29 @@ from vae.checkpoints import (
     list_runs,
     load_run,
     load_run_bytes,
-    reserve_run_name,
-    run_path,
-    sanitize_run_name,
     save_run,
 )
 from vae.config import VAEConfig
+from vae.history import StepHistory
 from vae.models import build_model
+from vae.names import owner_hash, release_run_name, reserve_run_name, run_path, sanitize_run_name
 from vae.runs import prepare
+from vae.schema import final_summary
+
+TOKEN = "a-browser-owner-token"
+EMPTY_HISTORY = {"epochs": [], "steps": StepHistory().to_dict()}
+EMPTY_FINAL = final_summary({"recon": 0.0, "kl": 0.0, "loss": 0.0}, "mnist-5k", 0, 0, "imported", "")
 
 
 @pytest.fixture
 def saved(tmp_path, tiny_config, small_data):
     _, model, _ = prepare(tiny_config, small_data)
-    history = {"epochs": [{"epoch": 1, "test": {"loss": 1.0}}], "steps": torch.zeros(3, 6)}
-    final = {"test": {"recon": 1.0, "kl": 0.5, "loss": 1.5}, "epochs": 1}
-    path = save_run(tmp_path, "good", model, tiny_config, history, final)
+    metrics = {"recon": 1.0, "kl": 0.5, "loss": 1.5}
+    epoch = {"epoch": 1, "train": metrics, "test": metrics, "beta": 1.0, "lr": 1e-3, "train_seconds": 1.0,
+             "seconds": 1.0, "capacity": 0.0}  # fmt: skip
+    history = {"epochs": [epoch], "steps": StepHistory().to_dict()}
+    final = final_summary(metrics, "mnist-5k", 200, 1, "completed", "trained 1 epochs")
+    path = save_run(tmp_path, "good", model, tiny_config, history, final, owner=owner_hash(TOKEN))
     return path, model
 
 
@@ -107,6 +115,7 @@ def test_weights_that_do_not_match_their_config(tmp_path, saved):
 
 def test_file_over_the_size_limit(tmp_path, saved, monkeypatch):
     path, _ = saved
+    monkeypatch.setattr(runfile, "MAX_CHECKPOINT_BYTES", 1000)
     monkeypatch.setattr(checkpoints, "MAX_CHECKPOINT_BYTES", 1000)
     with pytest.raises(CheckpointError, match="over the 0 MB limit|MB, over"):
         load_run(path)
@@ -131,7 +140,7 @@ def test_killed_writer_leaves_the_old_file_and_no_stray_tmp(tmp_path, saved, mon
 
     monkeypatch.setattr(checkpoints.torch, "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        save_run(tmp_path, "good", model, tiny_config, {}, {})
+        save_run(tmp_path, "good", model, tiny_config, EMPTY_HISTORY, EMPTY_FINAL)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["good.pt"]
 
@@ -158,18 +167,23 @@ def test_shipped_runs_cannot_be_overwritten_or_deleted(tmp_path, saved, tiny_con
     path, model = saved
     (tmp_path / "shipped.json").write_text(json.dumps({"runs": ["good"]}))
     with pytest.raises(CheckpointError, match="shipped"):
-        save_run(tmp_path, "good", model, tiny_config, {}, {})
+        save_run(tmp_path, "good", model, tiny_config, EMPTY_HISTORY, EMPTY_FINAL)
     with pytest.raises(CheckpointError, match="shipped"):
-        delete_run(tmp_path, "good")
+        delete_run(tmp_path, "good", TOKEN)
     assert load_run(path).shipped
     assert reserve_run_name(tmp_path, "good") == "good-2"
 
 
 def test_delete_user_run(tmp_path, saved):
-    delete_run(tmp_path, "good")
+    before = snapshot(tmp_path)
+    for stranger in (None, "", "another-browser-token"):
+        with pytest.raises(CheckpointError, match="not yours to delete"):
+            delete_run(tmp_path, "good", stranger)
+    assert snapshot(tmp_path) == before
+    delete_run(tmp_path, "good", TOKEN)
     assert list_runs(tmp_path) == []
     with pytest.raises(CheckpointError, match="no run named"):
-        delete_run(tmp_path, "good")
+        delete_run(tmp_path, "good", TOKEN)
 
 
 def test_import_validates_before_writing(tmp_path, saved):
@@ -219,7 +233,7 @@ def test_reserved_names_are_distinct_while_held(tmp_path):
     first = reserve_run_name(tmp_path, "job")
     second = reserve_run_name(tmp_path, "job")
     assert (first, second) == ("job", "job-2")
-    checkpoints.release_run_name(tmp_path, first)
+    release_run_name(tmp_path, first)
     assert reserve_run_name(tmp_path, "job") == "job"
 
 

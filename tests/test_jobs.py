@@ -13,8 +13,9 @@ from tests.conftest import wait_until
 from vae import jobs
 from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
+from vae.history import StepHistory
 from vae.jobs import TrainingJob
-from vae.train import StepHistory
+from vae.registry import JobRegistry
 from vae.trainer_process import AUTOGROUP, AUTOGROUP_NICENESS, TRAINING_NICENESS
 
 CONFIG = VAEConfig(dataset="mnist-5k", arch="mlp", latent_dim=2, epochs=2)
@@ -137,7 +138,7 @@ def test_the_live_view_is_thinned_to_a_fixed_number_of_points(tmp_path):
 
 
 def test_registry_hands_out_unguessable_tokens_and_only_they_stop_a_job(tmp_path):
-    registry = jobs.JobRegistry()
+    registry = JobRegistry()
     job = TrainingJob(CONFIG.replace(epochs=50), "owned", tmp_path)
     token = registry.submit(job)
     assert len(token) >= 20 and token.isascii() and registry.get(token) is job
@@ -154,7 +155,7 @@ def test_registry_hands_out_unguessable_tokens_and_only_they_stop_a_job(tmp_path
 
 def test_registry_drops_finished_jobs_after_an_hour(tmp_path):
     now = [1000.0]
-    registry = jobs.JobRegistry(keep_finished_s=3600, clock=lambda: now[0])
+    registry = JobRegistry(keep_finished_s=3600, clock=lambda: now[0])
     finished = TrainingJob(CONFIG.replace(epochs=1), "finished", tmp_path)
     token = registry.submit(finished)
     assert finished.join(timeout=120)
@@ -178,11 +179,11 @@ def test_a_continued_job_counts_progress_from_where_it_resumed(tmp_path):
     first = TrainingJob(CONFIG.replace(epochs=1), "grow", tmp_path).start()
     assert first.join(timeout=120)
     run = load_run(tmp_path / "grow.pt")
-    job = TrainingJob(continue_config(run, 2), "ignored", tmp_path, resume=run)
+    job = TrainingJob(continue_config(run, 2), "ignored", tmp_path, resume=run, in_place=True)
     assert job.name == "grow" and job.first_epoch == 2
     assert [e.epoch for e in job.snapshot().epochs] == [1], "the live curves start from the saved epochs"
     with pytest.raises(CheckpointError, match="already being trained"):
-        TrainingJob(continue_config(run, 1), "x", tmp_path, resume=run)
+        TrainingJob(continue_config(run, 1), "x", tmp_path, resume=run, in_place=True)
     job.start()
     assert job.join(timeout=120)
     snap = job.snapshot()
@@ -192,7 +193,7 @@ def test_a_continued_job_counts_progress_from_where_it_resumed(tmp_path):
 
 
 def test_a_batch_has_one_token_and_stops_as_a_whole(tmp_path):
-    registry = jobs.JobRegistry()
+    registry = JobRegistry()
     batch = [TrainingJob(CONFIG.replace(epochs=50), f"b{i}", tmp_path) for i in range(3)]
     token = registry.submit_batch(batch)
     assert registry.batch(token) == batch and registry.batch("guess") == [] and registry.get(token) is None

@@ -5,7 +5,8 @@ import torch
 
 from vae.checkpoints import load_run
 from vae.runs import prepare, train_run
-from vae.train import EpochMetrics, StepHistory, StepMetrics, TrainingEnded, evaluate, train
+from vae.history import StepHistory
+from vae.train import EpochMetrics, StepMetrics, TrainingEnded, evaluate, train
 
 
 def _events(config, data, **kwargs):

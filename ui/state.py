@@ -14,10 +14,12 @@ import streamlit as st
 import torch
 
 from vae.analysis import digit_means, encode_mu, latent_diagnostics
-from vae.checkpoints import Run, RunInfo, clean_stale_tmp, list_runs, load_run
+from vae.checkpoints import UPLOAD, CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
 from vae.config import ConfigError, VAEConfig, from_dict
 from vae.data import Dataset, load_dataset
-from vae.jobs import JobRegistry, TrainingJob
+from vae.jobs import TrainingJob
+from vae.names import new_owner_token, owner_hash
+from vae.registry import JobRegistry
 from vae.settings import default_checkpoint_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,14 +59,25 @@ def unreadable_runs() -> list[RunInfo]:
     return [r for r in _list_runs_cached(str(directory), _dir_signature(directory)) if r.error]
 
 
+def uploaded_sizes() -> list[int]:
+    """The sizes of the runs that browsers uploaded, readable or not: what the upload limits count."""
+    directory = checkpoint_dir()
+    return [r.size for r in _list_runs_cached(str(directory), _dir_signature(directory)) if r.origin == UPLOAD]
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def _load_run_cached(path: str, mtime_ns: int) -> Run:
     return load_run(Path(path))
 
 
 def load(info: RunInfo) -> Run:
-    """The run's model, cached read-only and keyed on path and modification time."""
-    return _load_run_cached(str(info.path), info.path.stat().st_mtime_ns)
+    """The run's model, cached read-only and keyed on path and modification time; ``CheckpointError`` when the
+    file is gone or no longer valid."""
+    try:
+        mtime_ns = info.path.stat().st_mtime_ns
+    except OSError:
+        raise CheckpointError(f"{info.name} is no longer in the checkpoint folder") from None
+    return _load_run_cached(str(info.path), mtime_ns)
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the dataset…")
@@ -219,18 +232,48 @@ def start_job(job: TrainingJob) -> str:
     return token
 
 
-def may_change_run(name: str) -> str:
-    """Why this session may not delete or overwrite run ``name`` now, or "" when it may.
+# --- Owners: a run made in the app belongs to the browser that made it, for good. ---
 
-    A run that a held job is writing belongs to whoever holds that job's token.
-    """
-    registry = job_registry()
-    job = registry.job_for_run(name)
-    if job is None:
-        return ""
-    if not job.snapshot().done:
-        return f"{name} is being trained right now; stop the training first"
-    mine = (st.session_state.get(JOB_TOKEN_KEY), st.session_state.get(BATCH_KEY))
-    if not any(registry.holds_run(token, name) for token in mine):
-        return f"{name} was trained in another session on this server within the last hour"
+OWNER_KEY = "owner_token"
+OWNER_PARAM = "owner"
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def session_owner(create: bool = False) -> str | None:
+    """This browser's owner token (``?owner=``): from session state, else from the URL after a reload or
+    on a copied link; with ``create``, a new one when it has none. Kept in the URL on every page."""
+    token = st.session_state.get(OWNER_KEY)
+    if token is None:
+        linked = st.query_params.get(OWNER_PARAM)
+        if linked is not None and 16 <= len(linked) <= 64 and set(linked) <= _TOKEN_CHARS:
+            token = linked
+        elif create:
+            token = new_owner_token()
+    if token is None:
+        return None
+    st.session_state[OWNER_KEY] = token
+    if st.query_params.get(OWNER_PARAM) != token:
+        st.query_params[OWNER_PARAM] = token
+    return token
+
+
+def owner_hash_for_new_run() -> str:
+    """What a run made by this browser stores of its owner (a token is made now if it has none)."""
+    return owner_hash(session_owner(create=True))
+
+
+def owns(info: RunInfo) -> bool:
+    """Whether this browser may delete ``info`` or change it in place."""
+    return info.owned_by(session_owner())
+
+
+def may_change_run(info: RunInfo) -> str:
+    """Why this browser may not delete or change run ``info`` in place now, or "" when it may."""
+    if info.shipped:
+        return f"{info.name} is a shipped run: read-only for everyone"
+    if not owns(info):
+        return f"{info.name} is not yours: only the browser that made it can delete it or change it in place"
+    job = job_registry().job_for_run(info.name)
+    if job is not None and not job.snapshot().done:
+        return f"{info.name} is being trained right now; stop the training first"
     return ""

@@ -51,7 +51,12 @@ def run_page(title: str) -> tuple[RunInfo, Run, Dataset]:
     """The top of a page that explores one run: its title, the run picker, the loaded model and its data."""
     st.title(title)
     info = require_run()
-    return info, load(info), dataset_of(info)
+    try:
+        run = load(info)
+    except CheckpointError as exc:  # changed on disk since it was listed; the picker still offers the others
+        checkpoint_error(exc)
+        st.stop()
+    return info, run, dataset_of(info)
 
 
 def compare_with(info: RunInfo, where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:

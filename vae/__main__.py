@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from vae.config import DATASETS, RENAMED_FIELDS, ConfigError, VAEConfig, flag_text, from_dict
+from vae.errors import NameTaken
 from vae.settings import default_checkpoint_dir
 from vae.sweep import SWEPT
 
@@ -170,7 +171,8 @@ def _config_from_args(args: argparse.Namespace) -> VAEConfig:
 
 def _resume_plan(args: argparse.Namespace) -> tuple[VAEConfig, str, Run]:
     """For ``train --resume``: the continued config, the name to save under, and the loaded run."""
-    from vae.checkpoints import CheckpointError, load_run, reserve_run_name, run_path, sanitize_run_name
+    from vae.checkpoints import CheckpointError, load_run
+    from vae.names import claim_run_name, release_run_name, reserve_run_name, run_path, sanitize_run_name, shipped_names
     from vae.runs import continue_config
 
     try:
@@ -179,14 +181,19 @@ def _resume_plan(args: argparse.Namespace) -> tuple[VAEConfig, str, Run]:
         raise UsageError(str(exc)) from None
     if not source.exists():
         raise UsageError(f"no run named {source.stem!r} in {args.checkpoint_dir}")
+    in_place = source.stem not in shipped_names(args.checkpoint_dir)
+    if in_place and args.name is not None and sanitize_run_name(args.name) != source.stem:
+        raise UsageError("--resume continues a run under its own name; --name is only for shipped runs")
     try:
+        if in_place:  # held from before it is read until the training ends: no other writer in between
+            claim_run_name(args.checkpoint_dir, source.stem)
         run = load_run(source)
         config = continue_config(run, int(_whole(args.epochs, "--epochs")))
     except CheckpointError as exc:
+        if in_place and not isinstance(exc, NameTaken):
+            release_run_name(args.checkpoint_dir, source.stem)
         raise UsageError(str(exc)) from None
-    if not run.shipped:
-        if args.name is not None and sanitize_run_name(args.name) != run.name:
-            raise UsageError("--resume continues a run under its own name; --name is only for shipped runs")
+    if in_place:
         return config, run.name, run
     try:  # a shipped run is read-only: the continuation gets a free name of its own
         wanted = sanitize_run_name(args.name or f"{run.name}-continued")
@@ -207,8 +214,8 @@ def _whole(value: object, flag: str) -> int:
 
 def _fresh_plan(args: argparse.Namespace) -> tuple[VAEConfig, str]:
     """For a new run: the config from the flags and a checked, file-safe name."""
-    from vae.checkpoints import run_path, sanitize_run_name, shipped_names
     from vae.models import resolve_device
+    from vae.names import reserve_exact, run_path, sanitize_run_name
 
     if args.name is None:
         raise UsageError("--name is required (or --resume NAME to continue a saved run)")
@@ -216,25 +223,25 @@ def _fresh_plan(args: argparse.Namespace) -> tuple[VAEConfig, str]:
     try:
         resolve_device(config.device)
         name = sanitize_run_name(args.name)
-        path = run_path(args.checkpoint_dir, name)
+        run_path(args.checkpoint_dir, name)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if name != args.name:
         print(f"note: run name {args.name!r} saved as {name!r}", file=sys.stderr)
-    if name in shipped_names(args.checkpoint_dir):
-        raise UsageError(f"{name!r} is a shipped run and cannot be overwritten; choose another --name")
-    if path.exists() and not args.overwrite:
-        raise UsageError(
-            f"run {name!r} already exists in {args.checkpoint_dir}; choose another --name or pass --overwrite"
-        )
+    try:  # held until the training ends: the app, another server or another CLI cannot write it meanwhile
+        reserve_exact(args.checkpoint_dir, name, overwrite=args.overwrite)
+    except NameTaken as exc:
+        raise UsageError(str(exc).replace("choose another name", "choose another --name").replace(
+            "or overwrite it", "or pass --overwrite")) from None  # fmt: skip
     return config, name
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from vae.checkpoints import CheckpointError, release_run_name, run_path
+    from vae.checkpoints import CheckpointError
     from vae.data import load_dataset
+    from vae.names import release_run_name, run_path
     from vae.runs import train_run
     from vae.train import EpochMetrics, StepMetrics, TrainingEnded
 
@@ -357,7 +364,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from vae.checkpoints import run_path, sanitize_run_name, shipped_names
+    from vae.names import run_path, sanitize_run_name, shipped_names
     from vae.data import default_dataset
     from vae.sweep import parse_values, plan, run_sweep
 
@@ -398,15 +405,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from vae.checkpoints import MAX_CHECKPOINT_BYTES, CheckpointError, import_run, load_run
+    from vae.checkpoints import CheckpointError, import_run, load_run
     from vae.importers import import_foreign, read_state_dict, recognise
+    from vae.runfile import MAX_CHECKPOINT_BYTES, size_error
 
     try:
         size = args.file.stat().st_size
         if size > MAX_CHECKPOINT_BYTES:
-            raise CheckpointError(
-                f"{args.file.name} is {size / 2**20:.1f} MB, over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit"
-            )
+            raise CheckpointError(size_error(args.file.name, size))
         data = args.file.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
@@ -423,7 +429,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             path = import_foreign(args.checkpoint_dir, foreign, args.name, args.dataset, source=args.file.name)
             kind = foreign.layout.description
         else:
-            path = import_run(args.checkpoint_dir, data, args.name)
+            path = import_run(args.checkpoint_dir, data, args.name, label=args.file.name)
             kind = "a VAE Lab run"
     except (CheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,10 +19,13 @@ from pathlib import Path
 
 import torch
 
-from vae.checkpoints import CheckpointError, release_run_name, reserve_run_name, save_run
+from vae.checkpoints import CheckpointError, save_run
 from vae.config import VAEConfig, bounds
+from vae.history import StepHistory
 from vae.models import IMAGE_SHAPE, build_model
-from vae.train import StepHistory, evaluate
+from vae.names import release_run_name, reserve_run_name
+from vae.schema import RunStatus, final_summary
+from vae.train import evaluate
 
 N_PIXELS = IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
 
@@ -92,6 +95,7 @@ def recognise(
         wanted = {name for parts in layout.keys.values() for name in parts}
         if names != wanted:
             continue
+        _check_keys(state, layout, label)
         d = int(state[layout.latent_from].shape[0]) if state[layout.latent_from].ndim == 2 else 0
         low, high = bounds("latent_dim")
         if not low <= d <= high:
@@ -116,7 +120,22 @@ def recognise(
     return None
 
 
-def import_foreign(directory: Path, foreign: ForeignModel, wanted_name: str, dataset: str, *, source: str = "") -> Path:
+def _check_keys(state: dict[str, torch.Tensor], layout: Layout, label: str) -> None:
+    """Every tensor the mapping reads is there, and nothing else: checked before any is read."""
+    needed = {f"{name}.{suffix}" for parts in layout.keys.values() for name in parts for suffix in ("weight", "bias")}
+    missing, extra = sorted(needed - set(state)), sorted(set(state) - needed)
+    if missing or extra:
+        what = f"{missing[0]} is missing" if missing else f"it has an unexpected {extra[0]}"
+        raise CheckpointError(f"{label} looks like {layout.description}, but {what}")
+    for key in sorted(needed):
+        if state[key].is_complex() or not state[key].is_floating_point():
+            raise CheckpointError(f"{label} looks like {layout.description}, but {key} holds {state[key].dtype}")
+
+
+def import_foreign(
+    directory: Path, foreign: ForeignModel, wanted_name: str, dataset: str, *, source: str = "", owner: str = "",
+    origin: str = "",
+) -> Path:  # fmt: skip
     """Evaluate ``foreign`` on ``dataset``'s test split and save it as a run with no training history."""
     from vae.data import load_dataset
 
@@ -128,11 +147,11 @@ def import_foreign(directory: Path, foreign: ForeignModel, wanted_name: str, dat
     model.load_state_dict(foreign.state_dict)
     test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)
     history = {"epochs": [], "steps": StepHistory().to_dict(), "imported": {"from": foreign.layout.description,
-                                                                          "file": source}}  # fmt: skip
-    final = {"test": test, "dataset": data.name, "n_test": len(data.test_x), "epochs": 0, "status": "imported",
-             "message": f"imported from {foreign.layout.description}"}  # fmt: skip
+                                                                          "file": source[-200:]}}  # fmt: skip
+    final = final_summary(test, data.name, len(data.test_x), 0, RunStatus.IMPORTED,
+                          f"imported from {foreign.layout.description}")  # fmt: skip
     name = reserve_run_name(directory, wanted_name)
     try:
-        return save_run(directory, name, model, config, history, final)
+        return save_run(directory, name, model, config, history, final, owner=owner, origin=origin)
     finally:
         release_run_name(directory, name)

@@ -9,8 +9,8 @@ events it sends into the job: the metrics so far, the status, the error if any; 
 At most ``max_concurrent()`` jobs train at once; later ones wait in a queue, so several users on one
 small machine cannot oversubscribe it.
 
-Jobs belong to the server, not to a browser tab: ``JobRegistry`` keeps them by an unguessable
-token, which a tab keeps in its URL. Whoever holds the token may stop the job; everyone can see it.
+Jobs belong to the server, not to a browser tab: ``vae.registry.JobRegistry`` keeps them by an
+unguessable token, which a tab keeps in its URL.
 """
 
 from __future__ import annotations
@@ -18,27 +18,25 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import secrets
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vae.checkpoints import Run, claim_run_name, load_run, release_run_name, reserve_run_name
+from vae.checkpoints import Run
 from vae.config import VAEConfig
-from vae.data import load_dataset
-from vae.runs import train_run
-from vae.train import EpochMetrics, StepHistory, StepMetrics, TrainingEnded
-from vae.trainer_process import own_session
+from vae.history import StepHistory
+from vae.names import claim_run_name, release_run_name, reserve_run_name
+from vae.schema import FINISHED, RunStatus
+from vae.settings import setting
+from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+from vae.trainer_process import TrainingOrders, own_session
 
 log = logging.getLogger(__name__)
 
-# A training process sends its step metrics in bundles: one pickle a bundle, not one a step.
-SEND_EVERY_S = 0.2
 # The package's parent: a training process imports ``vae`` from there, wherever the server was started.
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,11 +45,8 @@ _slots: threading.BoundedSemaphore | None = None
 
 
 def max_concurrent() -> int:
-    """Trainings that may run at once in this process (``VAE_MAX_TRAINING_JOBS``, default 2)."""
-    try:
-        return max(1, int(os.environ.get("VAE_MAX_TRAINING_JOBS", "2")))
-    except ValueError:
-        return 2
+    """Trainings that may run at once in this process (the setting ``VAE_MAX_TRAINING_JOBS``)."""
+    return setting("VAE_MAX_TRAINING_JOBS")
 
 
 def _training_slots() -> threading.BoundedSemaphore:
@@ -101,9 +96,6 @@ class JobSnapshot:
         return self.last_step.seconds * (1 - fraction) / fraction
 
 
-FINISHED = ("completed", "stopped", "diverged", "failed")
-
-
 def _epoch_metrics(epochs: list[dict]) -> list[EpochMetrics]:
     """A saved history's epochs as events, for the live curves; [] when a foreign file's do not fit."""
     try:
@@ -117,71 +109,42 @@ def _threads_per_job() -> int:
     return max(1, (os.cpu_count() or 1) // max_concurrent())
 
 
-def _train_in_process(
-    config: VAEConfig,
-    name: str,
-    directory: Path,
-    resume_path: Path | None,
-    threads: int,
-    events: BinaryIO,
-    stop: threading.Event,
-) -> None:
-    """The body of a training process (``vae.trainer_process``): train and save run ``name``, and pickle
-    what happens to ``events`` as ``("notice", text)``, ``("events", [Event, ...])`` and, on a crash,
-    ``("error", text)``. ``stop`` is set when the server asks the run to stop after its current step."""
-    import torch
-
-    def send(message: tuple) -> None:
-        pickle.dump(message, events, protocol=pickle.HIGHEST_PROTOCOL)
-        events.flush()
-
-    torch.set_num_threads(threads)
-    try:
-        data = load_dataset(config.dataset)
-        send(("notice", data.notice))
-        resume = load_run(resume_path) if resume_path is not None else None
-        bundle: list[StepMetrics | EpochMetrics | TrainingEnded] = []
-        sent = time.monotonic()
-        for event in train_run(config, name, directory, data=data, stop=stop, resume=resume):
-            bundle.append(event)
-            if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
-                send(("events", bundle))
-                bundle, sent = [], time.monotonic()
-    except BrokenPipeError:
-        return  # the server is gone; the saved epochs stay, and the run reads interrupted
-    except Exception as exc:
-        log.exception("training %s failed", name)
-        send(("error", str(exc) or type(exc).__name__))
-
-
 class TrainingJob:
     """One training run in a process of its own. Create it, ``start()`` it, poll ``snapshot()``.
 
-    With ``resume``, the job continues that saved run (``config`` from ``continue_config``): in
-    place for a user's run, under ``wanted_name`` for a shipped, read-only one.
+    With ``resume``, the job continues that saved run (``config`` from ``continue_config``): in place
+    (``in_place``, for the run's owner), or else under ``wanted_name``. ``owner`` is the hash of the
+    browser's owner token that the new run stores; a run continued in place keeps its own.
     """
 
     # The live chart is redrawn every 6 s: 1,000 points per curve cost the server ~19 ms and the
     # browser 120 kB a redraw, against 53 ms and 560 kB for 5,000. The checkpoint keeps every step.
     MAX_LIVE_STEPS = 1000
 
-    def __init__(self, config: VAEConfig, wanted_name: str, directory: Path, *, resume: Run | None = None) -> None:
+    def __init__(
+        self, config: VAEConfig, wanted_name: str, directory: Path, *, resume: Run | None = None,
+        in_place: bool = False, owner: str = "",
+    ) -> None:  # fmt: skip
         self.config = config
         self.directory = Path(directory)
         self.wanted_name = wanted_name
         self.resume = resume
         if resume is not None and resume.path is None:
             raise ValueError(f"{resume.name!r} has no file to continue from")  # before a name is taken
-        in_place = resume is not None and not resume.shipped
-        self.name = (
-            claim_run_name(self.directory, resume.name) if in_place else reserve_run_name(directory, wanted_name)
-        )
+        if in_place and (resume is None or resume.shipped):
+            raise ValueError("only a saved run that is not shipped can be continued in place")
+        self.owner = owner  # who asked: one training per browser
+        self.run_owner = resume.owner if in_place and resume is not None else owner
+        self.resume_version = resume.version if resume is not None else ""
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
+        self.name = (
+            claim_run_name(self.directory, resume.name) if in_place and resume else reserve_run_name(directory, wanted_name)
+        )  # fmt: skip
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
         self.stop_event = threading.Event()  # passed on to the training process once it runs
         self._orders: BinaryIO | None = None  # the training process's stdin, while it runs
-        self.status = "queued"
+        self.status = RunStatus.QUEUED
         self.message = "waiting for a free training slot"
         self.error = ""  # what the training process said when it crashed
         self.pid: int | None = None  # the training process, once started
@@ -193,6 +156,10 @@ class TrainingJob:
         self._began = time.perf_counter()
         # Waits for a slot, starts the training process and folds in what it sends.
         self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
+
+    def discard(self) -> None:
+        """Give back the name of a job that will never start (refused by a limit)."""
+        release_run_name(self.directory, self.name)
 
     def start(self) -> TrainingJob:
         self.thread.start()
@@ -241,17 +208,17 @@ class TrainingJob:
         try:
             while not slots.acquire(timeout=0.5):
                 if self.stop_event.is_set():
-                    self._set("stopped", "cancelled before it started")
+                    self._set(RunStatus.STOPPED, "cancelled before it started")
                     return
             try:
-                self._set("running", "starting a training process")
+                self._set(RunStatus.RUNNING, "starting a training process")
                 self._run_process()
             finally:
                 slots.release()
         except Exception as exc:
             log.exception("training job %s failed", self.name)
             self.error = str(exc)
-            self._set("failed", f"training failed: {exc}")
+            self._set(RunStatus.FAILED, f"training failed: {exc}")
         finally:
             release_run_name(self.directory, self.name)
             self.resume = None  # its weights are no longer needed
@@ -267,7 +234,8 @@ class TrainingJob:
             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), *([path] if path else [])])},
             start_new_session=own_session(),
         )
-        orders = (self.config, self.name, self.directory, self.resume.path if self.resume else None, _threads_per_job())
+        orders = TrainingOrders(self.config, self.name, self.directory, _threads_per_job(), self.run_owner,
+                                self.resume.path if self.resume else None, self.resume_version)  # fmt: skip
         ended = False
         try:
             pickle.dump(orders, process.stdin)
@@ -283,7 +251,7 @@ class TrainingJob:
                         self.notice = payload
                 elif kind == "error":
                     self.error = payload
-                    self._set("failed", f"training failed: {payload}")
+                    self._set(RunStatus.FAILED, f"training failed: {payload}")
                     ended = True
                 else:
                     for event in payload:
@@ -302,7 +270,7 @@ class TrainingJob:
             process.wait()
         if not ended:
             self.error = f"the training process ended unexpectedly (exit code {process.returncode})"
-            self._set("failed", f"training failed: {self.error}")
+            self._set(RunStatus.FAILED, f"training failed: {self.error}")
 
     def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:
         with self.lock:
@@ -316,99 +284,3 @@ class TrainingJob:
                 self._epochs.append(event)
             else:
                 self.status, self.message = event.reason, event.message
-
-
-class JobRegistry:
-    """The process's training jobs, keyed by an unguessable token: queued, running, and finished
-    within the last ``keep_finished_s`` seconds. Every session reads it; only a token holder stops a job.
-    """
-
-    def __init__(self, keep_finished_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.keep_finished_s = keep_finished_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._jobs: dict[str, TrainingJob] = {}
-        self._batches: dict[str, list[TrainingJob]] = {}  # a sweep: one token for all its jobs
-
-    def submit(self, job: TrainingJob) -> str:
-        """Start ``job`` and return its token (``secrets.token_urlsafe``), the only handle that can stop it."""
-        token = secrets.token_urlsafe(16)
-        with self._lock:
-            self._prune()
-            self._jobs[token] = job
-        job.start()
-        return token
-
-    def submit_batch(self, batch: list[TrainingJob]) -> str:
-        """Queue every job of a sweep and return one token for the whole batch; they run as slots free up."""
-        token = secrets.token_urlsafe(16)
-        for job in batch:
-            self.submit(job)
-        with self._lock:
-            self._batches[token] = list(batch)
-        return token
-
-    def batch(self, token: str | None) -> list[TrainingJob]:
-        """The jobs of the batch ``token``, or [] for an unknown or expired token."""
-        if not isinstance(token, str) or not token:
-            return []
-        with self._lock:
-            self._prune()
-            for known, batch in self._batches.items():
-                if secrets.compare_digest(known, token):
-                    return list(batch)
-        return []
-
-    def stop_batch(self, token: str | None) -> bool:
-        """Stop every job of a batch: running ones after their current step, queued ones before they start."""
-        batch = self.batch(token)
-        for job in batch:
-            job.request_stop()
-        return bool(batch)
-
-    def get(self, token: str | None) -> TrainingJob | None:
-        """The job of ``token``, or None for an unknown, malformed or expired token."""
-        if not isinstance(token, str) or not token:
-            return None
-        with self._lock:
-            self._prune()
-            for known, job in self._jobs.items():
-                if secrets.compare_digest(known, token):
-                    return job
-        return None
-
-    def stop(self, token: str | None) -> bool:
-        """Ask the token's job to stop. False when the token names no job."""
-        job = self.get(token)
-        if job is None:
-            return False
-        job.request_stop()
-        return True
-
-    def jobs(self) -> list[TrainingJob]:
-        """Every job held, oldest first; tokens are not part of the answer."""
-        with self._lock:
-            self._prune()
-            return list(self._jobs.values())
-
-    def job_for_run(self, name: str) -> TrainingJob | None:
-        """The held job that writes run ``name``, newest first."""
-        for job in reversed(self.jobs()):
-            if job.name == name:
-                return job
-        return None
-
-    def holds_run(self, token: str | None, name: str) -> bool:
-        """Whether ``token`` is the token of the held job, or of a batch with a job, that writes run ``name``."""
-        job = self.get(token)
-        return (job is not None and job.name == name) or any(j.name == name for j in self.batch(token))
-
-    def _prune(self) -> None:
-        horizon = self._clock() - self.keep_finished_s
-        for token, job in list(self._jobs.items()):
-            if job.finished_at is not None and job.finished_at < horizon:
-                del self._jobs[token]
-        held = set(map(id, self._jobs.values()))
-        for token, batch in list(self._batches.items()):
-            if not any(id(job) in held for job in batch):
-                del self._batches[token]

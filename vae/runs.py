@@ -16,13 +16,14 @@ from typing import Any
 import torch
 
 from vae.analysis import decode_images, encode_mu, frame_epochs, frame_subset, latent_frame, to_uint8
-from vae.checkpoints import CheckpointError, Run, mark_writing, run_path, save_run, trainer_id
+from vae.checkpoints import CheckpointError, Run, save_run
 from vae.config import ConfigError, VAEConfig, bounds
 from vae.data import Dataset, load_dataset
+from vae.history import StepHistory
 from vae.models import VAE, build_model, resolve_device
-from vae.train import EpochMetrics, Event, StepHistory, StepMetrics, TrainingEnded, TrainState, evaluate, train
-
-CONTINUABLE = ("completed", "stopped", "interrupted", "imported")
+from vae.names import mark_writing, run_path, trainer_id
+from vae.schema import CONTINUABLE, RunStatus, final_summary
+from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded, TrainState, evaluate, train
 
 
 class RunRecorder:
@@ -40,6 +41,7 @@ class RunRecorder:
         history: dict[str, Any] | None = None,
         allow_shipped: bool = False,
         save_train_state: bool = True,
+        owner: str = "",
     ) -> None:
         self.directory = Path(directory)
         self.name = name
@@ -48,11 +50,12 @@ class RunRecorder:
         self.data = data
         self.state = state
         self.allow_shipped = allow_shipped
+        self.owner = owner
         history = history or {}
         self.epochs: list[dict[str, Any]] = list(history.get("epochs", []))[: state.epochs_done]
-        # Steps of an epoch that a stop cut short are dropped: the continued run trains that epoch afresh.
-        self.steps = StepHistory.from_history(history).until_epoch(
-            state.epochs_done, StepHistory.for_run(config, len(data.train_x)).stride
+        # Up to where training stopped: a run stopped mid-epoch goes on from its next step.
+        self.steps = StepHistory.from_history(history, resume=True).until(
+            state.epochs_done, state.epoch_step, StepHistory.for_run(config, len(data.train_x)).stride
         )
         self.save_train_state = save_train_state
         # The latent space forming: a fixed subset of test digits, encoded after every epoch.
@@ -87,15 +90,9 @@ class RunRecorder:
         self.recons.append(torch.from_numpy(to_uint8(panel)))
 
     def _save(self, test: dict[str, float], status: str, message: str) -> Path:
-        final = {
-            "test": test,
-            "dataset": self.data.name,
-            "n_test": len(self.data.test_x),
-            "epochs": len(self.epochs),
-            "status": status,
-            "message": message,
-            "trainer": trainer_id(),
-        }
+        position = {"position": {"epoch": self.state.epochs_done + 1, "step": self.state.epoch_step}}
+        final = final_summary(test, self.data.name, len(self.data.test_x), len(self.epochs), status, message,
+                              trainer=trainer_id(), **(position if self.state.epoch_step else {}))  # fmt: skip
         self.path = save_run(
             self.directory,
             self.name,
@@ -105,6 +102,7 @@ class RunRecorder:
             final,
             train_state=self.state.state_dict() if self.save_train_state else None,
             allow_shipped=self.allow_shipped,
+            owner=self.owner,
         )
         return self.path
 
@@ -117,14 +115,11 @@ class RunRecorder:
             self.epochs.append(event.to_dict())
             if frame_epochs(self.config.epochs)(event.epoch):
                 self._record_frame(event.epoch)
-            return self._save(event.test, "running", f"epoch {event.epoch} of {self.config.epochs}")
-        # The end. A stop mid-epoch keeps the partly trained weights, evaluated afresh.
-        self.steps.flush()
-        if event.reason == "diverged" and not self.epochs:
+            return self._save(event.test, RunStatus.RUNNING, f"epoch {event.epoch} of {self.config.epochs}")
+        # The end. A stop mid-epoch keeps the partly trained weights, evaluated afresh, and where it stopped.
+        if event.reason == RunStatus.DIVERGED and not self.epochs:
             return None  # nothing good was ever trained: keep no file
-        rows = self.steps.rows
-        trained_since_epoch = bool(rows) and (not self.epochs or rows[-1][0] > self.epochs[-1]["epoch"])
-        if event.reason == "stopped" and trained_since_epoch:
+        if event.reason == RunStatus.STOPPED and self.state.epoch_step:
             test = evaluate(self.model, self.data.test_x, beta=self.config.beta, likelihood=self.config.likelihood)
         elif self.epochs:
             test = self.epochs[-1]["test"]
@@ -154,6 +149,8 @@ def train_run(
     allow_shipped: bool = False,
     resume: Run | None = None,
     save_train_state: bool = True,
+    owner: str = "",
+    resume_version: str = "",
 ) -> Iterator[Event]:
     """Train and save run ``name`` in ``directory``, yielding every event of ``vae.train.train``.
 
@@ -161,7 +158,12 @@ def train_run(
     With ``resume`` (see ``continue_config``), training starts from that run's weights, history,
     optimizer and RNG states instead of from scratch, and ``config.epochs`` is the new total.
     ``save_train_state=False`` leaves the optimizer state out (shipped runs: a third of the size).
+    ``owner`` is the hash of the owning browser's token ("" for none). With ``resume_version``, the file
+    ``resume`` came from must still be that version (``Run.version``): a changed file is refused.
     """
+    if resume is not None and resume_version and resume.version != resume_version:
+        raise CheckpointError(f"{resume.name!r} changed after this continuation was asked for; ask again to "
+                              "continue it as it is now")  # fmt: skip
     if resume is None:
         config, model, data = prepare(config, data)
         state = TrainState.fresh(model, config)
@@ -174,13 +176,14 @@ def train_run(
         state = TrainState.fresh(model, config)
         try:
             state.load_state_dict(resume.train_state)
-        except (KeyError, RuntimeError, TypeError, ValueError):
-            pass  # an older file, or one from another device: Adam and the RNGs start afresh
-        state.epochs_done = len(resume.epochs)
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+            state = TrainState.fresh(model, config)  # an older file, or one from another device: start afresh
+        if state.epochs_done != len(resume.epochs):  # the state is not of this history: keep only the epochs
+            state.epochs_done, state.epoch_step = len(resume.epochs), 0
         history = resume.history
     recorder = RunRecorder(
         directory, name, model, config, data, state,
-        history=history, allow_shipped=allow_shipped, save_train_state=save_train_state,
+        history=history, allow_shipped=allow_shipped, save_train_state=save_train_state, owner=owner,
     )  # fmt: skip
     path = run_path(directory, name)
     mark_writing(path, True)

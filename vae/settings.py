@@ -1,14 +1,18 @@
-"""Settings read from the environment, in one place so that the app and the CLI agree.
+"""Settings read from the environment, in one place so that the app, the CLI and the README agree.
 
-Kept free of torch so that ``python -m vae --help`` stays instant.
+Kept free of torch so that ``python -m vae --help`` stays instant. ``SETTINGS`` is the one list of the
+numeric settings, their defaults and what they mean; the README's settings table is checked against it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+log = logging.getLogger(__name__)
 
 
 def default_checkpoint_dir() -> Path:
@@ -17,3 +21,51 @@ def default_checkpoint_dir() -> Path:
     The same for the app and the CLI, whatever the current directory.
     """
     return Path(os.environ.get("VAE_CHECKPOINT_DIR", REPO_CHECKPOINTS)).expanduser()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A whole-number setting: its default, the least value that makes sense, and what it limits."""
+
+    default: int
+    low: int
+    help: str
+
+
+SETTINGS = {
+    "VAE_MAX_TRAINING_JOBS": Setting(2, 1, "trainings that run at once in the app; the rest wait in a queue"),
+    "VAE_MAX_QUEUED_TRAININGS": Setting(
+        32, 1, "trainings that may wait in the app's queue, over all users (each run of a sweep counts)"
+    ),
+    "VAE_MAX_TRAINING_STEPS": Setting(
+        100_000,
+        1,
+        "the largest training the app starts, in optimizer steps (epochs × steps per epoch); the CLI has no limit",
+    ),
+    "VAE_MAX_UPLOADS": Setting(50, 0, "runs that browsers may upload to the server, in all"),
+    "VAE_MAX_UPLOAD_MB": Setting(500, 0, "megabytes that the uploaded runs may take, in all"),
+    "VAE_MAX_IW_SAMPLES": Setting(
+        1_000_000, 1, "the importance-weighted bound on demand: at most K × test images decoded"
+    ),
+    "VAE_MAX_TSNE_POINTS": Setting(5000, 100, "t-SNE on demand: at most this many points"),
+    "VAE_JOB_RETENTION_S": Setting(
+        3600, 1, "seconds a finished training stays listed on the server, with its live view and Stop link"
+    ),
+}
+
+
+def setting(name: str) -> int:
+    """The setting's value from the environment; its default when unset, or (with a logged warning) when the
+    value is not a whole number at least the setting's least value."""
+    spec = SETTINGS[name]
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return spec.default
+    try:
+        value = int(raw)
+        if value < spec.low:
+            raise ValueError
+    except ValueError:
+        log.warning("%s=%r is not a whole number of at least %d; using %d", name, raw, spec.low, spec.default)
+        return spec.default
+    return value

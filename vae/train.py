@@ -8,14 +8,14 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from vae.config import VAEConfig
 from vae.data import Dataset, batches
-from vae.losses import training_objective, vae_loss
+from vae.losses import LossTerms, training_objective, vae_loss
 from vae.models import VAE, DiagonalGaussian, autocast_dtype, in_eval_mode
 
 EVAL_BATCH_SIZE = 2000
@@ -35,99 +35,6 @@ class StepMetrics:
     beta: float
     seconds: float
     capacity: float = 0.0
-
-
-STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
-
-
-MAX_STEP_ROWS = 50_000  # ~1.4 MB in a checkpoint; a classic 10-epoch run has 4,690 steps
-
-
-@dataclass
-class StepHistory:
-    """The optimiser steps' metrics, one row per step with the columns ``STEP_COLUMNS``.
-
-    ``steps_per_epoch`` places a step on the epoch axis, so that a run stopped during its first
-    epoch is drawn over the part of the epoch it trained, not stretched over a whole one. A long run
-    keeps one row per ``stride`` steps, their mean, so that Burda et al.'s 10 million steps fit too.
-    """
-
-    steps_per_epoch: int = 0
-    rows: list[tuple[float, ...]] = field(default_factory=list)
-    stride: int = 1
-    _pending: list[tuple[float, ...]] = field(default_factory=list, repr=False)
-
-    @classmethod
-    def for_run(cls, config: VAEConfig, n_train: int) -> StepHistory:
-        """An empty history whose stride keeps ``config``'s whole run within ``MAX_STEP_ROWS`` rows."""
-        total = config.epochs * math.ceil(n_train / config.batch_size)
-        return cls(stride=max(1, math.ceil(total / MAX_STEP_ROWS)))
-
-    def append(self, m: StepMetrics) -> None:
-        self.steps_per_epoch = m.steps_per_epoch
-        if self._pending and self._pending[-1][0] != m.epoch:
-            self.flush()  # a row never spans two epochs
-        self._pending.append((m.epoch, m.step, m.recon, m.kl, m.loss, m.beta, m.capacity))
-        if len(self._pending) >= self.stride:
-            self.flush()
-
-    def flush(self) -> None:
-        """Close the open row of the pending steps (fewer than ``stride`` at the end of a run, so that its
-        last steps count)."""
-        if len(self._pending) == 1:
-            self.rows.append(self._pending[0])
-        elif self._pending:
-            last = self._pending[-1]
-            means = [sum(column) / len(self._pending) for column in zip(*self._pending, strict=True)]
-            self.rows.append((last[0], last[1], *means[2:]))  # placed at its last step
-        self._pending = []
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def column(self, name: str) -> list[float]:
-        index = STEP_COLUMNS.index(name)
-        return [row[index] for row in self.rows]
-
-    def epoch_axis(self) -> list[float]:
-        """Each step as a fractional epoch: step s of epoch e is at ``e - 1 + s / steps_per_epoch``."""
-        per_epoch = max(self.steps_per_epoch, 1)
-        return [epoch - 1 + step / per_epoch for epoch, step, *_ in self.rows]
-
-    def until_epoch(self, epoch: int, stride: int | None = None) -> StepHistory:
-        """The steps of epochs 1..``epoch``: what a run continued after that epoch keeps, going on with
-        ``stride`` (default: its own)."""
-        return StepHistory(self.steps_per_epoch, [row for row in self.rows if row[0] <= epoch], stride or self.stride)
-
-    def thinned(self, max_rows: int) -> StepHistory:
-        """Every k-th row, at most ``max_rows`` of them, for a live chart."""
-        stride = max(1, -(-len(self.rows) // max_rows))  # ceil: never more than the cap
-        return StepHistory(self.steps_per_epoch, self.rows[::stride], self.stride * stride)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Checkpoint form: plain numbers and one float tensor ``[S, len(STEP_COLUMNS)]``."""
-        values = torch.tensor(self.rows, dtype=torch.float32).reshape(-1, len(STEP_COLUMNS))
-        return {"steps_per_epoch": self.steps_per_epoch, "columns": list(STEP_COLUMNS), "values": values,
-                "stride": self.stride}  # fmt: skip
-
-    @classmethod
-    def from_history(cls, history: dict[str, Any]) -> StepHistory:
-        """Read a checkpoint's ``history["steps"]``, in this form or the older bare tensor."""
-        steps = history.get("steps")
-        if isinstance(steps, dict):
-            columns, values, per_epoch = steps.get("columns", []), steps.get("values"), steps.get("steps_per_epoch", 0)
-        elif isinstance(steps, torch.Tensor):
-            # Older files: a bare tensor, and no steps_per_epoch. The longest epoch seen is the best guess.
-            columns, values, per_epoch = history.get("step_columns", list(STEP_COLUMNS)), steps, 0
-        else:
-            return cls()
-        if not isinstance(values, torch.Tensor) or values.ndim != 2 or list(columns) != list(STEP_COLUMNS):
-            return cls()
-        rows = [tuple(row) for row in values.tolist()]
-        if not per_epoch and rows:
-            per_epoch = int(max(row[1] for row in rows))
-        stride = steps.get("stride", 1) if isinstance(steps, dict) else 1
-        return cls(int(per_epoch), rows, int(stride))
 
 
 @dataclass(frozen=True)
@@ -225,6 +132,12 @@ class TrainState:
     order: torch.Generator  # shuffles the training set, once per epoch
     noise: torch.Generator  # reparameterisation noise, once per step
     epochs_done: int = 0
+    # Where a stop left epoch ``epochs_done + 1``: its steps done, the order RNG from before its shuffle,
+    # and its running train sums, so that a continued run finishes that epoch as an unbroken one would.
+    epoch_step: int = 0
+    epoch_order: torch.Tensor | None = None
+    epoch_sums: tuple[float, float] = (0.0, 0.0)
+    epoch_seen: int = 0
 
     @classmethod
     def fresh(cls, model: VAE, config: VAEConfig) -> TrainState:
@@ -239,18 +152,51 @@ class TrainState:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain tensors, numbers and dicts: loads with ``weights_only=True``."""
-        return {
+        state = {
             "optimizer": self.optimizer.state_dict(),
             "order_rng": self.order.get_state(),
             "noise_rng": self.noise.get_state(),
             "epochs_done": self.epochs_done,
         }
+        if self.epoch_step and self.epoch_order is not None:
+            state["position"] = {"step": self.epoch_step, "order_rng": self.epoch_order,
+                                 "sums": torch.tensor(self.epoch_sums, dtype=torch.float64), "seen": self.epoch_seen}  # fmt: skip
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Carry on from ``state``; ``ValueError`` (nothing changed) when it does not fit this model."""
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        moments = state["optimizer"]["state"]
+        for i, param in enumerate(params):  # Adam's moments must be the parameters' shapes
+            for key in ("exp_avg", "exp_avg_sq"):
+                if i in moments and tuple(moments[i][key].shape) != tuple(param.shape):
+                    raise ValueError(f"the optimizer state does not fit parameter {i}")
+        position = state.get("position")
         self.optimizer.load_state_dict(state["optimizer"])
         self.order.set_state(state["order_rng"])
         self.noise.set_state(state["noise_rng"])
         self.epochs_done = int(state["epochs_done"])
+        if isinstance(position, dict):
+            self.epoch_step, self.epoch_order = int(position["step"]), position["order_rng"]
+            self.epoch_sums = tuple(position["sums"].tolist())
+            self.epoch_seen = int(position["seen"])
+
+
+def _forward(
+    model: VAE, config: VAEConfig, batch: torch.Tensor, noise: torch.Generator, beta: float, capacity: float,
+    amp: torch.dtype | None,
+) -> tuple[LossTerms, torch.Tensor]:  # fmt: skip
+    """The loss terms of one batch ``[B, 1, 28, 28]`` and the objective that training minimises."""
+    # Matmuls may run in bfloat16; the loss is always computed in fp32.
+    with torch.autocast(next(model.parameters()).device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        logits, posterior = model(batch, noise)
+    posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
+    terms = vae_loss(logits.float(), batch, posterior, beta, config.likelihood)
+    objective = training_objective(
+        terms, beta=beta, free_bits=config.free_bits, capacity=capacity if config.capacity > 0 else None,
+        gamma=config.capacity_gamma,
+    )  # fmt: skip
+    return terms, objective
 
 
 def train(
@@ -284,31 +230,22 @@ def train(
 
     for epoch in range(state.epochs_done + 1, config.epochs + 1):
         epoch_began = time.perf_counter()
+        if state.epoch_step:  # a run stopped during this epoch: shuffle it as it was shuffled then
+            state.order.set_state(state.epoch_order)
+        state.epoch_order = state.order.get_state()
         order = torch.randperm(n, generator=state.order)
-        sums = torch.zeros(2, dtype=torch.float64)
-        seen = 0
+        sums = torch.tensor(state.epoch_sums, dtype=torch.float64)
+        seen = state.epoch_seen
         lr = learning_rate(config, (epoch - 1) * steps_per_epoch, total_steps)
-        for step in range(1, steps_per_epoch + 1):
+        for step in range(state.epoch_step + 1, steps_per_epoch + 1):
             batch = data.train_batch(
                 order[(step - 1) * config.batch_size : step * config.batch_size], state.noise, device
             )
             progress = epoch - 1 + (step - 1) / steps_per_epoch
-            beta = config.beta_at(progress)
-            capacity = config.capacity_at(progress)
+            beta, capacity = config.beta_at(progress), config.capacity_at(progress)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, (epoch - 1) * steps_per_epoch + step - 1, total_steps)
-            # Matmuls may run in bfloat16; the loss is always computed in fp32.
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                logits, posterior = model(batch, state.noise)
-            posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
-            terms = vae_loss(logits.float(), batch, posterior, beta, config.likelihood)
-            objective = training_objective(
-                terms,
-                beta=beta,
-                free_bits=config.free_bits,
-                capacity=capacity if config.capacity > 0 else None,
-                gamma=config.capacity_gamma,
-            )
+            terms, objective = _forward(model, config, batch, state.noise, beta, capacity, amp)
             # One host sync per step: the three numbers travel together.
             loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).detach().cpu().tolist()
             if not math.isfinite(loss):
@@ -320,12 +257,14 @@ def train(
             optimizer.step()
             sums += torch.tensor([recon, kl], dtype=torch.float64) * len(batch)
             seen += len(batch)
+            state.epoch_step, state.epoch_sums, state.epoch_seen = step, tuple(sums.tolist()), seen
             yield StepMetrics(
                 epoch, step, steps_per_epoch, recon, kl, loss, beta, time.perf_counter() - began, capacity
             )
             if stop is not None and stop.is_set():
-                yield TrainingEnded("stopped", f"stopped by request during epoch {epoch}", completed)
+                yield TrainingEnded("stopped", f"stopped by request at step {step} of epoch {epoch}", completed)
                 return
+        state.epoch_step, state.epoch_sums, state.epoch_seen = 0, (0.0, 0.0), 0
         train_seconds = time.perf_counter() - epoch_began
         train_recon, train_kl = (sums / seen).tolist()
         test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)

@@ -1,8 +1,8 @@
 """The entry point of a dashboard training process: ``python -m vae.trainer_process SERVER_PID``.
 
-``vae.jobs.TrainingJob`` starts it. Its orders come on stdin: one pickle ``(config, name, directory,
-resume_path, threads)``, then a byte that means "stop after this step" (end of file means the same:
-the server is gone). What happens goes back as pickles on stdout; see ``vae.jobs._train_in_process``.
+``vae.jobs.TrainingJob`` starts it. Its orders come on stdin: one pickled ``TrainingOrders``, then a
+byte that means "stop after this step" (end of file means the same: the server is gone). What happens
+goes back as pickles on stdout; see ``train_in_process``. This module never imports the server's side.
 
 The process yields the cores before anything else, and only then imports torch: a second and more
 of CPU that would otherwise compete with every page of every user at full priority. It is a plain
@@ -15,13 +15,19 @@ Only light modules are imported here.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
 import sys
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from vae.config import VAEConfig
 
 # Page reruns share the cores with background trainings; a niced trainer lets them go first.
 # CFS weights: nice 0 -> 1024, nice 15 -> 36, so a page gets about 97% of a contended core.
@@ -29,6 +35,25 @@ TRAINING_NICENESS = 15
 # The same for the training's own scheduling group (Linux autogroup): weight 15 against 1024.
 AUTOGROUP_NICENESS = 19
 AUTOGROUP = Path("/proc/self/autogroup")
+# A training process sends its step metrics in bundles: one pickle a bundle, not one a step.
+SEND_EVERY_S = 0.2
+
+
+@dataclass(frozen=True)
+class TrainingOrders:
+    """What the server asks of one training process, pickled whole onto its stdin.
+
+    ``owner`` is the hash stored in the run; ``resume_path`` and ``resume_version`` name the saved run to
+    continue and the version (SHA-256) it had when the continuation was asked for.
+    """
+
+    config: VAEConfig
+    name: str
+    directory: Path
+    threads: int
+    owner: str = ""
+    resume_path: Path | None = None
+    resume_version: str = ""
 
 
 def own_session() -> bool:
@@ -70,6 +95,42 @@ def _stop_on_order(orders: BinaryIO, stop: threading.Event) -> None:
     stop.set()
 
 
+def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.Event) -> None:
+    """Train and save the run that ``orders`` name, and pickle what happens to ``events`` as ``("notice",
+    text)``, ``("events", [Event, ...])`` and, when it cannot go on, ``("error", text)``. ``stop`` is set
+    when the server asks the run to stop after its current step."""
+    import torch  # after the priority is set
+
+    from vae.checkpoints import load_run
+    from vae.data import load_dataset
+    from vae.runs import train_run
+    from vae.train import StepMetrics
+
+    def send(message: tuple) -> None:
+        pickle.dump(message, events, protocol=pickle.HIGHEST_PROTOCOL)
+        events.flush()
+
+    torch.set_num_threads(orders.threads)
+    try:
+        data = load_dataset(orders.config.dataset)
+        send(("notice", data.notice))
+        resume = load_run(orders.resume_path) if orders.resume_path is not None else None
+        bundle: list = []
+        sent = time.monotonic()
+        run = train_run(orders.config, orders.name, orders.directory, data=data, stop=stop, resume=resume,
+                        owner=orders.owner, resume_version=orders.resume_version)  # fmt: skip
+        for event in run:
+            bundle.append(event)
+            if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
+                send(("events", bundle))
+                bundle, sent = [], time.monotonic()
+    except BrokenPipeError:
+        return  # the server is gone; the saved epochs stay, and the run reads interrupted
+    except Exception as exc:
+        logging.getLogger(__name__).exception("training %s failed", orders.name)
+        send(("error", str(exc) or type(exc).__name__))
+
+
 def main() -> None:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
         print("usage: python -m vae.trainer_process SERVER_PID, orders on stdin; vae.jobs.TrainingJob starts it",
@@ -80,12 +141,14 @@ def main() -> None:
     events = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not land in the event stream
     orders = sys.stdin.buffer
-    config, name, directory, resume_path, threads = pickle.load(orders)
+    wanted = pickle.load(orders)
     stop = threading.Event()
     threading.Thread(target=_stop_on_order, args=(orders, stop), daemon=True).start()
-    from vae.jobs import _train_in_process  # torch, after the priority is set
-
-    _train_in_process(config, name, directory, resume_path, threads, events, stop)
+    train_in_process(wanted, events, stop)
+    events.close()
+    # Not a normal exit: the thread that waits on stdin holds its lock, and finalizing the interpreter
+    # under it aborts the process. Everything worth keeping is saved and sent by now.
+    os._exit(0)
 
 
 if __name__ == "__main__":

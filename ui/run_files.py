@@ -1,0 +1,118 @@
+"""The Runs page's file controls: continue, delete and upload, each allowed by who owns the run.
+
+A run made in the app belongs to the browser that made it (``state.session_owner``): only that browser
+sees Delete or continues it in place. Anyone may continue any run under a new name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from ui import state, widgets
+from vae.checkpoints import UPLOAD, CheckpointError, RunInfo, delete_run, import_run, load_run
+from vae.config import ConfigError, bounds, field_spec
+from vae.data import default_dataset
+from vae.importers import import_foreign, read_state_dict, recognise
+from vae.jobs import TrainingJob
+from vae.limits import LimitError, check_upload
+from vae.runfile import MAX_CHECKPOINT_BYTES
+from vae.runs import continue_config
+from vae.schema import CONTINUABLE
+
+
+def continue_run(info: RunInfo) -> None:
+    """Continue the picked run for more epochs: in place for its owner, else as a new run; watched on Train."""
+    if info.status not in CONTINUABLE:
+        st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped, "
+                   "was interrupted or was imported can be continued.")  # fmt: skip
+        return
+    more = st.number_input(
+        "More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1, key="more_epochs"
+    )
+    in_place = state.owns(info)
+    label = f"Continue {info.name}" + ("" if in_place else " as a new run")
+    if not st.button(label, icon=":material/resume:"):
+        return
+    if state.session_busy():
+        st.error("One training per session: yours is still running (see Train).", icon=":material/error:")
+        return
+    try:
+        blocked = state.may_change_run(info) if in_place else ""
+        if blocked:
+            raise CheckpointError(blocked)
+        run = load_run(info.path)
+        job = TrainingJob(continue_config(run, int(more)), f"{info.name}-continued", state.checkpoint_dir(),
+                          resume=run, in_place=in_place, owner=state.owner_hash_for_new_run())  # fmt: skip
+        state.start_job(job)
+    except (CheckpointError, ConfigError, ValueError) as exc:
+        st.error(f"Cannot continue: {exc}", icon=":material/error:")
+        return
+    st.switch_page("pages/train.py")
+
+
+def delete_control(info: RunInfo) -> None:
+    """Delete, behind a confirmation, for the run's owner; a line saying why not for everyone else."""
+    blocked = state.may_change_run(info)
+    if blocked:
+        st.caption(f"{blocked}.")
+        return
+    confirm = st.checkbox(f"Yes, delete {info.name} for good", key=f"confirm_{info.name}")
+    if st.button("Delete run", disabled=not confirm, icon=":material/delete:", key=f"delete_{info.name}"):
+        try:
+            delete_run(state.checkpoint_dir(), info.name, state.session_owner())
+        except CheckpointError as exc:
+            widgets.checkpoint_error(exc)
+            return
+        if st.session_state.get(state.CURRENT_RUN_KEY) == info.name:
+            st.session_state.pop(state.CURRENT_RUN_KEY)
+        st.toast(f"Deleted {info.name}")
+        st.rerun()
+
+
+def upload_section(upload) -> None:
+    """Add an uploaded file as this browser's run: a VAE Lab checkpoint as it is, a foreign model after
+    evaluating it. Nothing is written for a bad file, or past the upload limits."""
+    data = upload.getvalue()
+    stem = Path(upload.name).stem[:64] or "uploaded"
+    try:
+        check_upload(state.uploaded_sizes(), len(data))
+        state_dict = read_state_dict(data) if len(data) <= MAX_CHECKPOINT_BYTES else None
+        foreign = recognise(state_dict, "the uploaded file") if state_dict is not None else None
+    except (CheckpointError, LimitError) as exc:
+        st.error(f"Not added: {exc}", icon=":material/error:")
+        return
+    directory, owner = state.checkpoint_dir(), state.owner_hash_for_new_run()
+    if foreign is None:
+        if st.button("Add to my runs", icon=":material/upload:"):
+            add(lambda: import_run(directory, data, stem, owner=owner, origin=UPLOAD))
+        return
+    st.info(f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
+            f"{foreign.layout.arch} model with the same outputs, and measured on a test set.",
+            icon=":material/input:")  # fmt: skip
+    datasets = field_spec("dataset")["choices"]
+    dataset = st.selectbox("Evaluate it on", datasets, index=datasets.index(default_dataset()))
+    if st.button("Import", icon=":material/upload:"):
+        add(lambda: import_foreign(directory, foreign, stem, dataset, source=upload.name, owner=owner, origin=UPLOAD))
+
+
+def add(save: Callable[[], Path]) -> None:
+    """Run ``save`` (which writes a run) and report the result; nothing is written for a bad file."""
+    try:
+        with st.spinner("Checking and measuring it…"):
+            path = save()
+    except (CheckpointError, ValueError) as exc:
+        st.error(f"Not added: {exc}", icon=":material/error:")
+    else:
+        st.success(f"Added **{path.stem}**; it is yours: only this browser can delete it.")
+        st.session_state[state.CURRENT_RUN_KEY] = path.stem
+
+
+def unreadable_files() -> None:
+    """Files in the folder that are not valid runs, each with its reason; its owner can delete it."""
+    for bad in state.unreadable_runs():
+        st.warning(f"`{bad.path.name}` in the checkpoint folder cannot be used: {bad.error}", icon=":material/warning:")
+        if bad.owned_by(state.session_owner()):
+            delete_control(bad)

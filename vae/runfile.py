@@ -1,0 +1,101 @@
+"""Reading a run file: unpickled with ``weights_only=True`` only, then validated whole.
+
+Nothing in a payload is used before ``validated`` has checked it: the config (``vae.config``), ``final``
+and ``history`` (``vae.schema``), and every weight against the config's model (names, shapes, finite).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+from vae.config import ConfigError, VAEConfig, from_dict
+from vae.errors import CheckpointError
+from vae.models import build_model
+from vae.names import OWNER_HASH_LENGTH
+from vae.schema import SchemaError, check_final, check_history
+
+FORMAT = "vae-lab-run"
+FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 50 * 1024 * 1024
+
+
+def size_error(label: str, size: int) -> str:
+    """The refusal of a file over ``MAX_CHECKPOINT_BYTES``: the one wording for every door a file comes in by."""
+    return f"{label} is {size / 2**20:.1f} MB, over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit for a checkpoint"
+
+
+def read_payload(source: Path | BinaryIO, size: int, label: str) -> dict[str, Any]:
+    if size == 0:
+        raise CheckpointError(f"{label} is empty")
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(size_error(label, size))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of files we refuse anyway
+            payload = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - the unpickler raises many types; all mean "unsafe or corrupt"
+        # torch's own message suggests weights_only=False, which is exactly what must never happen here.
+        unsafe = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            reason = f"it holds a Python object ({unsafe.group(1)}) that is unsafe to load, so it was refused"
+        else:
+            reason = "the file is corrupt, truncated or not a torch checkpoint"
+        raise CheckpointError(f"{label} is not a readable VAE Lab checkpoint: {reason}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{label} is a torch file, but not a VAE Lab run (no '{FORMAT}' marker)")
+    version = payload.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{label} has format version {version!r}; this VAE Lab reads up to {FORMAT_VERSION}")
+    return payload
+
+
+def owner_of(payload: dict[str, Any]) -> str:
+    """The stored owner hash, or "" for none (or for anything that is not a hash)."""
+    owner = payload.get("owner", "")
+    valid = isinstance(owner, str) and len(owner) == OWNER_HASH_LENGTH and re.fullmatch("[0-9a-f]+", owner)
+    return owner if valid else ""
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of ``config``'s model, from a model on the meta device (no memory, no init cost)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+
+
+def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str, Any], dict[str, Any]]:
+    """The payload's config, ``final`` and ``history``, each checked whole, and its weights checked against the
+    config (names, shapes, finite values) before any is used; else ``CheckpointError`` naming the field."""
+    try:
+        config = from_dict(payload.get("config"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{label} has an invalid config: {exc}") from None
+    try:
+        final = check_final(payload.get("final"))
+        history = check_history(payload.get("history"), final)
+    except SchemaError as exc:
+        raise CheckpointError(f"{label} is not a valid run: {exc}") from None
+    if final["dataset"] != config.dataset:
+        raise CheckpointError(f"{label} is not a valid run: final.dataset is {final['dataset']}, its config says "
+                              f"{config.dataset}")  # fmt: skip
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{label} holds no weights")
+    expected = _expected_shapes(config)
+    for key, shape in expected.items():
+        if key not in state or tuple(state[key].shape) != shape or not state[key].is_floating_point():
+            found = f"shape {tuple(state[key].shape)}" if key in state else "no such tensor"
+            raise CheckpointError(f"{label}: the weights do not match its config ({config.label}): {key} should have "
+                                  f"shape {shape}, found {found}")  # fmt: skip
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise CheckpointError(f"{label}: the weights do not match its config ({config.label}): unexpected {extra[0]}")
+    if not all(torch.isfinite(v).all() for v in state.values()):
+        raise CheckpointError(f"{label} holds non-finite weights")
+    return config, final, history

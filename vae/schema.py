@@ -1,0 +1,250 @@
+"""What a run file's ``final`` and ``history`` hold: one schema, used by every writer and every reader.
+
+A run file is data from anywhere (an upload, a copy from another machine, an older VAE Lab), so it is
+validated whole before any page, the CLI or a training reads it: the field names, their types,
+finite numbers, lengths and shapes. ``final_summary`` is how a writer builds ``final``; it checks
+what it builds against the same rules. A file that fails is not a run: listing shows it as
+unreadable, with the reason that ``SchemaError`` gives (the path of the field, then what is wrong).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any
+
+import torch
+
+from vae.config import DATASETS, MAX_EPOCHS
+from vae.models import IMAGE_SHAPE
+
+STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
+METRIC_KEYS = ("recon", "kl", "loss")
+MAX_STEP_ROWS = 50_000  # ~1.4 MB in a checkpoint; a classic 10-epoch run has 4,690 steps
+# A continued run keeps its earlier rows at their own stride, so a file may hold a few times the cap.
+MAX_STORED_STEP_ROWS = 4 * MAX_STEP_ROWS
+MAX_TEXT = 1000
+MAX_TEST_IMAGES = 1_000_000
+
+
+class RunStatus(StrEnum):
+    """Where a run or a training job stands. A file stores only ``FILE_STATUSES``; ``interrupted`` is
+    what a ``running`` file reads once its trainer is gone; ``queued`` and ``failed`` are jobs' alone."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    IMPORTED = "imported"
+
+
+FILE_STATUSES = (RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.IMPORTED)
+# A job that has ended, however it ended.
+FINISHED = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.FAILED)
+# A run that more epochs may carry on.
+CONTINUABLE = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.IMPORTED)
+
+
+class SchemaError(ValueError):
+    """A run file's field does not fit the schema. The message starts with the field's path."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def number(value: Any, where: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """A finite real number in [low, high] (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SchemaError(where, f"expected a finite number, got {_shown(value)}")
+    if not low <= value <= high:
+        raise SchemaError(where, f"must be in [{low:g}, {high:g}]; got {value:g}")
+    return float(value)
+
+
+def integer(value: Any, where: str, low: int = 0, high: int = 2**31 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError(where, f"expected a whole number, got {_shown(value)}")
+    if not low <= value <= high:
+        raise SchemaError(where, f"must be in [{low}, {high}]; got {value}")
+    return value
+
+
+def text(value: Any, where: str, *, choices: tuple[str, ...] = (), max_length: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(where, f"expected text, got {_shown(value)}")
+    if len(value) > max_length:
+        raise SchemaError(where, f"is {len(value):,} characters, over {max_length:,}")
+    if choices and value not in choices:
+        raise SchemaError(where, f"must be one of {', '.join(choices)}; got {_shown(value)}")
+    return value
+
+
+def mapping(value: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dict with every ``required`` key, and no key beyond those and ``optional``."""
+    if not isinstance(value, dict):
+        raise SchemaError(where, f"expected a mapping, got {_shown(value)}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise SchemaError(f"{where}.{missing[0]}", "is missing")
+    extra = sorted(str(k) for k in value if k not in required and k not in optional)
+    if extra:
+        raise SchemaError(f"{where}.{extra[0]}", "is not a field of a run file")
+    return value
+
+
+def tensor(value: Any, where: str, *, ndim: int, floating: bool, max_rows: int, width: tuple[int, ...] = ()) -> Any:
+    """A tensor of ``ndim`` dims, at most ``max_rows`` along the first, ``width`` for the rest, all finite."""
+    if not isinstance(value, torch.Tensor):
+        raise SchemaError(where, f"expected a tensor, got {_shown(value)}")
+    if value.ndim != ndim or (width and tuple(value.shape[1:]) != width) or len(value) > max_rows:
+        raise SchemaError(where, f"has shape {tuple(value.shape)}, which does not fit")
+    if value.is_floating_point() != floating or value.is_complex():
+        raise SchemaError(where, f"has dtype {value.dtype}, expected {'floats' if floating else 'integers'}")
+    if floating and value.numel() and not torch.isfinite(value).all():
+        raise SchemaError(where, "holds non-finite numbers")
+    return value
+
+
+def metrics(value: Any, where: str) -> dict[str, float]:
+    """Per-image ``recon``, ``kl`` and ``loss`` in nats."""
+    mapping(value, where, METRIC_KEYS)
+    return {k: number(value[k], f"{where}.{k}") for k in METRIC_KEYS}
+
+
+def _position(value: Any, where: str) -> None:
+    mapping(value, where, ("epoch", "step"))
+    integer(value["epoch"], f"{where}.epoch", 1, MAX_EPOCHS)
+    integer(value["step"], f"{where}.step", 1)
+
+
+def _reference(value: Any, where: str) -> None:
+    mapping(value, where, ("source", "iw_k", "nll", "active_units", "epochs"))
+    text(value["source"], f"{where}.source")
+    integer(value["iw_k"], f"{where}.iw_k", 1)
+    number(value["nll"], f"{where}.nll", 0)
+    integer(value["active_units"], f"{where}.active_units")
+    integer(value["epochs"], f"{where}.epochs", 1)
+
+
+def _iw(value: Any, where: str) -> None:
+    mapping(value, where, ("k", "n", "seed", "nll", "seconds"))
+    integer(value["k"], f"{where}.k", 1)
+    integer(value["n"], f"{where}.n", 1, MAX_TEST_IMAGES)
+    integer(value["seed"], f"{where}.seed")
+    number(value["nll"], f"{where}.nll", 0)
+    number(value["seconds"], f"{where}.seconds", 0)
+
+
+FINAL_REQUIRED = ("test", "dataset", "n_test", "epochs", "status", "message")
+FINAL_OPTIONAL = ("trainer", "position", "reference", "iw", "active_units")
+
+
+def check_final(final: Any) -> dict[str, Any]:
+    """``final``: the run's last test metrics and how it stands. Returns it unchanged, or raises ``SchemaError``."""
+    mapping(final, "final", FINAL_REQUIRED, FINAL_OPTIONAL)
+    metrics(final["test"], "final.test")
+    text(final["dataset"], "final.dataset", choices=DATASETS)
+    integer(final["n_test"], "final.n_test", 0, MAX_TEST_IMAGES)
+    integer(final["epochs"], "final.epochs", 0, MAX_EPOCHS)
+    text(final["status"], "final.status", choices=tuple(FILE_STATUSES))
+    text(final["message"], "final.message")
+    checks = {"trainer": lambda v, w: text(v, w, max_length=200), "position": _position, "reference": _reference,
+              "iw": _iw, "active_units": lambda v, w: integer(v, w, 0, 4096)}  # fmt: skip
+    for key, check in checks.items():
+        if key in final:
+            check(final[key], f"final.{key}")
+    return final
+
+
+def final_summary(
+    test: dict[str, float], dataset: str, n_test: int, epochs: int, status: str, message: str, **extra: Any
+) -> dict[str, Any]:
+    """``final`` as every writer builds it (training, import, ``build_pretrained``), checked on the way out."""
+    final = {"test": {k: float(test[k]) for k in METRIC_KEYS}, "dataset": dataset, "n_test": int(n_test),
+             "epochs": int(epochs), "status": str(status), "message": message, **extra}  # fmt: skip
+    return check_final(final)
+
+
+EPOCH_KEYS = ("epoch", "train", "test", "beta", "lr", "train_seconds", "seconds", "capacity")
+
+
+def _epochs(value: Any, final: dict[str, Any]) -> None:
+    if not isinstance(value, list) or len(value) > MAX_EPOCHS:
+        raise SchemaError("history.epochs", f"expected a list of at most {MAX_EPOCHS} epochs, got {_shown(value)}")
+    if len(value) != final["epochs"]:
+        raise SchemaError("history.epochs", f"has {len(value)} epochs, but final.epochs says {final['epochs']}")
+    for i, epoch in enumerate(value):
+        where = f"history.epochs[{i}]"
+        mapping(epoch, where, EPOCH_KEYS)
+        if integer(epoch["epoch"], f"{where}.epoch", 1, MAX_EPOCHS) != i + 1:
+            raise SchemaError(f"{where}.epoch", f"should be {i + 1}, got {epoch['epoch']}")
+        metrics(epoch["train"], f"{where}.train")
+        metrics(epoch["test"], f"{where}.test")
+        for key in ("beta", "lr", "train_seconds", "seconds", "capacity"):
+            number(epoch[key], f"{where}.{key}", 0)
+
+
+def _steps(value: Any, history: dict[str, Any]) -> None:
+    rows = {"ndim": 2, "floating": True, "width": (len(STEP_COLUMNS),)}
+    if isinstance(value, torch.Tensor):  # older files: a bare tensor, with its columns beside it
+        tensor(value, "history.steps", max_rows=MAX_STORED_STEP_ROWS, **rows)
+        if list(history.get("step_columns", STEP_COLUMNS)) != list(STEP_COLUMNS):
+            raise SchemaError("history.step_columns", f"must be {', '.join(STEP_COLUMNS)}")
+        return
+    mapping(value, "history.steps", ("steps_per_epoch", "columns", "values"), ("stride", "pending"))
+    integer(value["steps_per_epoch"], "history.steps.steps_per_epoch", 0)
+    if value["columns"] != list(STEP_COLUMNS):
+        raise SchemaError("history.steps.columns", f"must be the list {', '.join(STEP_COLUMNS)}")
+    tensor(value["values"], "history.steps.values", max_rows=MAX_STORED_STEP_ROWS, **rows)
+    if "stride" in value:
+        integer(value["stride"], "history.steps.stride", 1)
+    if "pending" in value:
+        tensor(value["pending"], "history.steps.pending", max_rows=value.get("stride", 1), **rows)
+
+
+def _frames(value: Any, final: dict[str, Any]) -> None:
+    keys = ("epochs", "index", "labels", "positions", "recon_index", "recons")
+    mapping(value, "history.frames", keys)
+    n_epochs = len(tensor(value["epochs"], "history.frames.epochs", ndim=1, floating=False, max_rows=MAX_EPOCHS))
+    n_points = len(tensor(value["index"], "history.frames.index", ndim=1, floating=False, max_rows=MAX_TEST_IMAGES))
+    tensor(value["labels"], "history.frames.labels", ndim=1, floating=False, max_rows=n_points)
+    tensor(value["positions"], "history.frames.positions", ndim=3, floating=True, max_rows=n_epochs,
+           width=(n_points, 2))  # fmt: skip
+    index = tensor(value["recon_index"], "history.frames.recon_index", ndim=1, floating=False, max_rows=100)
+    tensor(value["recons"], "history.frames.recons", ndim=4, floating=False, max_rows=n_epochs,
+           width=(len(index), *IMAGE_SHAPE[1:]))  # fmt: skip
+    for name in ("index", "recon_index"):
+        picked = value[name]
+        if picked.numel() and not (0 <= int(picked.min()) and int(picked.max()) < max(final["n_test"], 1)):
+            raise SchemaError(f"history.frames.{name}", f"points outside the {final['n_test']} test images")
+    if len(value["labels"]) != n_points or len(value["positions"]) != n_epochs or len(value["recons"]) != n_epochs:
+        raise SchemaError("history.frames", "its epochs, points and pictures do not line up")
+
+
+def check_history(history: Any, final: dict[str, Any]) -> dict[str, Any]:
+    """``history``: every epoch's metrics, the step curves and optional records; ``final`` must be checked first."""
+    mapping(history, "history", ("epochs", "steps"), ("frames", "imported", "iw_per_image", "step_columns"))
+    _epochs(history["epochs"], final)
+    _steps(history["steps"], history)
+    if "frames" in history:
+        _frames(history["frames"], final)
+    if "imported" in history:
+        mapping(history["imported"], "history.imported", ("from", "file"))
+        text(history["imported"]["from"], "history.imported.from")
+        text(history["imported"]["file"], "history.imported.file")
+    if "iw_per_image" in history:
+        per_image = tensor(history["iw_per_image"], "history.iw_per_image", ndim=1, floating=True,
+                           max_rows=MAX_TEST_IMAGES)  # fmt: skip
+        if "iw" in final and len(per_image) != final["iw"]["n"]:
+            raise SchemaError("history.iw_per_image", f"has {len(per_image)} values, but final.iw.n says "
+                              f"{final['iw']['n']}")  # fmt: skip
+    return history
