@@ -11,10 +11,10 @@ import streamlit as st
 
 from ui import routing, state, widgets
 from vae.checkpoints import CheckpointError, load_run
-from vae.names import run_path, sanitize_run_name
 from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
 from vae.data import default_dataset
 from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.names import run_path, sanitize_run_name
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE, RunStatus
 from vae.sweep import plan

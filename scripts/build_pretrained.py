@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from vae.checkpoints import list_runs, load_run
-from vae.names import SHIPPED_MANIFEST
 from vae.config import VAEConfig
 from vae.data import load_dataset
+from vae.names import SHIPPED_MANIFEST
 from vae.runs import train_run
 from vae.train import EpochMetrics, TrainingEnded
 

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import snapshot
-from vae import checkpoints
-from vae import runfile
+from vae import checkpoints, runfile
 from vae.checkpoints import (
     CheckpointError,
     clean_stale_tmp,

@@ -19,10 +19,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, ROOT, cli, open_page, session_job, snapshot, wait_until
-from vae import checkpoints, jobs
+from vae import jobs
 from vae.checkpoints import clean_stale_tmp, list_runs, load_run
-from vae.runfile import MAX_CHECKPOINT_BYTES
 from vae.data import load_dataset
+from vae.runfile import MAX_CHECKPOINT_BYTES
 
 
 class _Payload:

@@ -14,10 +14,10 @@ import torch
 
 from tests.conftest import ROOT, cli
 from vae.checkpoints import CheckpointError, list_runs, load_run
-from vae.names import mark_writing, run_status, trainer_id
 from vae.config import VAEConfig
-from vae.runs import continue_config, train_run
 from vae.history import StepHistory
+from vae.names import mark_writing, run_status, trainer_id
+from vae.runs import continue_config, train_run
 from vae.train import EpochMetrics, TrainingEnded, learning_rate
 
 CONFIG = VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=4, seed=3)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from vae.checkpoints import load_run
-from vae.runs import prepare, train_run
 from vae.history import StepHistory
+from vae.runs import prepare, train_run
 from vae.train import EpochMetrics, StepMetrics, TrainingEnded, evaluate, train
 
 

@@ -364,8 +364,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from vae.names import run_path, sanitize_run_name, shipped_names
     from vae.data import default_dataset
+    from vae.names import run_path, sanitize_run_name, shipped_names
     from vae.sweep import parse_values, plan, run_sweep
 
     if not 1 <= args.jobs <= 64:
