@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui import routing, state, widgets
 from vae.analysis import ACTIVE_UNIT_THRESHOLD, iw_nll
+from vae.limits import iw_over_budget
 from vae.train import evaluate
 
 routing.ensure_routed()
@@ -69,7 +70,10 @@ k = left.select_slider("Samples K", (1, 10, 100, 1000), value=100)
 n = right.slider("Test images", 100, len(data.test_x), min(500, len(data.test_x)), step=100,
                  help="Cost grows with K × images; 500 images at K = 100 takes seconds.")  # fmt: skip
 key = ("iw", info.name, info.path.stat().st_mtime_ns, k, n)
-if st.button("Estimate", icon=":material/calculate:"):
+over_budget = iw_over_budget(k, n)
+if over_budget:
+    st.info(f"{over_budget}: choose fewer samples K or fewer test images.", icon=":material/speed:")
+if st.button("Estimate", icon=":material/calculate:", disabled=bool(over_budget)):
     bar = st.progress(0.0, text=f"Decoding {k} samples for each of {n} images…")
     x = data.test_x[:n]
     value = iw_nll(run.model, x, k, progress=lambda f: bar.progress(f, text=f"{f:.0%} of {n} images"))

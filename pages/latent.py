@@ -7,6 +7,8 @@ import torch
 from ui import figures, routing, state, widgets
 from vae.analysis import align_frames, embed_2d, reconstruct
 from vae.data import to_float
+from vae.limits import tsne_over_budget
+from vae.settings import setting
 
 routing.ensure_routed()
 
@@ -47,6 +49,10 @@ else:
     n = middle.slider("Points", 200, n_total, min(n_total, MAX_TSNE_DEFAULT), step=100,
                       help="t-SNE on the whole test set takes a while on a small CPU.")  # fmt: skip
     perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method != "tsne")
+    over_budget = tsne_over_budget(n) if method == "tsne" else ""
+    if over_budget:
+        n = setting("VAE_MAX_TSNE_POINTS")
+        st.info(f"{over_budget}, so the first {n:,} points are shown; PCA draws them all.", icon=":material/speed:")
 
 points, axis = plane(info, mu, n, method, perplexity)
 fig = figures.latent_scatter(points, labels[:n], data.class_names, axis)

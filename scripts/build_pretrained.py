@@ -105,7 +105,7 @@ def measure_reference(name: str) -> None:
     """Store beside run ``name`` the IW estimate of -log p(x) over its whole test set with the reference's
     k (per image, so that a test can check any part of it), its active units, and the published figures."""
     from vae.analysis import iw_nll_per_image, latent_diagnostics
-    from vae.checkpoints import write_atomic
+    from vae.checkpoints import save_run
 
     path = CHECKPOINTS / f"{name}.pt"
     run, reference = load_run(path), REFERENCES[name]
@@ -115,16 +115,21 @@ def measure_reference(name: str) -> None:
     began = time.perf_counter()
     per_image = iw_nll_per_image(run.model, data.test_x, reference["iw_k"], seed=IW_SEED)
     seconds = time.perf_counter() - began
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    payload["final"]["reference"] = reference
-    payload["final"]["iw"] = {
-        "k": reference["iw_k"], "n": len(per_image), "seed": IW_SEED, "nll": float(per_image.mean()), "seconds": seconds,
-    }  # fmt: skip
-    payload["history"]["iw_per_image"] = per_image.float()  # [N], for a check on any subset
-    payload["final"]["active_units"] = latent_diagnostics(run.model, data.test_x)["active_units"]
-    write_atomic(path, payload)
+    iw = {
+        "k": reference["iw_k"],
+        "n": len(per_image),
+        "seed": IW_SEED,
+        "nll": float(per_image.mean()),
+        "seconds": seconds,
+    }
+    active_units = latent_diagnostics(run.model, data.test_x)["active_units"]
+    final = {**run.final, "reference": reference, "iw": iw, "active_units": active_units}
+    history = {**run.history, "iw_per_image": per_image.float()}  # [N], for a check on any subset
+    # Through the one writer, which checks final and history against the run-file schema.
+    save_run(CHECKPOINTS, name, run.model, run.config, history, final, train_state=run.train_state or None,
+             allow_shipped=True)  # fmt: skip
     print(f"{name}: IW k={reference['iw_k']} over {len(per_image)} test images {per_image.mean():.2f} nats "
-          f"(paper {reference['nll']}), {payload['final']['active_units']} active units "
+          f"(paper {reference['nll']}), {active_units} active units "
           f"(paper {reference['active_units']}), in {seconds:.0f} s", flush=True)  # fmt: skip
 
 

@@ -14,12 +14,13 @@ import streamlit as st
 import torch
 
 from vae.analysis import digit_means, encode_mu, latent_diagnostics
-from vae.checkpoints import UPLOAD, CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
+from vae.checkpoints import CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
 from vae.config import ConfigError, VAEConfig, from_dict
 from vae.data import Dataset, load_dataset
 from vae.jobs import TrainingJob
 from vae.names import new_owner_token, owner_hash
 from vae.registry import JobRegistry
+from vae.runfile import UPLOAD
 from vae.settings import default_checkpoint_dir
 
 ROOT = Path(__file__).resolve().parent.parent

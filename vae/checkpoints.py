@@ -46,7 +46,6 @@ from vae.schema import SchemaError, check_final, check_history
 
 TMP_MARKER = ".tmp-"
 STALE_TMP_SECONDS = 3600
-UPLOAD = "upload"  # ``origin`` of a run that a browser uploaded: counted against the upload limits
 
 
 @dataclass

@@ -17,12 +17,14 @@ import torch
 from vae.config import ConfigError, VAEConfig, from_dict
 from vae.errors import CheckpointError
 from vae.models import build_model
-from vae.names import OWNER_HASH_LENGTH
-from vae.schema import SchemaError, check_final, check_history
+from vae.names import MAX_NAME_LENGTH, OWNER_HASH_LENGTH
+from vae.schema import SchemaError, check_final, check_history, text
 
 FORMAT = "vae-lab-run"
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 50 * 1024 * 1024
+UPLOAD = "upload"  # ``origin`` of a run that a browser uploaded: counted against the upload limits
+ORIGINS = (UPLOAD,)
 
 
 def size_error(label: str, size: int) -> str:
@@ -50,7 +52,7 @@ def read_payload(source: Path | BinaryIO, size: int, label: str) -> dict[str, An
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{label} is a torch file, but not a VAE Lab run (no '{FORMAT}' marker)")
     version = payload.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(f"{label} has format version {version!r}; this VAE Lab reads up to {FORMAT_VERSION}")
     return payload
 
@@ -77,6 +79,12 @@ def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str,
     except ConfigError as exc:
         raise CheckpointError(f"{label} has an invalid config: {exc}") from None
     try:
+        text(payload.get("name"), "name", max_length=MAX_NAME_LENGTH)
+        text(payload.get("created"), "created", max_length=40)
+        if "owner" in payload and not owner_of(payload):
+            raise SchemaError("owner", "is not an owner hash")
+        if "origin" in payload:
+            text(payload["origin"], "origin", choices=ORIGINS)
         final = check_final(payload.get("final"))
         history = check_history(payload.get("history"), final)
     except SchemaError as exc:

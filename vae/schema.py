@@ -117,7 +117,7 @@ def tensor(value: Any, where: str, *, ndim: int, floating: bool, max_rows: int, 
 def metrics(value: Any, where: str) -> dict[str, float]:
     """Per-image ``recon``, ``kl`` and ``loss`` in nats."""
     mapping(value, where, METRIC_KEYS)
-    return {k: number(value[k], f"{where}.{k}") for k in METRIC_KEYS}
+    return {k: number(value[k], f"{where}.{k}", 0) for k in METRIC_KEYS}  # nats: none is below 0
 
 
 def _position(value: Any, where: str) -> None:

@@ -1,0 +1,186 @@
+"""Crafted run files: a valid run mutated field by field, through every door a file comes in by.
+
+Every field of ``final``, ``history`` and ``config`` (and the payload's own) is replaced by a wrong type,
+NaN, inf, a huge list, very long text, or removed; the weights lose, gain or reshape a tensor. Each file
+goes through the upload (``import_run``), ``python -m vae import``, and a direct drop into the checkpoint
+folder. Each is refused with a reason, or is a valid run; ``list``, ``eval`` and every page keep working.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP, open_page, snapshot
+from vae.__main__ import main
+from vae.checkpoints import CheckpointError, import_run, list_runs, load_run_bytes
+from vae.config import VAEConfig
+from vae.runs import train_run
+
+MISSING = object()
+WRONG = {
+    "text": "x",
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "negative": -1,
+    "none": None,
+    "huge list": list(range(20_000)),
+    "long text": "x" * 100_000,
+    "mapping": {"a": 1},
+    "missing": MISSING,
+}
+FINAL = [("final",), ("final", "test"), *[("final", "test", k) for k in ("recon", "kl", "loss")],
+         *[("final", k) for k in ("dataset", "n_test", "epochs", "status", "message", "trainer")]]  # fmt: skip
+HISTORY = [
+    ("history",), ("history", "epochs"), ("history", "epochs", 0), ("history", "epochs", 0, "epoch"),
+    ("history", "epochs", 0, "test"), ("history", "epochs", 0, "test", "loss"), ("history", "epochs", 0, "lr"),
+    ("history", "steps"), ("history", "steps", "values"), ("history", "steps", "columns"),
+    ("history", "steps", "steps_per_epoch"), ("history", "steps", "stride"), ("history", "frames"),
+    ("history", "frames", "positions"), ("history", "frames", "recon_index"), ("history", "frames", "epochs"),
+]  # fmt: skip
+PAYLOAD = [("config",), ("state_dict",), ("format_version",), ("owner",), ("name",), ("created",)]
+PAGES = ("home", "train", "runs", "latent", "explorer", "interpolation", "generate", "diagnostics", "draw")
+
+
+def _set(payload: dict, path: tuple, value: object) -> None:
+    *parents, last = path
+    target = payload
+    for key in parents:
+        target = target[key]
+    if value is MISSING and isinstance(target, list):
+        del target[last]
+    elif value is MISSING:
+        target.pop(last, None)
+    else:
+        target[last] = value
+
+
+def mutants(payload: dict) -> Iterator[tuple[str, dict]]:
+    """(what was done, the mutated payload) for every field and every kind of wrong value."""
+    config_paths = [("config", name) for name in payload["config"]]
+    for path in [*FINAL, *HISTORY, *PAYLOAD, *config_paths]:
+        for kind, value in WRONG.items():
+            mutant = copy.deepcopy(payload)
+            _set(mutant, path, value)
+            yield f"{'.'.join(map(str, path))} = {kind}", mutant
+    weights = payload["state_dict"]
+    first = next(iter(weights))
+    changes = {
+        "a tensor missing": lambda w: w.pop(first),
+        "an extra tensor": lambda w: w.update(extra=torch.zeros(3)),
+        "a reshaped tensor": lambda w: w.update({first: w[first].reshape(-1)}),
+        "a NaN weight": lambda w: w[first].view(-1).__setitem__(0, float("nan")),
+        "integer weights": lambda w: w.update({first: w[first].long()}),
+    }
+    for what, change in changes.items():
+        mutant = copy.deepcopy(payload)
+        change(mutant["state_dict"])
+        yield f"state_dict: {what}", mutant
+    for what, value in {"steps rows of NaN": torch.full((3, 7), float("nan")), "steps of 6 columns": torch.zeros(3, 6),
+                        "frames outside the test set": torch.tensor([10**6, 0, 1], dtype=torch.int32)}.items():  # fmt: skip
+        mutant = copy.deepcopy(payload)
+        if what.startswith("frames"):
+            mutant["history"]["frames"]["recon_index"] = value
+        else:
+            mutant["history"]["steps"]["values"] = value
+        yield what, mutant
+
+
+def to_bytes(payload: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory, small_data) -> tuple[Path, dict[str, bytes]]:
+    """A small valid run (hidden 16, d = 2), and every mutant of it as bytes."""
+    directory = tmp_path_factory.mktemp("template")
+    data = dataclasses.replace(small_data, train_x=small_data.train_x[:256], train_y=small_data.train_y[:256])
+    config = VAEConfig(dataset="mnist-5k", hidden=(16,), latent_dim=2, epochs=1)
+    for _ in train_run(config, "valid", directory, data=data):
+        pass
+    payload = torch.load(directory / "valid.pt", weights_only=True)
+    return directory / "valid.pt", {what: to_bytes(mutant) for what, mutant in mutants(payload)}
+
+
+def test_every_crafted_file_is_refused_with_a_reason_or_is_a_valid_run(crafted, tmp_path):
+    _, files = crafted
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    refused, accepted = [], []
+    for what, data in files.items():
+        before = snapshot(directory)
+        try:
+            path = import_run(directory, data, "upload")  # the upload's door
+        except CheckpointError as exc:
+            assert str(exc) and "\n" not in str(exc), what
+            assert snapshot(directory) == before, f"{what}: a refused upload wrote something"
+            refused.append(what)
+            continue
+        accepted.append(what)
+        path.unlink()
+    print(f"\n{len(files)} crafted files: {len(refused)} refused with a reason, {len(accepted)} valid runs: {accepted}")
+    # What may stay valid: a field with a default, or one that nothing reads.
+    harmless = ("config.", "final.message = text", "final.trainer = text", "final.trainer = missing", "owner = missing",
+                "name = text", "created = text",
+                "history.steps.stride = missing", "history.frames = missing")  # fmt: skip
+    assert all(what.startswith(harmless) for what in accepted), accepted
+    assert len(refused) >= 0.8 * len(files)
+    for what in accepted:  # and what loads, loads whole
+        load_run_bytes(files[what])
+
+
+def test_the_cli_refuses_each_crafted_file_in_one_line(crafted, tmp_path, capsys):
+    _, files = crafted
+    directory = tmp_path / "runs"
+    counts = {0: 0, 1: 0}
+    for i, (what, data) in enumerate(files.items()):
+        source = tmp_path / f"crafted-{i}.pt"
+        source.write_bytes(data)
+        code = main(["import", str(source), "--name", f"c{i}", "--checkpoint-dir", str(directory)])
+        err = capsys.readouterr().err
+        assert code in counts, (what, code, err)
+        counts[code] += 1
+        if code:
+            assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, (what, err)
+    assert counts[1] >= 0.8 * len(files)
+
+
+def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_working(crafted, tmp_path, capsys,
+                                                                                    monkeypatch):  # fmt: skip
+    valid, files = crafted
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    (directory / "valid.pt").write_bytes(valid.read_bytes())
+    for i, data in enumerate(files.values()):
+        (directory / f"crafted-{i}.pt").write_bytes(data)
+    infos = list_runs(directory)
+    assert len(infos) == len(files) + 1
+    unreadable = [info for info in infos if info.error]
+    assert all(info.error.startswith(f"{info.path.name}") for info in unreadable), [i.error for i in unreadable]
+    assert main(["list", "--checkpoint-dir", str(directory)]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("unreadable: ") == len(unreadable)
+    for info in infos:
+        code = main(["eval", str(info.path)])
+        err = capsys.readouterr().err
+        assert code == (1 if info.error else 0), (info.name, err)
+        assert "Traceback" not in err
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(directory))
+    readable = [info.name for info in infos if not info.error]
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    for name in readable:
+        for page in PAGES:
+            at = open_page(at, f"pages/{page}.py", run=name)
+            assert not at.exception, (name, page, at.exception)
+    at = open_page(at, "pages/runs.py", run="valid")
+    warned = " ".join(w.value for w in at.warning)
+    assert all(f"`{info.path.name}`" in warned for info in unreadable)

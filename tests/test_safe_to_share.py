@@ -1,0 +1,335 @@
+"""Safe to share: no user, file or widget breaks the lab for everyone else, or deletes another user's work.
+
+One test per failure found against 966801b, then owners, one writer per name, and the server's limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP, ROOT, cli, open_page, snapshot, wait_until
+from tests.foreign_models import ExamplesVAE
+from vae import history as step_history
+from vae import jobs
+from vae.checkpoints import CheckpointError, import_run, list_runs, load_run, write_atomic
+from vae.config import VAEConfig
+from vae.errors import NameTaken
+from vae.limits import LimitError
+from vae.names import claim_run_name, holder, lock_path, owner_hash, reserve_exact, reserve_run_name
+from vae.registry import JobRegistry
+from vae.runs import continue_config, train_run
+from vae.train import StepMetrics
+
+TOKEN_A, TOKEN_B = "browser-a-owner-token-0001", "browser-b-owner-token-0002"
+
+
+def own(path, token: str) -> None:
+    """Make the run at ``path`` belong to the browser holding ``token``, as a run made in its app would."""
+    payload = torch.load(path, weights_only=True)
+    payload["owner"] = owner_hash(token)
+    write_atomic(path, payload)
+
+
+def poisoned(path, out, edit) -> bytes:
+    """A copy of the run at ``path`` with ``edit(payload)`` applied, written to ``out``; returns its bytes."""
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, out)
+    return out.read_bytes()
+
+
+def session(run_dir, token: str | None, page: str | None = None) -> AppTest:
+    """A new browser session on the app, holding owner ``token`` (None: a stranger with no runs of its own)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if token is not None:
+        at.session_state["owner_token"] = token
+    at.run()
+    return open_page(at, page) if page else at
+
+
+def buttons(at, label: str) -> list:
+    return [b for b in at.button if b.label == label]
+
+
+# 1. A run file is data, validated whole ---------------------------------------------------------
+
+
+def test_a_run_whose_loss_is_text_is_refused_at_upload_and_import_and_never_breaks_a_page(run_dir, tmp_path,
+                                                                                         monkeypatch):  # fmt: skip
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    bad = poisoned(run_dir / "tiny-d4.pt", tmp_path / "x-loss.pt", lambda p: p["final"]["test"].update(loss="x"))
+    before = snapshot(run_dir)
+    with pytest.raises(CheckpointError, match=r"final\.test\.loss: expected a finite number, got 'x'"):
+        import_run(run_dir, bad, "upload")
+    out = cli("import", str(tmp_path / "x-loss.pt"), "--name", "up", "--checkpoint-dir", str(run_dir))
+    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert "final.test.loss" in out.stderr and "x-loss.pt" in out.stderr
+    assert snapshot(run_dir) == before
+    (run_dir / "dropped.pt").write_bytes(bad)  # a file put straight into the folder
+    listed = cli("list", "--checkpoint-dir", str(run_dir))
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    assert "dropped" in listed.stdout and "unreadable" in listed.stdout and "final.test.loss" in listed.stdout
+    at = session(run_dir, None, "pages/runs.py")
+    assert not at.exception
+    assert any("dropped.pt" in w.value and "final.test.loss" in w.value for w in at.warning)
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {"tiny-d2", "tiny-d4"}, "the other runs are drawn"
+
+
+def test_the_owner_of_an_unreadable_run_can_delete_it_from_the_runs_page(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    own(run_dir / "tiny-d4.pt", TOKEN_A)
+    poisoned(run_dir / "tiny-d4.pt", run_dir / "mine.pt", lambda p: p["history"].update(epochs="junk"))
+    stranger = session(run_dir, TOKEN_B, "pages/runs.py")
+    assert not stranger.exception and not buttons(stranger, "Delete run")
+    owner = session(run_dir, TOKEN_A, "pages/runs.py")
+    owner.checkbox(key="confirm_mine").check().run()
+    buttons(owner, "Delete run")[-1].click().run()
+    assert not owner.exception and not (run_dir / "mine.pt").exists()
+
+
+def test_the_explorer_starts_from_a_prior_draw_with_a_seed_past_the_test_set(app):
+    at = open_page(app, "pages/explorer.py", run="tiny-d4")
+    at.radio[0].set_value("prior").run()
+    for seed in (0, 999, 1000, 10_000, 2**31 - 1):
+        at.number_input[0].set_value(seed).run()
+        assert not at.exception, (seed, at.exception)
+
+
+def test_a_foreign_state_dict_without_its_biases_is_refused_in_one_line(tmp_path, run_dir):
+    state = {k: v for k, v in ExamplesVAE(2).state_dict().items() if not k.endswith("bias")}
+    torch.save(state, tmp_path / "nobias.pt")
+    before = snapshot(run_dir)
+    out = cli("import", str(tmp_path / "nobias.pt"), "--name", "x", "--dataset", "mnist-5k",
+              "--checkpoint-dir", str(run_dir))  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert (
+        out.stderr.strip()
+        == "error: nobias.pt looks like the pytorch/examples VAE (vae/main.py), but fc1.bias is missing"
+    )
+    assert snapshot(run_dir) == before
+
+
+# 2. Runs have owners ----------------------------------------------------------------------------
+
+
+def test_only_the_owner_sees_delete_and_continues_in_place_even_after_the_job_has_expired(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    own(run_dir / "tiny-d4.pt", TOKEN_A)
+    from ui import state
+
+    state.job_registry().keep_finished_s = 0.0  # every finished job has expired: ownership does not
+    try:
+        for token, mine in ((TOKEN_A, True), (TOKEN_B, False), (None, False)):
+            at = session(run_dir, token, "pages/runs.py")
+            at.selectbox(key="file_run").set_value("tiny-d4").run()
+            assert not at.exception
+            assert bool(buttons(at, "Delete run")) is mine, token
+            assert (
+                bool(buttons(at, "Continue tiny-d4")) is mine
+                and bool(buttons(at, "Continue tiny-d4 as a new run")) is not mine
+            )
+            assert at.dataframe[0].value.set_index("run").loc["tiny-d4", "yours"] == mine
+        # A CLI-made run (no owner) is nobody's in the app, not even the browser that is looking.
+        at = session(run_dir, TOKEN_A, "pages/runs.py")
+        at.selectbox(key="file_run").set_value("tiny-d2").run()
+        assert not buttons(at, "Delete run")
+    finally:
+        state.job_registry().keep_finished_s = 3600.0
+
+
+def test_a_stranger_continues_a_run_under_a_new_name_and_the_original_is_untouched(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+    own(run_dir / "tiny-d4.pt", TOKEN_A)
+    original = (run_dir / "tiny-d4.pt").read_bytes()
+    at = session(run_dir, TOKEN_B, "pages/train.py")
+    pick = next(s for s in at.selectbox if s.label == "Run to continue")
+    pick.set_value("tiny-d4").run()
+    assert next(t for t in at.text_input if t.label == "Save as").value == "tiny-d4-continued"
+    buttons(at, "Continue training")[0].click().run()
+    assert not at.exception
+    from tests.conftest import session_job
+
+    job = session_job(at)
+    assert job.name == "tiny-d4-continued" and job.join(timeout=300)
+    assert (run_dir / "tiny-d4.pt").read_bytes() == original
+    continued = load_run(run_dir / "tiny-d4-continued.pt")
+    assert continued.owner == owner_hash(TOKEN_B) and len(continued.epochs) == 3
+
+
+# 3. One name, one writer, across processes ------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from vae.names import reserve_exact
+reserve_exact(sys.argv[1], sys.argv[2])
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_name_held_by_another_process_is_refused_to_the_cli_and_skipped_by_the_app(tmp_path):
+    holder_process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), "shared"], cwd=ROOT,
+                                      stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert holder_process.stdout.readline().strip() == b"held"
+        out = cli("train", "--name", "shared", "--epochs", "1", "--dataset", "mnist-5k", "--checkpoint-dir",
+                  str(tmp_path), "--overwrite")  # fmt: skip
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert f"is being written by process {holder_process.pid}" in out.stderr
+        assert reserve_run_name(tmp_path, "shared") == "shared-2"  # the app's door: a free name beside it
+        with pytest.raises(NameTaken, match="already being trained"):
+            claim_run_name(tmp_path, "shared")
+    finally:
+        holder_process.kill()
+        holder_process.wait()
+    assert holder(tmp_path, "shared") == "", "a lock whose process is gone is stale"
+    assert reserve_exact(tmp_path, "shared") == "shared"
+
+
+def test_the_app_and_the_cli_starting_one_name_at_once_give_one_file_and_one_refusal(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+    at = session(run_dir, TOKEN_A, "pages/train.py")
+    form = {w.label: w for w in [*at.selectbox, *at.number_input, *at.text_input]}
+    form["Dataset"].set_value("mnist-5k")
+    form["Epochs"].set_value(1)
+    form["Run name"].set_value("race")
+    command = [sys.executable, "-m", "vae", "train", "--name", "race", "--epochs", "1", "--dataset", "mnist-5k",
+               "--latent-dim", "2", "--checkpoint-dir", str(run_dir)]  # fmt: skip
+    cli_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**__import__("os").environ, "VAE_OFFLINE": "1"})  # fmt: skip
+    at.button[0].click().run()
+    _, stderr = cli_run.communicate(timeout=300)
+    from tests.conftest import session_job
+
+    job = session_job(at)
+    assert job.join(timeout=300)
+    if job.name == "race":  # the app won: the CLI was refused in one line
+        assert cli_run.returncode == 2 and "race" in stderr and "Traceback" not in stderr
+    else:  # the CLI won: the app saved beside it, and said so
+        assert cli_run.returncode == 0 and job.name == "race-2"
+    names = {r.name for r in list_runs(run_dir)}
+    assert {"race"} <= names and names - {"tiny-d2", "tiny-d4", "race", "race-2"} == set()
+    for name in names:
+        load_run(run_dir / f"{name}.pt")
+    assert not list(run_dir.glob(".*.lock")), "every reservation was given back"
+
+
+def test_a_continuation_of_a_file_that_changed_meanwhile_is_refused(run_dir, monkeypatch):
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
+    run = load_run(run_dir / "tiny-d4.pt")
+    job = jobs.TrainingJob(continue_config(run, 1), "later", run_dir, resume=run)
+    payload = torch.load(run_dir / "tiny-d4.pt", weights_only=True)
+    payload["final"]["message"] = "changed by someone else"
+    write_atomic(run_dir / "tiny-d4.pt", payload)
+    before = {name: data for name, data in snapshot(run_dir).items() if not name.endswith(".lock")}
+    job.start()
+    assert job.join(timeout=120)
+    snap = job.snapshot()
+    assert snap.status == "failed" and "changed after this continuation was asked for" in snap.message
+    assert snapshot(run_dir) == before
+
+
+# 4. A stop continues exactly --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+def test_a_run_stopped_mid_epoch_continues_to_the_same_numbers_as_an_unbroken_one(tmp_path, small_data,
+                                                                                   monkeypatch, stride):  # fmt: skip
+    data = dataclasses.replace(small_data, train_x=small_data.train_x[:640], train_y=small_data.train_y[:640])
+    config = VAEConfig(dataset="mnist-5k", latent_dim=2, hidden=(32,), epochs=2, batch_size=64, seed=5)
+    # A long run's history keeps one row per ``stride`` steps; a stop at step 4 leaves one row open.
+    monkeypatch.setattr(step_history, "MAX_STEP_ROWS", 20 // stride)
+    for _ in train_run(config, "whole", tmp_path, data=data):
+        pass
+    stop = threading.Event()
+    for event in train_run(config, "broken", tmp_path, data=data, stop=stop):
+        if isinstance(event, StepMetrics) and (event.epoch, event.step) == (2, 4):
+            stop.set()
+    cut = load_run(tmp_path / "broken.pt")
+    assert cut.status == "stopped" and cut.final["position"] == {"epoch": 2, "step": 4} and len(cut.epochs) == 1
+    for _ in train_run(continue_config(cut, 1), "broken", tmp_path, data=data, resume=cut):
+        pass
+    whole, broken = load_run(tmp_path / "whole.pt"), load_run(tmp_path / "broken.pt")
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(broken.model.state_dict()[key], value), key
+    assert [e["test"] for e in broken.epochs] == [e["test"] for e in whole.epochs]
+    assert [e["train"] for e in broken.epochs] == [e["train"] for e in whole.epochs]
+    assert torch.equal(broken.history["steps"]["values"], whole.history["steps"]["values"])
+    assert broken.history["steps"]["stride"] == whole.history["steps"]["stride"] == stride
+
+
+# 5. Limits --------------------------------------------------------------------------------------
+
+
+def test_a_link_that_books_the_server_for_a_week_is_refused_in_one_line(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    before = snapshot(run_dir)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"epochs": "5000", "batch_size": "1", "dataset": "mnist-5k"})
+    at.run()
+    at = open_page(at, "pages/train.py")
+    at.query_params.update({"epochs": "5000", "batch_size": "1", "dataset": "mnist-5k"})
+    at.run()
+    assert next(n for n in at.number_input if n.label == "Epochs").value == 5000
+    at.button[0].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    expected = ("Cannot start training: 5,000 epochs of mnist-5k at batch 1 (20,000,000 optimizer steps) is over "
+                "this server's limit of 100,000 steps (setting VAE_MAX_TRAINING_STEPS)")  # fmt: skip
+    assert errors == [expected]
+    assert snapshot(run_dir) == before and not list(run_dir.glob(".*"))
+
+
+def test_the_queue_and_one_training_per_browser(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(1))
+    monkeypatch.setenv("VAE_MAX_QUEUED_TRAININGS", "1")
+    registry = JobRegistry()
+    config = VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=50)
+    mine = owner_hash(TOKEN_A)
+    running = jobs.TrainingJob(config, "running", tmp_path, owner=mine)
+    registry.submit(running)
+    with pytest.raises(LimitError, match="one training per browser: yours, running, is still"):
+        registry.submit(jobs.TrainingJob(config, "second", tmp_path, owner=mine))
+    wait_until(lambda: running.snapshot().status == "running", "the first job took the only slot")
+    registry.submit(jobs.TrainingJob(config, "queued", tmp_path, owner=owner_hash(TOKEN_B)))
+    with pytest.raises(LimitError, match=r"over this server's limit of 1 trainings in the queue \(setting "
+                                         r"VAE_MAX_QUEUED_TRAININGS\)"):  # fmt: skip
+        registry.submit_batch([jobs.TrainingJob(config, f"sweep-{i}", tmp_path) for i in range(3)])
+    assert not lock_path(tmp_path, "second").exists() and not lock_path(tmp_path, "sweep-0").exists()
+    for job in registry.jobs():
+        job.request_stop()
+    for job in registry.jobs():
+        assert job.join(timeout=120)
+
+
+def test_uploads_past_the_count_or_the_size_limit_are_refused(monkeypatch):
+    from vae.limits import check_upload
+
+    monkeypatch.setenv("VAE_MAX_UPLOADS", "2")
+    monkeypatch.setenv("VAE_MAX_UPLOAD_MB", "3")
+    check_upload([2**20], 2**20)
+    with pytest.raises(LimitError, match=r"over this server's limit of 2 uploaded runs \(setting VAE_MAX_UPLOADS\)"):
+        check_upload([2**20, 2**20], 10)
+    with pytest.raises(LimitError, match=r"3.5 MB of uploaded runs is over this server's limit of 3 MB"):
+        check_upload([3 * 2**20], 2**19)
+
+
+def test_iw_and_tsne_on_demand_past_their_budget_say_so(app, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_IW_SAMPLES", "1000")
+    monkeypatch.setenv("VAE_MAX_TSNE_POINTS", "100")
+    at = open_page(app, "pages/diagnostics.py", run="tiny-d4")
+    assert any("VAE_MAX_IW_SAMPLES" in i.value for i in at.info)
+    assert buttons(at, "Estimate")[0].disabled
+    at = open_page(at, "pages/latent.py", run="tiny-d4")
+    assert not at.exception
+    assert any("t-SNE of" in i.value and "VAE_MAX_TSNE_POINTS" in i.value for i in at.info)
