@@ -86,6 +86,7 @@ def metrics_table() -> None:
 
 
 st.title("Runs & loss curves")
+run_files.deleted_notice()
 available = state.runs()
 if not available:
     st.info("There are no runs yet. Train one, or upload a checkpoint below.")

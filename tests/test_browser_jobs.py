@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import time
 
 import pytest
 
@@ -32,11 +33,12 @@ def runs(tmp_path):
 
 @pytest.fixture
 def serve(runs, tmp_path):
-    """Starts fresh servers on the test's checkpoint folder: ``serve()`` -> (URL, process); all killed at the end."""
+    """Starts fresh servers on the test's checkpoint folder: ``serve(**settings)`` -> (URL, process); all killed
+    at the end."""
     env = {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1",
            "VAE_MAX_TRAINING_JOBS": "2"}  # fmt: skip
     with contextlib.ExitStack() as servers:
-        yield lambda: servers.enter_context(running_app(env))
+        yield lambda **settings: servers.enter_context(running_app({**env, **settings}))
 
 
 @pytest.fixture
@@ -134,12 +136,13 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     page = _page(browser)
     _start_training(page, url, "victim")
     page.get_by_test_id("stMetric").filter(has_text="Epoch").first.wait_for(timeout=120_000)  # one epoch saved
+    owner = page.url.split("owner=")[1].split("&")[0]  # the browser's own link carries its owner token
     server.send_signal(signal.SIGKILL)
     server.wait(timeout=20)
 
     url, _ = serve()
     page = _page(browser)
-    page.goto(url + "/runs")
+    page.goto(url + f"/runs?owner={owner}")
     _routed(page, "Runs & loss curves")
     page.get_by_text("Interrupted: victim").wait_for()
     picker = page.get_by_role("combobox", name="Run", exact=True)
@@ -182,3 +185,54 @@ def test_a_sweep_lands_on_the_rate_distortion_plane(serve, browser, runs):
     assert sorted(p.name for p in runs.glob("tiny-*.pt")) == [
         f"tiny-d2-b{b}.pt" for b in ("0.25", "0.5", "1", "2", "4")
     ]
+
+
+def _pick_run(page, name: str) -> None:
+    picker = page.get_by_role("combobox", name="Run", exact=True)
+    picker.click()
+    picker.fill(name)
+    picker.press("Enter")
+    settle(page)
+    assert picker.input_value() == name
+
+
+def test_runs_belong_to_the_browser_that_made_them_after_the_job_has_expired_too(serve, browser, runs, tmp_path):
+    url, _ = serve(VAE_JOB_RETENTION_S="8")
+    alice = _page(browser)
+    alice.goto(url + "/train?arch=mlp&latent_dim=2&epochs=1&dataset=mnist-5k")
+    _routed(alice, "Train a VAE")
+    alice.get_by_label("Run name", exact=True).fill("alices")
+    alice.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    alice.get_by_text("Finished and saved").wait_for(timeout=120_000)
+    assert "owner=" in alice.url
+    alice.get_by_test_id("stSidebarNav").get_by_text("Runs & loss curves", exact=True).click()
+    alice.get_by_role("heading", name="Runs & loss curves").first.wait_for()
+    settle(alice)
+    shutil.copy(runs / "alices.pt", tmp_path / "her-upload.pt")
+    alice.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(tmp_path / "her-upload.pt"))
+    alice.get_by_role("button", name="Add to my runs").click()
+    alice.get_by_text("Added her-upload").wait_for(timeout=60_000)
+    settle(alice)
+    time.sleep(8)  # the training job is no longer listed: ownership must not lapse with it
+
+    bob = _page(browser)  # another browser context: another user
+    bob.goto(url + "/runs")
+    _routed(bob, "Runs & loss curves")
+    for name in ("alices", "her-upload"):
+        _pick_run(bob, name)
+        bob.get_by_text(f"{name} is not yours").wait_for()
+        assert bob.get_by_role("button", name="Delete run").count() == 0
+        assert bob.get_by_role("button", name=f"Continue {name} as a new run").count() == 1
+        _no_errors(bob)
+
+    alice.reload()  # a new session: the owner token in the URL brings her runs back to her
+    alice.get_by_role("heading", name="Runs & loss curves").first.wait_for()
+    settle(alice)
+    _pick_run(alice, "alices")
+    alice.get_by_role("button", name="Continue alices", exact=True).wait_for()
+    alice.get_by_text("Yes, delete alices for good").click()
+    settle(alice)
+    alice.get_by_role("button", name="Delete run").click()
+    alice.get_by_text("Deleted alices.").wait_for()
+    assert not (runs / "alices.pt").exists() and (runs / "her-upload.pt").exists()
+    _no_errors(alice)

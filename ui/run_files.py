@@ -68,7 +68,7 @@ def delete_control(info: RunInfo) -> None:
             return
         if st.session_state.get(state.CURRENT_RUN_KEY) == info.name:
             st.session_state.pop(state.CURRENT_RUN_KEY)
-        st.toast(f"Deleted {info.name}")
+        st.session_state[state.DELETED_KEY] = info.name
         st.rerun()
 
 
@@ -108,6 +108,13 @@ def add(save: Callable[[], Path]) -> None:
     else:
         st.success(f"Added **{path.stem}**; it is yours: only this browser can delete it.")
         st.session_state[state.CURRENT_RUN_KEY] = path.stem
+
+
+def deleted_notice() -> None:
+    """Confirm the delete that caused this rerun."""
+    deleted = st.session_state.pop(state.DELETED_KEY, None)
+    if deleted:
+        st.success(f"Deleted {deleted}.", icon=":material/delete:")
 
 
 def unreadable_files() -> None:

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CURRENT_RUN_KEY = "current_run"
 JOB_TOKEN_KEY = "training_job_token"
 STALE_LINK_KEY = "stale_job_link"
+DELETED_KEY = "run_just_deleted"  # said once on the Runs page after the rerun that a delete causes
 
 
 def checkpoint_dir() -> Path:
