@@ -2,6 +2,7 @@
 
     VAE_DATA_DIR=../shared/data python scripts/build_pretrained.py            # the whole grid
     VAE_DATA_DIR=../shared/data python scripts/build_pretrained.py --only conv-d20-b1
+    VAE_DATA_DIR=../shared/data python scripts/build_pretrained.py --adopt FILE  # a shipped run trained on
     python scripts/build_pretrained.py --table-only                          # README table from the runs
 
 Each run carries its own config and full history; the table is generated from the files.
@@ -133,6 +134,25 @@ def measure_reference(name: str) -> None:
           f"(paper {reference['active_units']}), in {seconds:.0f} s", flush=True)  # fmt: skip
 
 
+def adopt(path: Path) -> str:
+    """Take ``path``, a shipped run continued elsewhere (more of Burda et al.'s stages, say), as that shipped run:
+    stopped at its last finished epoch, with the optimizer and RNG states that carry it on exactly."""
+    from vae.checkpoints import save_run
+
+    run = load_run(path)
+    if run.name not in CONTINUABLE_RUNS or run.train_state.get("position"):
+        raise SystemExit(f"{path.name}: adopt takes a continuation of {', '.join(sorted(CONTINUABLE_RUNS))}, saved at "
+                         "the end of an epoch")  # fmt: skip
+    done = len(run.epochs)
+    final = {key: value for key, value in run.final.items() if key not in ("trainer", "position")}
+    final |= {"status": "stopped", "message": f"stopped after epoch {done:,} of {run.config.epochs:,}; continue it "
+              "for the rest of the schedule"}  # fmt: skip
+    save_run(CHECKPOINTS, run.name, run.model, run.config, run.history, final, train_state=run.train_state,
+             allow_shipped=True)  # fmt: skip
+    print(f"{run.name}: adopted {path} ({done:,} epochs)", flush=True)
+    return run.name
+
+
 def table() -> str:
     rows = [
         "| run | dataset | arch | d | β | epochs | test recon | test KL | test loss |",
@@ -162,10 +182,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (one is fastest at batch 20)")
     parser.add_argument("--reference-only", action="store_true",
                         help="only measure the runs that reproduce a published figure (IW k=5000: minutes)")  # fmt: skip
+    parser.add_argument("--adopt", type=Path, metavar="FILE",
+                        help="take FILE, a shipped run continued elsewhere, as that run; then measure its reference")  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.reference_only:
+    if args.adopt:
+        measure_reference(adopt(args.adopt))
+    elif args.reference_only:
         for name in sorted(set(args.only or REFERENCES) & set(REFERENCES)):
             measure_reference(name)
     elif not args.table_only:

@@ -184,3 +184,28 @@ def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_wo
     at = open_page(at, "pages/runs.py", run="valid")
     warned = " ".join(w.value for w in at.warning)
     assert all(f"`{info.path.name}`" in warned for info in unreadable)
+
+
+def test_crafted_files_through_the_upload_widget_are_refused_in_one_line(crafted, run_dir, monkeypatch):
+    """The Runs page's own upload, for every fifth crafted file and every weight change (AppTest, as a browser)."""
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    _, files = crafted
+    chosen = [what for i, what in enumerate(files) if i % 5 == 0 or what.startswith("state_dict")]
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "pages/runs.py")
+    before = snapshot(run_dir)
+    refused = 0
+    for what in chosen:
+        at.file_uploader(key="upload").set_value((f"{what[:20]}.pt", files[what], "application/octet-stream")).run()
+        add = [b for b in at.button if b.label == "Add to my runs"]
+        if add:
+            add[0].click().run()
+        assert not at.exception, (what, at.exception)
+        errors = [e.value for e in at.error if e.value.startswith("Not added: ")]
+        if errors:
+            refused += 1
+            assert snapshot(run_dir) == before, what
+        else:  # a valid run: added, and removed again for the next file
+            added = set(snapshot(run_dir)) - set(before)
+            assert len(added) == 1, (what, added)
+            (run_dir / added.pop()).unlink()
+    assert refused >= 0.8 * len(chosen)

@@ -333,3 +333,30 @@ def test_iw_and_tsne_on_demand_past_their_budget_say_so(app, monkeypatch):
     at = open_page(at, "pages/latent.py", run="tiny-d4")
     assert not at.exception
     assert any("t-SNE of" in i.value and "VAE_MAX_TSNE_POINTS" in i.value for i in at.info)
+
+
+def test_the_readme_settings_table_is_the_settings_module():
+    from vae.settings import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    for name, spec in SETTINGS.items():
+        assert f"| `{name}` | `{spec.default}` | {spec.help} |" in readme, name
+
+
+def test_uploads_in_the_app_are_the_browsers_own_and_counted_against_the_limit(run_dir, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setenv("VAE_MAX_UPLOADS", "1")
+    data = (run_dir / "tiny-d4.pt").read_bytes()
+    at = session(run_dir, TOKEN_A, "pages/runs.py")
+    at.file_uploader(key="upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    buttons(at, "Add to my runs")[0].click().run()
+    assert not at.exception and any("Added **mine**" in s.value for s in at.success)
+    added = load_run(run_dir / "mine.pt")
+    assert added.owner == owner_hash(TOKEN_A) and added.origin == "upload"
+    before = snapshot(run_dir)
+    at.file_uploader(key="upload").set_value(("again.pt", data, "application/octet-stream")).run()
+    refusal = (
+        "Not added: another upload after 1 is over this server's limit of 1 uploaded runs (setting VAE_MAX_UPLOADS)"
+    )
+    assert [e.value for e in at.error] == [refusal]
+    assert snapshot(run_dir) == before

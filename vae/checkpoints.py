@@ -68,6 +68,7 @@ class Run:
     train_state: dict[str, Any] = field(default_factory=dict)  # ``TrainState.state_dict()``; empty in old files
     owner: str = ""
     version: str = ""
+    origin: str = ""  # "upload" for a run a browser uploaded
 
     @property
     def epochs(self) -> list[dict[str, Any]]:
@@ -169,7 +170,10 @@ def _run_from_payload(payload: dict[str, Any], label: str, path: Path | None, sh
     model.load_state_dict(payload["state_dict"], strict=True)
     name = path.stem if path is not None else str(payload.get("name", "uploaded"))
     train_state = payload.get("train_state") if isinstance(payload.get("train_state"), dict) else {}
-    return Run(name, config, model.eval(), history, final, path, shipped, train_state, owner_of(payload), version)
+    origin = str(payload.get("origin", ""))
+    return Run(
+        name, config, model.eval(), history, final, path, shipped, train_state, owner_of(payload), version, origin
+    )
 
 
 def load_run(path: Path) -> Run:

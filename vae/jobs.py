@@ -136,6 +136,7 @@ class TrainingJob:
         self.owner = owner  # who asked: one training per browser
         self.run_owner = resume.owner if in_place and resume is not None else owner
         self.resume_version = resume.version if resume is not None else ""
+        self.origin = resume.origin if in_place and resume is not None else ""
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
         self.name = (
             claim_run_name(self.directory, resume.name) if in_place and resume else reserve_run_name(directory, wanted_name)
@@ -234,8 +235,11 @@ class TrainingJob:
             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), *([path] if path else [])])},
             start_new_session=own_session(),
         )
-        orders = TrainingOrders(self.config, self.name, self.directory, _threads_per_job(), self.run_owner,
-                                self.resume.path if self.resume else None, self.resume_version)  # fmt: skip
+        orders = TrainingOrders(
+            config=self.config, name=self.name, directory=self.directory, threads=_threads_per_job(),
+            owner=self.run_owner, resume_path=self.resume.path if self.resume else None,
+            resume_version=self.resume_version, origin=self.origin,
+        )  # fmt: skip
         ended = False
         try:
             pickle.dump(orders, process.stdin)

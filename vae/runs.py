@@ -42,6 +42,7 @@ class RunRecorder:
         allow_shipped: bool = False,
         save_train_state: bool = True,
         owner: str = "",
+        origin: str = "",
     ) -> None:
         self.directory = Path(directory)
         self.name = name
@@ -50,7 +51,7 @@ class RunRecorder:
         self.data = data
         self.state = state
         self.allow_shipped = allow_shipped
-        self.owner = owner
+        self.owner, self.origin = owner, origin
         history = history or {}
         self.epochs: list[dict[str, Any]] = list(history.get("epochs", []))[: state.epochs_done]
         # Up to where training stopped: a run stopped mid-epoch goes on from its next step.
@@ -103,6 +104,7 @@ class RunRecorder:
             train_state=self.state.state_dict() if self.save_train_state else None,
             allow_shipped=self.allow_shipped,
             owner=self.owner,
+            origin=self.origin,
         )
         return self.path
 
@@ -151,6 +153,7 @@ def train_run(
     save_train_state: bool = True,
     owner: str = "",
     resume_version: str = "",
+    origin: str = "",
 ) -> Iterator[Event]:
     """Train and save run ``name`` in ``directory``, yielding every event of ``vae.train.train``.
 
@@ -184,6 +187,7 @@ def train_run(
     recorder = RunRecorder(
         directory, name, model, config, data, state,
         history=history, allow_shipped=allow_shipped, save_train_state=save_train_state, owner=owner,
+        origin=origin,
     )  # fmt: skip
     path = run_path(directory, name)
     mark_writing(path, True)

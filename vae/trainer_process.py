@@ -54,6 +54,7 @@ class TrainingOrders:
     owner: str = ""
     resume_path: Path | None = None
     resume_version: str = ""
+    origin: str = ""  # the run's ``origin``, kept when an uploaded run is continued in place
 
 
 def own_session() -> bool:
@@ -118,7 +119,7 @@ def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.E
         bundle: list = []
         sent = time.monotonic()
         run = train_run(orders.config, orders.name, orders.directory, data=data, stop=stop, resume=resume,
-                        owner=orders.owner, resume_version=orders.resume_version)  # fmt: skip
+                        owner=orders.owner, resume_version=orders.resume_version, origin=orders.origin)  # fmt: skip
         for event in run:
             bundle.append(event)
             if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
