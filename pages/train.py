@@ -222,7 +222,9 @@ def continue_section() -> None:
     more = middle.number_input("More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1)
     new_name, in_place = pick, state.owns(info)
     if in_place:
-        right.caption(f"Continues **{pick}** in place; its curves carry on from epoch {info.final['epochs']}.")
+        stop = info.final.get("position")
+        where = f"step {stop['step']:,} of epoch {stop['epoch']:,}" if stop else f"epoch {info.final['epochs']:,}"
+        right.caption(f"Continues **{pick}** in place, from {where}; its curves carry on.")
     else:
         new_name = right.text_input("Save as", value=f"{pick}-continued", max_chars=64,
                                     help="Only your own runs continue in place; this one becomes a new run.")  # fmt: skip

@@ -138,3 +138,41 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
         [sys.executable, "-m", "vae", *args], check=False, cwd=cwd or ROOT, env=full_env, capture_output=True,
         text=True, timeout=300,
     )  # fmt: skip
+
+
+# --- Owners and crafted files: shared by the "safe to share" tests. ---
+
+TOKEN_A, TOKEN_B = "browser-a-owner-token-0001", "browser-b-owner-token-0002"
+
+
+def own(path, token: str) -> None:
+    """Make the run at ``path`` belong to the browser holding ``token``, as a run made in its app would."""
+    from vae.checkpoints import write_atomic
+    from vae.names import owner_hash
+
+    payload = torch.load(path, weights_only=True)
+    payload["owner"] = owner_hash(token)
+    write_atomic(path, payload)
+
+
+def poisoned(path, out, edit) -> bytes:
+    """A copy of the run at ``path`` with ``edit(payload)`` applied, written to ``out``; returns its bytes."""
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, out)
+    return out.read_bytes()
+
+
+def session(token: str | None, page: str | None = None):
+    """A new browser session on the app, holding owner ``token`` (None: a stranger with no runs of its own)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    if token is not None:
+        at.session_state["owner_token"] = token
+    at.run()
+    return open_page(at, page) if page else at
+
+
+def buttons(at, label: str) -> list:
+    return [b for b in at.button if b.label == label]

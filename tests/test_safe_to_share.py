@@ -14,7 +14,20 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP, ROOT, cli, open_page, snapshot, wait_until
+from tests.conftest import (
+    APP,
+    ROOT,
+    TOKEN_A,
+    TOKEN_B,
+    buttons,
+    cli,
+    open_page,
+    poisoned,
+    session,
+    session_job,
+    snapshot,
+    wait_until,
+)
 from tests.foreign_models import ExamplesVAE
 from vae import history as step_history
 from vae import jobs
@@ -26,37 +39,6 @@ from vae.names import claim_run_name, holder, lock_path, owner_hash, reserve_exa
 from vae.registry import JobRegistry
 from vae.runs import continue_config, train_run
 from vae.train import StepMetrics
-
-TOKEN_A, TOKEN_B = "browser-a-owner-token-0001", "browser-b-owner-token-0002"
-
-
-def own(path, token: str) -> None:
-    """Make the run at ``path`` belong to the browser holding ``token``, as a run made in its app would."""
-    payload = torch.load(path, weights_only=True)
-    payload["owner"] = owner_hash(token)
-    write_atomic(path, payload)
-
-
-def poisoned(path, out, edit) -> bytes:
-    """A copy of the run at ``path`` with ``edit(payload)`` applied, written to ``out``; returns its bytes."""
-    payload = torch.load(path, weights_only=True)
-    edit(payload)
-    torch.save(payload, out)
-    return out.read_bytes()
-
-
-def session(run_dir, token: str | None, page: str | None = None) -> AppTest:
-    """A new browser session on the app, holding owner ``token`` (None: a stranger with no runs of its own)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    if token is not None:
-        at.session_state["owner_token"] = token
-    at.run()
-    return open_page(at, page) if page else at
-
-
-def buttons(at, label: str) -> list:
-    return [b for b in at.button if b.label == label]
-
 
 # 1. A run file is data, validated whole ---------------------------------------------------------
 
@@ -76,23 +58,11 @@ def test_a_run_whose_loss_is_text_is_refused_at_upload_and_import_and_never_brea
     listed = cli("list", "--checkpoint-dir", str(run_dir))
     assert listed.returncode == 0 and "Traceback" not in listed.stderr
     assert "dropped" in listed.stdout and "unreadable" in listed.stdout and "final.test.loss" in listed.stdout
-    at = session(run_dir, None, "pages/runs.py")
+    at = session(None, "pages/runs.py")
     assert not at.exception
     assert any("dropped.pt" in w.value and "final.test.loss" in w.value for w in at.warning)
     table = at.dataframe[0].value
     assert set(table["run"]) == {"tiny-d2", "tiny-d4"}, "the other runs are drawn"
-
-
-def test_the_owner_of_an_unreadable_run_can_delete_it_from_the_runs_page(run_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
-    own(run_dir / "tiny-d4.pt", TOKEN_A)
-    poisoned(run_dir / "tiny-d4.pt", run_dir / "mine.pt", lambda p: p["history"].update(epochs="junk"))
-    stranger = session(run_dir, TOKEN_B, "pages/runs.py")
-    assert not stranger.exception and not buttons(stranger, "Delete run")
-    owner = session(run_dir, TOKEN_A, "pages/runs.py")
-    owner.checkbox(key="confirm_mine").check().run()
-    buttons(owner, "Delete run")[-1].click().run()
-    assert not owner.exception and not (run_dir / "mine.pt").exists()
 
 
 def test_the_explorer_starts_from_a_prior_draw_with_a_seed_past_the_test_set(app):
@@ -117,52 +87,7 @@ def test_a_foreign_state_dict_without_its_biases_is_refused_in_one_line(tmp_path
     assert snapshot(run_dir) == before
 
 
-# 2. Runs have owners ----------------------------------------------------------------------------
-
-
-def test_only_the_owner_sees_delete_and_continues_in_place_even_after_the_job_has_expired(run_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
-    own(run_dir / "tiny-d4.pt", TOKEN_A)
-    from ui import state
-
-    state.job_registry().keep_finished_s = 0.0  # every finished job has expired: ownership does not
-    try:
-        for token, mine in ((TOKEN_A, True), (TOKEN_B, False), (None, False)):
-            at = session(run_dir, token, "pages/runs.py")
-            at.selectbox(key="file_run").set_value("tiny-d4").run()
-            assert not at.exception
-            assert bool(buttons(at, "Delete run")) is mine, token
-            assert (
-                bool(buttons(at, "Continue tiny-d4")) is mine
-                and bool(buttons(at, "Continue tiny-d4 as a new run")) is not mine
-            )
-            assert at.dataframe[0].value.set_index("run").loc["tiny-d4", "yours"] == mine
-        # A CLI-made run (no owner) is nobody's in the app, not even the browser that is looking.
-        at = session(run_dir, TOKEN_A, "pages/runs.py")
-        at.selectbox(key="file_run").set_value("tiny-d2").run()
-        assert not buttons(at, "Delete run")
-    finally:
-        state.job_registry().keep_finished_s = 3600.0
-
-
-def test_a_stranger_continues_a_run_under_a_new_name_and_the_original_is_untouched(run_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
-    monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
-    own(run_dir / "tiny-d4.pt", TOKEN_A)
-    original = (run_dir / "tiny-d4.pt").read_bytes()
-    at = session(run_dir, TOKEN_B, "pages/train.py")
-    pick = next(s for s in at.selectbox if s.label == "Run to continue")
-    pick.set_value("tiny-d4").run()
-    assert next(t for t in at.text_input if t.label == "Save as").value == "tiny-d4-continued"
-    buttons(at, "Continue training")[0].click().run()
-    assert not at.exception
-    from tests.conftest import session_job
-
-    job = session_job(at)
-    assert job.name == "tiny-d4-continued" and job.join(timeout=300)
-    assert (run_dir / "tiny-d4.pt").read_bytes() == original
-    continued = load_run(run_dir / "tiny-d4-continued.pt")
-    assert continued.owner == owner_hash(TOKEN_B) and len(continued.epochs) == 3
+# 2. Runs have owners: see test_owners.py.
 
 
 # 3. One name, one writer, across processes ------------------------------------------------------
@@ -198,7 +123,7 @@ def test_a_name_held_by_another_process_is_refused_to_the_cli_and_skipped_by_the
 def test_the_app_and_the_cli_starting_one_name_at_once_give_one_file_and_one_refusal(run_dir, monkeypatch):
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
     monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
-    at = session(run_dir, TOKEN_A, "pages/train.py")
+    at = session(TOKEN_A, "pages/train.py")
     form = {w.label: w for w in [*at.selectbox, *at.number_input, *at.text_input]}
     form["Dataset"].set_value("mnist-5k")
     form["Epochs"].set_value(1)
@@ -209,8 +134,6 @@ def test_the_app_and_the_cli_starting_one_name_at_once_give_one_file_and_one_ref
                                env={**__import__("os").environ, "VAE_OFFLINE": "1"})  # fmt: skip
     at.button[0].click().run()
     _, stderr = cli_run.communicate(timeout=300)
-    from tests.conftest import session_job
-
     job = session_job(at)
     assert job.join(timeout=300)
     if job.name == "race":  # the app won: the CLI was refused in one line
@@ -341,22 +264,3 @@ def test_the_readme_settings_table_is_the_settings_module():
     readme = (ROOT / "README.md").read_text()
     for name, spec in SETTINGS.items():
         assert f"| `{name}` | `{spec.default}` | {spec.help} |" in readme, name
-
-
-def test_uploads_in_the_app_are_the_browsers_own_and_counted_against_the_limit(run_dir, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
-    monkeypatch.setenv("VAE_MAX_UPLOADS", "1")
-    data = (run_dir / "tiny-d4.pt").read_bytes()
-    at = session(run_dir, TOKEN_A, "pages/runs.py")
-    at.file_uploader(key="upload").set_value(("mine.pt", data, "application/octet-stream")).run()
-    buttons(at, "Add to my runs")[0].click().run()
-    assert not at.exception and any("Added **mine**" in s.value for s in at.success)
-    added = load_run(run_dir / "mine.pt")
-    assert added.owner == owner_hash(TOKEN_A) and added.origin == "upload"
-    before = snapshot(run_dir)
-    at.file_uploader(key="upload").set_value(("again.pt", data, "application/octet-stream")).run()
-    refusal = (
-        "Not added: another upload after 1 is over this server's limit of 1 uploaded runs (setting VAE_MAX_UPLOADS)"
-    )
-    assert [e.value for e in at.error] == [refusal]
-    assert snapshot(run_dir) == before

@@ -253,7 +253,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = run_path(args.checkpoint_dir, name)
     first_epoch = len(resume.epochs) + 1 if resume is not None else 1
     if resume is not None:
-        print(f"note: continuing {resume.name!r} from epoch {first_epoch} to {config.epochs}"
+        stop = resume.final.get("position")  # a run stopped mid-epoch goes on from its next step
+        start = f"step {stop['step'] + 1} of epoch {first_epoch}" if stop else f"epoch {first_epoch}"
+        print(f"note: continuing {resume.name!r} from {start} to epoch {config.epochs}"
               + (f", saving as {name!r} (shipped runs are read-only)" if resume.shipped else ""),
               file=sys.stderr)  # fmt: skip
 

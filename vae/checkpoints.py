@@ -168,12 +168,10 @@ def _run_from_payload(payload: dict[str, Any], label: str, path: Path | None, sh
     config, final, history = validated(payload, label)
     model = build_model(config)
     model.load_state_dict(payload["state_dict"], strict=True)
-    name = path.stem if path is not None else str(payload.get("name", "uploaded"))
     train_state = payload.get("train_state") if isinstance(payload.get("train_state"), dict) else {}
-    origin = str(payload.get("origin", ""))
-    return Run(
-        name, config, model.eval(), history, final, path, shipped, train_state, owner_of(payload), version, origin
-    )
+    name, origin = path.stem if path is not None else payload["name"], payload.get("origin", "")
+    extra = {"owner": owner_of(payload), "version": version, "origin": origin}
+    return Run(name, config, model.eval(), history, final, path, shipped, train_state, **extra)
 
 
 def load_run(path: Path) -> Run:

@@ -182,6 +182,17 @@ class TrainState:
             self.epoch_seen = int(position["seen"])
 
 
+def _epoch_metrics(
+    config: VAEConfig, epoch: int, train_means: torch.Tensor, test: dict[str, float], lr: float, train_seconds: float,
+    seconds: float,
+) -> EpochMetrics:  # fmt: skip
+    """The ``EpochMetrics`` of a finished epoch; ``train_means`` ``[2]`` are its mean train recon and KL."""
+    recon, kl = train_means.tolist()
+    train_terms = {"recon": recon, "kl": kl, "loss": recon + config.beta * kl}
+    return EpochMetrics(epoch, train_terms, test, config.beta_at(epoch), lr, train_seconds, seconds,
+                        config.capacity_at(epoch))  # fmt: skip
+
+
 def _forward(
     model: VAE, config: VAEConfig, batch: torch.Tensor, noise: torch.Generator, beta: float, capacity: float,
     amp: torch.dtype | None,
@@ -266,7 +277,6 @@ def train(
                 return
         state.epoch_step, state.epoch_sums, state.epoch_seen = 0, (0.0, 0.0), 0
         train_seconds = time.perf_counter() - epoch_began
-        train_recon, train_kl = (sums / seen).tolist()
         test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)
         if not math.isfinite(test["loss"]):
             model.load_state_dict(last_good)
@@ -274,14 +284,5 @@ def train(
             return
         completed = state.epochs_done = epoch
         last_good = copy.deepcopy(model.state_dict())
-        yield EpochMetrics(
-            epoch,
-            {"recon": train_recon, "kl": train_kl, "loss": train_recon + config.beta * train_kl},
-            test,
-            config.beta_at(epoch),
-            lr,
-            train_seconds,
-            time.perf_counter() - began,
-            config.capacity_at(epoch),
-        )
+        yield _epoch_metrics(config, epoch, sums / seen, test, lr, train_seconds, time.perf_counter() - began)
     yield TrainingEnded("completed", f"trained {completed} epochs", completed)
