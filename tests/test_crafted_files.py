@@ -186,7 +186,7 @@ def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_wo
     assert all(f"`{info.path.name}`" in warned for info in unreadable)
 
 
-def test_crafted_files_through_the_upload_widget_are_refused_in_one_line(crafted, run_dir, monkeypatch):
+def test_crafted_files_through_the_upload_widget_are_refused_in_one_line(crafted, run_dir, monkeypatch, capsys):
     """The Runs page's own upload, for every fifth crafted file and every weight change (AppTest, as a browser)."""
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
     _, files = crafted
@@ -208,4 +208,6 @@ def test_crafted_files_through_the_upload_widget_are_refused_in_one_line(crafted
             added = set(snapshot(run_dir)) - set(before)
             assert len(added) == 1, (what, added)
             (run_dir / added.pop()).unlink()
+    with capsys.disabled():
+        print(f"\nupload widget: {len(chosen)} crafted files, {refused} refused in one line, the rest valid runs")
     assert refused >= 0.8 * len(chosen)

@@ -87,3 +87,18 @@ def test_uploads_in_the_app_are_the_browsers_own_and_counted_against_the_limit(r
     )
     assert [e.value for e in at.error] == [refusal]
     assert snapshot(run_dir) == before
+
+
+def test_a_crafted_owner_link_is_ignored_and_gives_no_one_elses_runs(run_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP, open_page
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    own(run_dir / "tiny-d4.pt", TOKEN_A)
+    for crafted in ("<script>alert(1)</script>", "../../x", "", "x" * 5000, owner_hash(TOKEN_A), "short"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["owner"] = crafted
+        at = open_page(at.run(), "pages/runs.py")
+        at.selectbox(key="file_run").set_value("tiny-d4").run()
+        assert not at.exception and not buttons(at, "Delete run"), crafted
