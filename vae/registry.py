@@ -118,11 +118,6 @@ class JobRegistry:
                 return job
         return None
 
-    def holds_run(self, token: str | None, name: str) -> bool:
-        """Whether ``token`` is the token of the held job, or of a batch with a job, that writes run ``name``."""
-        job = self.get(token)
-        return (job is not None and job.name == name) or any(j.name == name for j in self.batch(token))
-
     def _prune(self) -> None:
         horizon = self._clock() - self.keep_finished_s
         for token, job in list(self._jobs.items()):
