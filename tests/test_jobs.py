@@ -98,8 +98,10 @@ def test_a_job_trains_in_its_own_niced_process(tmp_path):
     group = Path(f"/proc/{job.pid}/autogroup").read_text() if AUTOGROUP.exists() else None
     job.request_stop()
     assert job.join(timeout=60)
-    assert niceness == max(TRAINING_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))
-    assert os.getpriority(os.PRIO_PROCESS, 0) < niceness  # the server keeps its own priority
+    server = os.getpriority(os.PRIO_PROCESS, 0)
+    assert niceness == max(TRAINING_NICENESS, server)
+    # The server keeps its own priority; a server already at 19 (``nice -n 19 pytest``) has no lower one to give.
+    assert server < niceness or server == 19
     if group is not None:  # Linux with autogroups: a session, and so a scheduling group, of its own
         assert session == job.pid != os.getsid(0)
         assert group.split()[-1] == str(AUTOGROUP_NICENESS) and group != AUTOGROUP.read_text()
