@@ -100,3 +100,33 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
     assert len(buffer.getvalue()) <= 10_000 + 7_000 * len(kept), f"{name}: {len(buffer.getvalue())} bytes of frames"
     continuable = name in _build_script().CONTINUABLE_RUNS
     assert ("train_state" in payload) == continuable, "only the runs shipped to be continued keep Adam's state"
+
+
+def test_a_continuation_adopted_as_the_shipped_run_is_stopped_and_carries_on_exactly(tmp_path, small_data,
+                                                                                  monkeypatch):  # fmt: skip
+    import threading
+
+    from vae.config import VAEConfig
+    from vae.runs import continue_config, train_run
+    from vae.train import StepMetrics
+
+    build = _build_script()
+    shipped, elsewhere = tmp_path / "shipped", tmp_path / "elsewhere"
+    monkeypatch.setattr(build, "CHECKPOINTS", shipped)
+    config = VAEConfig(dataset="mnist-5k", hidden=(16,), latent_dim=2, epochs=1)
+    for _ in train_run(config, "burda-vae-k1", elsewhere, data=small_data):
+        pass
+    run = load_run(elsewhere / "burda-vae-k1.pt")
+    for _ in train_run(continue_config(run, 1), "burda-vae-k1", elsewhere, data=small_data, resume=run):
+        pass
+    assert build.adopt(elsewhere / "burda-vae-k1.pt") == "burda-vae-k1"
+    adopted, source = load_run(shipped / "burda-vae-k1.pt"), load_run(elsewhere / "burda-vae-k1.pt")
+    assert adopted.status == "stopped" and "trainer" not in adopted.final and len(adopted.epochs) == 2
+    assert adopted.train_state["epochs_done"] == 2 and adopted.epochs == source.epochs
+    stop = threading.Event()  # a continuation stopped mid-epoch is refused: adopt takes whole epochs
+    for event in train_run(continue_config(run, 1), "burda-vae-k1", tmp_path / "cut", data=small_data, resume=run,
+                           stop=stop):  # fmt: skip
+        if isinstance(event, StepMetrics):
+            stop.set()
+    with pytest.raises(SystemExit, match="saved at the end of an epoch"):
+        build.adopt(tmp_path / "cut" / "burda-vae-k1.pt")
