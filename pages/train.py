@@ -17,6 +17,7 @@ from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
 from vae.names import run_path, sanitize_run_name
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE, RunStatus
+from vae.settings import retention_text
 from vae.sweep import plan
 
 routing.ensure_routed()
@@ -31,7 +32,7 @@ widgets.dataset_notice()
 DONE_SEEN_KEY = "job_done_seen"
 
 if st.session_state.pop(state.STALE_LINK_KEY, False):
-    st.warning("That training link is unknown or has expired: trainings are listed for an hour after they end. "
+    st.warning(f"That training link is unknown or has expired: trainings are listed for {retention_text()} after they end. "
                "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
 busy = state.session_busy()
 # Each tab's live view reruns every 2 s while it trains, with new curves every 6 s (the costly part:

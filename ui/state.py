@@ -173,7 +173,7 @@ def job_registry() -> JobRegistry:
 def _session_token(key: str, param: str, lookup: Callable[[str | None], object]) -> str | None:
     """This tab's token under ``key``: from session state, else from the URL's ``?param=`` after a reload,
     a reconnect or a copied link; kept in the URL so that the next reload finds it too. A URL token
-    that ``lookup`` does not know (unknown, or finished over an hour ago) is dropped and flagged."""
+    that ``lookup`` does not know (unknown, or finished longer ago than ``VAE_JOB_RETENTION_S``) is dropped and flagged."""
     token = st.session_state.get(key)
     if not lookup(token):
         token = st.query_params.get(param)

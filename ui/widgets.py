@@ -15,6 +15,7 @@ from vae.analysis import image_grid, to_uint8
 from vae.checkpoints import CheckpointError, Run, RunInfo
 from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset
 from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.settings import retention_text
 
 
 def select_run(where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:
@@ -164,7 +165,9 @@ def job_curves(snap: JobSnapshot, token: str) -> None:
 def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None, key: str = "server_jobs") -> None:
     """The compact list of every training on this server: name, config, progress, ETA, status."""
     if not jobs:
-        st.caption("No trainings on this server in the last hour.")
+        st.caption(
+            f"No trainings on this server in the last {retention_text().removeprefix('an ').removeprefix('a ')}."
+        )
         return
     rows = []
     for job in reversed(jobs):

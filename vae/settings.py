@@ -69,3 +69,13 @@ def setting(name: str) -> int:
         log.warning("%s=%r is not a whole number of at least %d; using %d", name, raw, spec.low, spec.default)
         return spec.default
     return value
+
+
+def retention_text() -> str:
+    """How long a finished training stays listed, for a person: "an hour", "10 minutes", "45 seconds"."""
+    seconds = setting("VAE_JOB_RETENTION_S")
+    if seconds % 3600 == 0:
+        return "an hour" if seconds == 3600 else f"{seconds // 3600} hours"
+    if seconds % 60 == 0:
+        return "a minute" if seconds == 60 else f"{seconds // 60} minutes"
+    return f"{seconds} seconds"
