@@ -45,7 +45,8 @@ def test_the_grid_covers_what_the_app_promises():
     assert (burda.dataset, burda.hidden, burda.activation, burda.latent_dim, burda.batch_size, burda.adam_eps) == (
         "binarized-mnist", (200, 200), "tanh", 50, 20, 1e-4,
     )  # fmt: skip
-    assert burda.lr_schedule == "burda" and burda.epochs == 364  # stages 0-5 of Burda et al.'s 0-7
+    # The whole schedule of Burda et al. (stages 0-7); the file holds its first epochs and carries on exactly.
+    assert burda.lr_schedule == "burda" and burda.epochs == 3280
 
 
 def test_size_budget():
@@ -56,9 +57,9 @@ def test_size_budget():
 def test_quality_targets_from_the_stored_metrics():
     assert load_run(CHECKPOINTS / "mlp-d20-b1.pt").final["test"]["loss"] <= 105.6
     assert load_run(CHECKPOINTS / "conv-d20-b1.pt").final["test"]["loss"] <= 100.5
-    # Burda et al.'s 86.76 nats and 19 active units after 3,280 epochs; this run has 364 of them.
+    # Burda et al.'s 86.76 nats and 19 active units after 3,280 epochs; this run has 1,504 of them (87.31).
     burda = load_run(CHECKPOINTS / "burda-vae-k1.pt").final
-    assert burda["iw"]["nll"] <= 89.0 and burda["active_units"] >= 15
+    assert burda["iw"]["nll"] <= 87.5 and burda["active_units"] >= 15
 
 
 def test_readme_table_is_generated_from_the_runs():
@@ -81,8 +82,9 @@ def test_stored_final_metrics_agree_with_a_fresh_evaluation(name, full_mnist_roo
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
-    """A frame per epoch (every k-th of a long run, at most 50), for the animation on Latent space, in at most
-    7 KB a frame (and 10 KB of indices); no optimizer state, except in the runs shipped to be continued."""
+    """A frame per epoch (every k-th of a long run, at most 50 a build or continuation), for the animation on
+    Latent space, in at most 7 KB a frame (and 10 KB of indices); no optimizer state, except in the runs shipped
+    to be continued."""
     import io
 
     import torch
@@ -92,8 +94,12 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
     payload = torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)
     frames = payload["history"]["frames"]
     epochs = len(payload["history"]["epochs"])
-    kept = [e for e in range(1, epochs + 1) if frame_epochs(epochs)(e)]
-    assert frames["epochs"].tolist() == kept and len(kept) <= MAX_FRAMES
+    if name in _build_script().CONTINUABLE_RUNS:  # built, then continued: each part kept its own frames
+        kept = frames["epochs"].tolist()
+        assert kept == sorted(set(kept)) and kept[-1] <= epochs and len(kept) <= 2 * MAX_FRAMES
+    else:
+        kept = [e for e in range(1, epochs + 1) if frame_epochs(epochs)(e)]
+        assert frames["epochs"].tolist() == kept and len(kept) <= MAX_FRAMES
     assert frames["positions"].shape == (len(kept), 1000, 2) and frames["recons"].shape[:2] == (len(kept), 3)
     buffer = io.BytesIO()
     torch.save(frames, buffer)
