@@ -84,9 +84,10 @@ def upload_section(upload) -> None:
     except (CheckpointError, LimitError) as exc:
         st.error(f"Not added: {exc}", icon=":material/error:")
         return
-    directory, owner = state.checkpoint_dir(), state.owner_hash_for_new_run()
+    directory = state.checkpoint_dir()
     if foreign is None:
         if st.button("Add to my runs", icon=":material/upload:"):
+            owner = state.owner_hash_for_new_run()  # a token is made on the click, not while a file waits
             add(lambda: import_run(directory, data, stem, owner=owner, origin=UPLOAD))
         return
     st.info(f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
@@ -95,6 +96,7 @@ def upload_section(upload) -> None:
     datasets = field_spec("dataset")["choices"]
     dataset = st.selectbox("Evaluate it on", datasets, index=datasets.index(default_dataset()))
     if st.button("Import", icon=":material/upload:"):
+        owner = state.owner_hash_for_new_run()
         add(lambda: import_foreign(directory, foreign, stem, dataset, source=upload.name, owner=owner, origin=UPLOAD))
 
 

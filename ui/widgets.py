@@ -165,9 +165,7 @@ def job_curves(snap: JobSnapshot, token: str) -> None:
 def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None, key: str = "server_jobs") -> None:
     """The compact list of every training on this server: name, config, progress, ETA, status."""
     if not jobs:
-        st.caption(
-            f"No trainings on this server in the last {retention_text().removeprefix('an ').removeprefix('a ')}."
-        )
+        st.caption(f"No trainings on this server; finished ones are listed for {retention_text()}.")
         return
     rows = []
     for job in reversed(jobs):

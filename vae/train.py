@@ -199,7 +199,7 @@ def _forward(
 ) -> tuple[LossTerms, torch.Tensor]:  # fmt: skip
     """The loss terms of one batch ``[B, 1, 28, 28]`` and the objective that training minimises."""
     # Matmuls may run in bfloat16; the loss is always computed in fp32.
-    with torch.autocast(next(model.parameters()).device.type, dtype=amp or torch.float32, enabled=amp is not None):
+    with torch.autocast(batch.device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits, posterior = model(batch, noise)
     posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
     terms = vae_loss(logits.float(), batch, posterior, beta, config.likelihood)
