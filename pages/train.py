@@ -18,7 +18,7 @@ from vae.names import run_path, sanitize_run_name
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE, RunStatus
 from vae.settings import retention_text
-from vae.sweep import plan
+from vae.sweep import NAME_RULE, plan
 
 routing.ensure_routed()
 
@@ -261,7 +261,7 @@ def sweep_section() -> None:
         dims = middle.multiselect("Latent dimensions", list(range(low, high + 1)), default=[start.latent_dim],
                                   key="sweep_dims")  # fmt: skip
         prefix = right.text_input("Name prefix", value="sweep", max_chars=40, key="sweep_prefix",
-                                  help="Runs are named PREFIX-d{d}-b{β}.")  # fmt: skip
+                                  help=f"Runs are named {NAME_RULE}.")  # fmt: skip
         right.caption(f"At most {max_concurrent()} trainings run at once on this server; the rest wait.")
         go = st.form_submit_button("Start the sweep", type="primary", disabled=busy)
     if not go:

@@ -75,17 +75,17 @@ def test_name_cannot_escape_the_checkpoint_dir(tmp_path):
     assert not (tmp_path / "escape.pt").exists()
 
 
-def test_bad_checkpoint_is_one_line_and_exit_1(tmp_path):
+def test_a_bad_or_missing_checkpoint_is_one_line_with_its_exit_code(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x04garbage")
-    for path in (bad, tmp_path / "missing.pt"):
+    for path, code in ((bad, 1), (tmp_path / "missing.pt", 2)):  # not a run: 1; no such file: 2 (README)
         out = cli("eval", str(path))
-        assert out.returncode == 1
+        assert out.returncode == code
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
 def test_every_train_option_says_what_it_does_and_its_default():
-    from vae.__main__ import build_parser
+    from vae.cli.parser import build_parser
 
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
@@ -100,12 +100,11 @@ def test_every_train_option_says_what_it_does_and_its_default():
         assert "default" in " ".join(block.split()), f"{flag} does not show its default: {block!r}"
 
 
-def test_train_without_json_ends_with_the_final_metrics_and_the_path(tmp_path):
+def test_train_without_json_prints_the_final_metrics_and_the_path_on_stdout(tmp_path):
     out = cli("train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "1", "--name", "plain",
                "--checkpoint-dir", str(tmp_path))  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert out.stdout == ""
-    *_, metrics, saved = out.stderr.strip().splitlines()
+    metrics, saved = out.stdout.strip().splitlines()  # results on stdout, so that `> result.txt` keeps them
     from vae.checkpoints import load_run
 
     test = load_run(tmp_path / "plain.pt").final["test"]

@@ -76,7 +76,7 @@ def test_every_field_has_a_flag_and_a_form_control_or_is_named_as_hidden():
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import ROOT
-    from vae.__main__ import build_parser
+    from vae.cli.parser import build_parser
     from vae.config import field_spec
 
     hidden_from_form = {"device", "precision"}  # set by a link or the CLI; the form keeps them

@@ -19,8 +19,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, open_page, snapshot
-from vae.__main__ import main
 from vae.checkpoints import CheckpointError, import_run, list_runs, load_run_bytes
+from vae.cli import main
 from vae.config import VAEConfig
 from vae.runs import train_run
 
@@ -150,7 +150,7 @@ def test_the_cli_refuses_each_crafted_file_in_one_line(crafted, tmp_path, capsys
         assert code in counts, (what, code, err)
         counts[code] += 1
         if code:
-            assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, (what, err)
+            assert err.count("\n") == 1 and err.startswith("vae import: error: ") and "Traceback" not in err, (what, err)
     assert counts[1] >= 0.8 * len(files)
 
 

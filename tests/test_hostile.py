@@ -91,7 +91,7 @@ def test_cli_refuses_every_bad_checkpoint(run_dir, tmp_path):
         out = cli("eval", str(path))
         assert out.returncode == 1, kind
         line = _one_line_error(out)
-        assert line.startswith("error: ") and kind + ".pt" in line, line
+        assert line.startswith("vae eval: error: ") and kind + ".pt" in line, line
     assert not marker.exists()
     assert snapshot(run_dir) == before
 

@@ -82,7 +82,7 @@ def test_a_foreign_state_dict_without_its_biases_is_refused_in_one_line(tmp_path
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert (
         out.stderr.strip()
-        == "error: nobias.pt looks like the pytorch/examples VAE (vae/main.py), but fc1.bias is missing"
+        == "vae import: error: nobias.pt looks like the pytorch/examples VAE (vae/main.py), but fc1.bias is missing"
     )
     assert snapshot(run_dir) == before
 

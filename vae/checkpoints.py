@@ -28,7 +28,7 @@ from vae.names import (
     SUFFIX,
     owns,
     release_run_name,
-    reserve_run_name,
+    reserve_name,
     run_path,
     run_status,
     shipped_names,
@@ -204,11 +204,11 @@ def load_run_bytes(data: bytes, label: str = "the uploaded file") -> Run:
 
 
 def import_run(directory: Path, data: bytes, wanted_name: str, *, owner: str = "", origin: str = "",
-               label: str = "the uploaded file") -> Path:  # fmt: skip
-    """Validate uploaded bytes, then store them under a free name, owned by ``owner`` (a hash).
-    Nothing is written for a bad file."""
+               label: str = "the uploaded file", exact: bool = False, overwrite: bool = False) -> Path:  # fmt: skip
+    """Validate uploaded bytes, then store them under a name reserved as ``reserve_name`` does, owned by
+    ``owner`` (a hash). Nothing is written for a bad file."""
     run = load_run_bytes(data, label)
-    name = reserve_run_name(directory, wanted_name)
+    name = reserve_name(directory, wanted_name, exact=exact, overwrite=overwrite)
     try:
         return save_run(directory, name, run.model, run.config, run.history, run.final, train_state=run.train_state,
                         owner=owner, origin=origin)  # fmt: skip

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import shutil
 import struct
+import tempfile
 import threading
 import urllib.request
 import zlib
@@ -66,11 +68,6 @@ class Dataset:
     # pass; test_x is binarized once, with a fixed seed, so every evaluation sees the same images.
     dynamic_binarization: bool = False
 
-    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if which not in SPLITS:
-            raise ValueError(f"split must be 'train' or 'test', got {which!r}")
-        return (self.train_x, self.train_y) if which == "train" else (self.test_x, self.test_y)
-
     def train_batch(
         self, index: torch.Tensor, generator: torch.Generator, device: torch.device | str = "cpu"
     ) -> torch.Tensor:
@@ -85,8 +82,7 @@ class Dataset:
 def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """uint8 intensities ``[...]`` -> float32 {0, 1}, each pixel 1 with probability ``x / 255``.
 
-    Exact for uint8: u is uniform on {0, …, 254}, so P(u < x) = x / 255. It needs no float copy of the
-    image first, and costs what ``torch.bernoulli`` does (55 µs against 58 µs for a batch of 20).
+    Exact for uint8: u is uniform on {0, …, 254}, so P(u < x) = x / 255, with no float copy of the image first.
     """
     u = torch.randint(0, 255, x.shape, dtype=torch.uint8, generator=generator, device=x.device)
     return (u < x).float()
@@ -179,8 +175,7 @@ def _download(name: str, raw: Path) -> None:
     with _download_lock:
         if key in _download_failed:
             raise OSError("download already failed in this process")
-        try:
-            raw.mkdir(parents=True, exist_ok=True)
+        try:  # the folder is made only once a file has come whole (see _fetch_from_mirrors)
             for filename, md5 in cls.resources:
                 target = raw / filename
                 if target.exists() or (raw / filename.removesuffix(".gz")).exists():
@@ -194,18 +189,23 @@ def _download(name: str, raw: Path) -> None:
 def _fetch_from_mirrors(mirrors: list[str], filename: str, target: Path, md5: str) -> None:
     """Download ``filename`` from the first mirror that serves it whole: a file whose MD5 is not the
     one torchvision lists (truncated, altered) is discarded, and the next mirror is tried.
+
+    The download lands in the system's temporary folder; ``target``'s folder is created, and the file
+    moved there, only once it has passed its MD5, so a failed download leaves nothing in the data root.
     """
     from torchvision.datasets.utils import check_md5
 
     last: Exception | None = None
     for mirror in mirrors:
-        tmp = target.with_name(f".{target.name}.part")
+        with tempfile.NamedTemporaryFile(prefix=f".{target.name}.", suffix=".part", delete=False) as part:
+            tmp = Path(part.name)
         try:
             with urllib.request.urlopen(f"{mirror}{filename}", timeout=DOWNLOAD_TIMEOUT_S) as response:
                 tmp.write_bytes(response.read())
             if not check_md5(str(tmp), md5):
                 raise OSError(f"{filename} from {mirror} does not match its MD5 {md5}, so it was discarded")
-            os.replace(tmp, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(tmp, target)
             return
         except OSError as exc:
             last = exc

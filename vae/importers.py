@@ -23,7 +23,7 @@ from vae.checkpoints import CheckpointError, save_run
 from vae.config import VAEConfig, bounds
 from vae.history import StepHistory
 from vae.models import IMAGE_SHAPE, build_model
-from vae.names import release_run_name, reserve_run_name
+from vae.names import release_run_name, reserve_name
 from vae.schema import RunStatus, final_summary
 from vae.train import evaluate
 
@@ -65,9 +65,10 @@ class ForeignModel:
     latent_dim: int
     state_dict: dict[str, torch.Tensor]
 
-    def config(self, dataset: str) -> VAEConfig:
+    def config(self, dataset: str, likelihood: str | None = None) -> VAEConfig:
+        """The run's config; ``likelihood`` is the loss that trained it, when not the model's usual one."""
         return VAEConfig(dataset=dataset, arch=self.layout.arch, latent_dim=self.latent_dim,
-                         likelihood=self.layout.likelihood, epochs=1)  # fmt: skip
+                         likelihood=likelihood or self.layout.likelihood, epochs=1)  # fmt: skip
 
 
 def read_state_dict(data: bytes) -> dict[str, torch.Tensor] | None:
@@ -134,12 +135,16 @@ def _check_keys(state: dict[str, torch.Tensor], layout: Layout, label: str) -> N
 
 def import_foreign(
     directory: Path, foreign: ForeignModel, wanted_name: str, dataset: str, *, source: str = "", owner: str = "",
-    origin: str = "",
+    origin: str = "", likelihood: str | None = None, exact: bool = False, overwrite: bool = False,
 ) -> Path:  # fmt: skip
-    """Evaluate ``foreign`` on ``dataset``'s test split and save it as a run with no training history."""
+    """Evaluate ``foreign`` on ``dataset``'s test split and save it as a run with no training history.
+
+    ``likelihood`` is the loss its own code trained it with, so that the stored −ELBO is that code's.
+    The name is reserved as ``reserve_name`` does (``exact``, ``overwrite``).
+    """
     from vae.data import load_dataset
 
-    config = foreign.config(dataset)
+    config = foreign.config(dataset, likelihood)
     data = load_dataset(dataset)
     if data.name != dataset:
         raise CheckpointError(f"{dataset} is not available here ({data.notice}); an import is measured on it")
@@ -150,7 +155,7 @@ def import_foreign(
                                                                           "file": source[-200:]}}  # fmt: skip
     final = final_summary(test, data.name, len(data.test_x), 0, RunStatus.IMPORTED,
                           f"imported from {foreign.layout.description}")  # fmt: skip
-    name = reserve_run_name(directory, wanted_name)
+    name = reserve_name(directory, wanted_name, exact=exact, overwrite=overwrite)
     try:
         return save_run(directory, name, model, config, history, final, owner=owner, origin=origin)
     finally:

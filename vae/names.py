@@ -214,6 +214,12 @@ def reserve_exact(directory: Path, name: str, *, overwrite: bool = False) -> str
     return name
 
 
+def reserve_name(directory: Path, wanted: str, *, exact: bool = False, overwrite: bool = False) -> str:
+    """``reserve_exact`` (the CLI: the name as given, or a refusal) when ``exact``; else ``reserve_run_name``
+    (the app: the next free name)."""
+    return reserve_exact(directory, wanted, overwrite=overwrite) if exact else reserve_run_name(directory, wanted)
+
+
 def claim_run_name(directory: Path, name: str) -> str:
     """Claim an existing run's own name, to continue training it in place; refused while another writer holds it."""
     name = run_path(directory, name).stem

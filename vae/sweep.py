@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -17,8 +18,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from vae.config import ConfigError, VAEConfig, flag_text
+from vae.settings import SETTINGS
 
 SWEPT = ("beta", "latent_dim")
+# Runs at a time: as many as the app trains at once, the fastest on 2 cores (bench/sweep_speed.py).
+DEFAULT_SWEEP_JOBS = SETTINGS["VAE_MAX_TRAINING_JOBS"].default
 
 
 def parse_values(text: str, name: str, kind: type) -> list:
@@ -40,8 +44,13 @@ def parse_values(text: str, name: str, kind: type) -> list:
     return values
 
 
-def run_name(prefix: str, latent_dim: int, beta: float) -> str:
-    return f"{prefix}-d{latent_dim}-b{beta:g}"
+def run_name(prefix: str, latent_dim: int | str, beta: float | str) -> str:
+    """A sweep run's name, ``PREFIX-d{d}-b{β}``; placeholders given as text describe the rule (``NAME_RULE``)."""
+    beta_text = beta if isinstance(beta, str) else f"{beta:g}"
+    return f"{prefix}-d{latent_dim}-b{beta_text}"
+
+
+NAME_RULE = run_name("PREFIX", "{d}", "{β}")
 
 
 def plan(base: VAEConfig, betas: list[float], latent_dims: list[int], prefix: str) -> list[tuple[str, VAEConfig]]:
@@ -73,16 +82,20 @@ def run_sweep(
     jobs: int,
     *,
     on_start: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[SweepResult]:
     """Train every run of ``grid``, ``jobs`` at a time, yielding each result as it finishes.
 
     Each run is its own process with ``cores // jobs`` torch threads, so that N runs at once neither
-    share one Python interpreter's lock nor oversubscribe the cores.
+    share one Python interpreter's lock nor oversubscribe the cores. Once ``stop`` is set, the runs not yet
+    started are reported as not started (a Ctrl-C reaches the running ones' processes itself).
     """
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def one(name: str, config: VAEConfig) -> SweepResult:
+        if stop is not None and stop.is_set():
+            return SweepResult(name, config, 0.0, {}, "not started: the sweep was interrupted")
         if on_start is not None:
             on_start(name)
         began = time.perf_counter()
@@ -92,7 +105,7 @@ def run_sweep(
         lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         if out.returncode != 0 or not lines:
             reason = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
-            return SweepResult(name, config, seconds, {}, reason.removeprefix("error: "))
+            return SweepResult(name, config, seconds, {}, reason.split("error: ", 1)[-1])
         return SweepResult(name, config, seconds, lines[-1]["test"])
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

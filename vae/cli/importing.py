@@ -1,0 +1,67 @@
+"""``python -m vae import FILE``: a VAE Lab run, or a known model's plain state_dict, added as a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vae.cli.common import EXIT_OK, Failed, UsageError, result, taken_message
+from vae.errors import NameTaken
+
+
+def _read(args: argparse.Namespace) -> bytes:
+    from vae.checkpoints import CheckpointError
+    from vae.runfile import MAX_CHECKPOINT_BYTES, size_error
+
+    if not args.file.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    try:
+        size = args.file.stat().st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise Failed(size_error(args.file.name, size))
+        return args.file.read_bytes()
+    except OSError as exc:
+        raise Failed(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except CheckpointError as exc:
+        raise Failed(str(exc)) from None
+
+
+def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
+    """Save the file as a run under exactly ``--name``; returns what it was and the saved path."""
+    from vae.checkpoints import import_run, load_run_bytes
+    from vae.importers import import_foreign, read_state_dict, recognise
+
+    state = read_state_dict(data)
+    foreign = recognise(state, args.file.name, args.latent_dim) if state is not None else None
+    if foreign is None:
+        run = load_run_bytes(data, args.file.name)  # refused here, before any name is taken
+        if args.likelihood not in (None, run.config.likelihood):
+            raise UsageError(f"--likelihood: {args.file.name} is a VAE Lab run trained with "
+                             f"{run.config.likelihood}; its own config says so")  # fmt: skip
+        return "a VAE Lab run", import_run(args.checkpoint_dir, data, args.name, label=args.file.name, exact=True,
+                                           overwrite=args.overwrite)  # fmt: skip
+    if args.dataset is None:
+        raise UsageError(f"{args.file.name} is {foreign.layout.description}: say which --dataset to evaluate it on")
+    path = import_foreign(args.checkpoint_dir, foreign, args.name, args.dataset, source=args.file.name,
+                          likelihood=args.likelihood, exact=True, overwrite=args.overwrite)  # fmt: skip
+    return foreign.layout.description, path
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from vae.checkpoints import CheckpointError, load_run
+
+    data = _read(args)
+    try:
+        kind, path = _add(args, data)
+    except NameTaken as exc:
+        raise UsageError(taken_message(exc)) from None
+    except (CheckpointError, ValueError) as exc:
+        raise Failed(str(exc)) from None
+    run = load_run(path)
+    test = run.final.get("test", {})
+    if args.json:
+        result(json.dumps({"name": run.name, "kind": kind, "config": run.config.to_dict(), "test": test}))
+    else:
+        result(f"imported {kind} as {path} ({run.config.label}): test recon {test['recon']:.2f}  "
+               f"kl {test['kl']:.2f}  loss {test['loss']:.2f}")  # fmt: skip
+    return EXIT_OK

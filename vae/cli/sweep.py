@@ -1,0 +1,49 @@
+"""``python -m vae sweep``: one run per (latent dimension, β), each its own training process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from vae.cli.common import EXIT_FAILED, EXIT_OK, UsageError, ctrl_c_stops, note, result
+from vae.cli.train import config_from_args
+from vae.sweep import SWEPT, SweepResult
+
+
+def _line(outcome: SweepResult, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"name": outcome.name, "beta": outcome.config.beta, "latent_dim": outcome.config.latent_dim,
+                           "seconds": round(outcome.seconds, 2), "test": outcome.test, "error": outcome.error})  # fmt: skip
+    if outcome.error:
+        return f"{outcome.name}: failed: {outcome.error}"
+    t = outcome.test
+    return f"{outcome.name}: test recon {t['recon']:.2f}  kl {t['kl']:.2f}  loss {t['loss']:.2f} ({outcome.seconds:.1f} s)"
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from vae.names import run_path, sanitize_run_name, shipped_names
+    from vae.sweep import parse_values, plan, run_sweep
+
+    if not 1 <= args.jobs <= 64:
+        raise UsageError(f"--jobs must be in [1, 64]; got {args.jobs}")
+    base = config_from_args(args, skip=SWEPT)
+    grid = plan(base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int),
+                args.name_prefix)  # fmt: skip
+    try:
+        names = [sanitize_run_name(name) for name, _ in grid]
+    except ValueError as exc:
+        raise UsageError(f"--name-prefix: {exc}") from None
+    taken = [n for n in names if run_path(args.checkpoint_dir, n).exists() or n in shipped_names(args.checkpoint_dir)]
+    if taken:
+        raise UsageError(f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another "
+                         "--name-prefix")  # fmt: skip
+    grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
+    note(f"sweep: {len(grid)} runs, {args.jobs} at a time")
+    began, failed = time.perf_counter(), 0
+    with ctrl_c_stops() as stop:  # each run's own process stops and saves on the same Ctrl-C
+        for outcome in run_sweep(grid, args.checkpoint_dir, args.jobs, stop=stop):
+            failed += bool(outcome.error)
+            result(_line(outcome, args.json))
+    note(f"sweep: {len(grid) - failed} of {len(grid)} runs saved in {time.perf_counter() - began:.1f} s")
+    return EXIT_FAILED if failed else EXIT_OK

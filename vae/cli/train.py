@@ -1,0 +1,196 @@
+"""``python -m vae train``: a new run from the flags, or ``--resume RUN`` for more epochs of a saved one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vae.cli.common import EXIT_OK, Failed, UsageError, ctrl_c_stops, note, result, run_file, taken_message
+from vae.config import VAEConfig, from_dict
+from vae.errors import NameTaken
+
+if TYPE_CHECKING:
+    from vae.checkpoints import Run
+    from vae.train import EpochMetrics
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to train and where: the config, the name it is saved under (held until the end) and what it continues."""
+
+    config: VAEConfig
+    name: str
+    resume: Run | None = None
+
+
+def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> VAEConfig:
+    """The config that the flags describe, with the machine's default dataset where none is given."""
+    from vae.data import default_dataset
+
+    values = {spec.name: getattr(args, spec.name) for spec in fields(VAEConfig) if spec.name not in skip}
+    return from_dict({**values, "dataset": args.dataset or default_dataset()})
+
+
+def whole(value: object, flag: str) -> int:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a whole number; got {value!r}") from None
+    if not number.is_integer():
+        raise UsageError(f"{flag} must be a whole number; got {value!r}")
+    return int(number)
+
+
+def _resume_plan(args: argparse.Namespace) -> Plan:
+    """Continue a run in place when it is a user run in --checkpoint-dir; a shipped run, or a file from
+    elsewhere, continues as a new run under --name (or NAME-continued)."""
+    from vae.checkpoints import CheckpointError, load_run
+    from vae.names import claim_run_name, release_run_name, reserve_run_name, sanitize_run_name, shipped_names
+    from vae.runs import continue_config
+
+    source = run_file(args.resume, args.checkpoint_dir)
+    here = source.resolve().parent == Path(args.checkpoint_dir).resolve()
+    in_place = here and source.stem not in shipped_names(args.checkpoint_dir)
+    if in_place and args.name is not None and sanitize_run_name(args.name) != source.stem:
+        raise UsageError("--resume continues a run under its own name; --name is only for shipped runs and files "
+                         "from elsewhere")  # fmt: skip
+    if in_place:  # held from before it is read until the training ends: no other writer in between
+        try:
+            claim_run_name(args.checkpoint_dir, source.stem)
+        except NameTaken as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        try:
+            run = load_run(source)
+        except CheckpointError as exc:  # there, but not a run: the command ran and failed
+            raise Failed(str(exc)) from None
+        try:
+            config = continue_config(run, whole(args.epochs, "--epochs"))
+        except CheckpointError as exc:  # a run that cannot be continued: the request cannot be carried out
+            raise UsageError(str(exc)) from None
+    except BaseException:
+        if in_place:
+            release_run_name(args.checkpoint_dir, source.stem)
+        raise
+    if in_place:
+        return Plan(config, source.stem, run)
+    try:  # read-only here: the continuation gets a free name of its own
+        wanted = sanitize_run_name(args.name or f"{run.name}-continued")
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
+    return Plan(config, reserve_run_name(args.checkpoint_dir, wanted), run)
+
+
+def _fresh_plan(args: argparse.Namespace) -> Plan:
+    """For a new run: the config from the flags and a checked, file-safe name."""
+    from vae.models import resolve_device
+    from vae.names import reserve_exact, run_path, sanitize_run_name
+
+    if args.name is None:
+        raise UsageError("--name is required (or --resume RUN to continue a saved run)")
+    config = config_from_args(args)
+    try:
+        resolve_device(config.device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from None
+    try:
+        name = sanitize_run_name(args.name)
+        run_path(args.checkpoint_dir, name)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
+    if name != args.name:
+        note(f"run name {args.name!r} saved as {name!r}")
+    try:  # held until the training ends: the app, another server or another CLI cannot write it meanwhile
+        reserve_exact(args.checkpoint_dir, name, overwrite=args.overwrite)
+    except NameTaken as exc:
+        raise UsageError(taken_message(exc)) from None
+    return Plan(config, name)
+
+
+def _say_continuation(plan: Plan) -> int:
+    """Note where a continuation starts and ends; returns its first epoch."""
+    run = plan.resume
+    if run is None:
+        return 1
+    first = len(run.epochs) + 1
+    position = run.final.get("position")  # a run stopped mid-epoch goes on from its next step
+    start = f"step {position['step'] + 1} of epoch {first}" if position else f"epoch {first}"
+    more = plan.config.epochs - first + 1
+    span = f"for 1 more epoch ({first})" if more == 1 else f"for {more} more epochs ({first} to {plan.config.epochs})"
+    saving = f", saving as {plan.name!r} (the original is read-only here)" if plan.name != run.name else ""
+    note(f"continuing {run.name!r} from {start} {span}{saving}")
+    return first
+
+
+def _epoch_record(event: EpochMetrics) -> str:
+    keys = ("recon", "kl", "loss")
+    return json.dumps({"epoch": event.epoch, "train_seconds": round(event.train_seconds, 4),
+                       "train": {k: event.train[k] for k in keys}, "test": {k: event.test[k] for k in keys}})  # fmt: skip
+
+
+def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | None:
+    """Run the training, printing per-epoch JSON (``--json``) and a progress bar; returns the last epoch."""
+    from tqdm import tqdm
+
+    from vae.checkpoints import CheckpointError
+    from vae.data import load_dataset
+    from vae.runs import train_run
+    from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+
+    first = _say_continuation(plan)
+    data = load_dataset(plan.config.dataset)
+    if data.notice:
+        note(data.notice)
+    bar, last = None, None
+    with ctrl_c_stops() as stop:
+        try:
+            for event in train_run(plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop,
+                                   resume=plan.resume):  # fmt: skip
+                if isinstance(event, StepMetrics):
+                    if bar is None:
+                        total = event.steps_per_epoch * (plan.config.epochs - first + 1)
+                        bar = tqdm(total=total, desc=plan.name, unit="step", disable=None, file=sys.stderr)
+                    bar.update(1)
+                    if event.step % 20 == 0:
+                        bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.1f}", refresh=False)
+                elif isinstance(event, EpochMetrics):
+                    last = event
+                    if args.json:
+                        result(_epoch_record(event))
+                elif isinstance(event, TrainingEnded):
+                    if bar is not None:
+                        bar.close()
+                    _check_ending(event, path)
+        except (CheckpointError, OSError) as exc:
+            raise Failed(f"could not save the run: {exc}") from None
+    return last
+
+
+def _check_ending(event: object, path: Path) -> None:
+    if event.reason == "diverged":
+        raise Failed(f"training diverged: {event.message}")
+    if event.reason == "stopped":
+        kept = f"the trained weights are saved in {path}" if path.exists() else "nothing was saved"
+        raise Failed(f"interrupted during epoch {event.epochs_completed + 1}; {kept}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vae.names import release_run_name, run_path
+
+    plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
+    path = run_path(args.checkpoint_dir, plan.name)
+    try:
+        last = _train(args, plan, path)
+    finally:
+        release_run_name(args.checkpoint_dir, plan.name)
+    if not args.json and last is not None:
+        t = last.test
+        result(f"epoch {last.epoch}/{plan.config.epochs} test: recon {t['recon']:.2f}  kl {t['kl']:.2f}  "
+               f"loss {t['loss']:.2f} nats/image")  # fmt: skip
+    if not args.json:
+        result(f"saved {path}")
+    return EXIT_OK
