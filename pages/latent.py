@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from ui import figures, routing, state, widgets
-from vae.analysis import align_frames, embed_2d, reconstruct
+from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, align_frames, embed_2d, reconstruct
 from vae.data import to_float
 from vae.limits import tsne_over_budget
 from vae.settings import setting
@@ -30,9 +30,10 @@ def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float)
     if run_info.config.latent_dim == 2:
         return latents[:n], "z"
     dim = run_info.config.latent_dim
-    with st.spinner(f"Running {method.upper()} on {n} points of dimension {dim}…", show_time=True):
+    name = EMBEDDING_NAMES[method]
+    with st.spinner(f"Running {name} on {n} points of dimension {dim}…", show_time=True):
         path = run_info.path
-        return embedding(str(path), path.stat().st_mtime_ns, method, n, float(perplexity), latents), method.upper()
+        return embedding(str(path), path.stat().st_mtime_ns, method, n, float(perplexity), latents), name
 
 
 d = info.config.latent_dim
@@ -44,7 +45,7 @@ if d == 2 and other_d == 2:
     method, perplexity = "direct", 0.0
 else:
     left, middle, right = st.columns(3)
-    method = left.radio("Projection", ("tsne", "pca"), format_func=str.upper, horizontal=True,
+    method = left.radio("Projection", EMBEDDING_METHODS, format_func=EMBEDDING_NAMES.get, horizontal=True,
                         help="For runs with d > 2; a 2-D run is always drawn as it is.")  # fmt: skip
     n = middle.slider("Points", 200, n_total, min(n_total, MAX_TSNE_DEFAULT), step=100,
                       help="t-SNE on the whole test set takes a while on a small CPU.")  # fmt: skip

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from vae.config import VAEConfig
-from vae.data import Dataset, is_available, load_dataset
+from vae.data import Dataset, data_root, is_available, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def tiny_config() -> VAEConfig:
 
 @pytest.fixture(scope="session")
 def full_mnist_root() -> Path:
-    root = Path(os.environ.get("VAE_DATA_DIR", "data"))
+    root = data_root()
     if not is_available("mnist", root):
         pytest.skip(f"full MNIST not found under {root} (set VAE_DATA_DIR)")
     return root

@@ -150,7 +150,8 @@ def test_the_cli_refuses_each_crafted_file_in_one_line(crafted, tmp_path, capsys
         assert code in counts, (what, code, err)
         counts[code] += 1
         if code:
-            assert err.count("\n") == 1 and err.startswith("vae import: error: ") and "Traceback" not in err, (what, err)
+            one_line = err.count("\n") == 1 and err.startswith("vae import: error: ")
+            assert one_line and "Traceback" not in err, (what, err)
     assert counts[1] >= 0.8 * len(files)
 
 

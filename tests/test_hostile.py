@@ -337,6 +337,19 @@ def test_app_bad_settings_in_the_url_are_named_and_ignored(app, field, value):
     assert at.button[0].label == "Start training"
 
 
+def test_a_link_with_bad_values_applies_every_good_one_and_names_every_bad_one(app):
+    """``/train?arch=conv&beta=-1`` keeps the architecture; ``latent_dim=abc&beta=-1`` names both, with ranges."""
+    app.query_params.update({"arch": "conv", "beta": "-1", "latent_dim": "abc", "epochs": "4"})
+    at = _page(app, "pages/train.py")
+    assert not at.exception
+    (notice,) = [e.value for e in at.error]
+    assert "beta: must be in [0, 100]; got -1" in notice
+    assert "latent_dim: expected an integer, got 'abc'; allowed: 2 to 64" in notice
+    assert "The rest of the link's settings were applied." in notice
+    assert next(s for s in at.selectbox if s.label == "Architecture").value == "conv"
+    assert next(n for n in at.number_input if n.label == "Epochs").value == 4
+
+
 def test_app_bogus_session_state_falls_back_to_a_real_run(app):
     app.session_state["current_run"] = "../../etc/passwd"
     for page in ("pages/home.py", "pages/latent.py", "pages/interpolation.py"):

@@ -15,7 +15,7 @@ import torch
 
 from vae.analysis import digit_means, encode_mu, latent_diagnostics
 from vae.checkpoints import CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
-from vae.config import ConfigError, VAEConfig, from_dict
+from vae.config import VAEConfig, apply_valid
 from vae.data import Dataset, load_dataset
 from vae.jobs import TrainingJob
 from vae.names import new_owner_token, owner_hash
@@ -147,16 +147,16 @@ def kl_and_activity(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
 def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
     """Form defaults from URL parameters such as ``?arch=conv&beta=4``; unknown keys are ignored.
 
-    Returns the config and an error message: on a bad value the message names the field and
-    ``base`` is returned unchanged.
+    Returns ``base`` with every valid field applied, and a message that names each bad one with what it
+    allows ("" when all were good).
     """
     known = {k: v for k, v in params.items() if k in base.to_dict()}
-    if not known:
-        return base, ""
-    try:
-        return from_dict({**base.to_dict(), **known}), ""
-    except ConfigError as exc:
-        return base, f"The link's training settings were ignored: {exc}"
+    config, errors = apply_valid(base, known)
+    if not errors:
+        return config, ""
+    named = " · ".join(str(e) for e in errors)
+    kept = "The rest of the link's settings were applied." if len(errors) < len(known) else ""
+    return config, f"The link's training settings were ignored where they are not valid: {named}. {kept}".strip()
 
 
 # --- Training jobs: they belong to the server; a tab holds only its job's token. ---

@@ -21,7 +21,8 @@ from vae.models import IMAGE_SHAPE, VAE, eval_mode, in_eval_mode, prior_log_prob
 ENCODE_BATCH_SIZE = 2000
 DEFAULT_CHAIN = (9, 4, 2, 6, 1)
 INTERPOLATION_METHODS = ("linear", "spherical")
-EMBEDDING_METHODS = ("tsne", "pca")
+EMBEDDING_NAMES = {"tsne": "t-SNE", "pca": "PCA"}  # method -> how a page writes it
+EMBEDDING_METHODS = tuple(EMBEDDING_NAMES)
 
 
 @torch.inference_mode()

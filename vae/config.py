@@ -161,6 +161,33 @@ def from_dict(values: dict[str, Any]) -> VAEConfig:
     return VAEConfig(**kwargs)
 
 
+def apply_valid(base: VAEConfig, values: dict[str, Any]) -> tuple[VAEConfig, list[ConfigError]]:
+    """``base`` with every valid field of ``values`` applied, and one ``ConfigError`` per field that is not
+    (an unknown key, or a value outside what the field allows). Each error's reason ends with the field's
+    allowed values where it does not already give them."""
+    applied, errors = base, []
+    for name, value in values.items():
+        try:
+            applied = from_dict({**applied.to_dict(), name: value})
+        except ConfigError as exc:
+            known = exc.field in {f.name for f in fields(VAEConfig)}
+            reason = exc.reason if not known or "[" in exc.reason or "one of" in exc.reason else (
+                f"{exc.reason}; allowed: {allowed(exc.field)}")  # fmt: skip
+            errors.append(ConfigError(exc.field, reason))
+    return applied, errors
+
+
+def allowed(name: str) -> str:
+    """What config field ``name`` allows, in words: ``one of mlp, conv``, ``2 to 64``, ``1 to 4 widths …``."""
+    spec = field_spec(name)
+    if spec["choices"]:
+        return f"one of {', '.join(spec['choices'])}"
+    low, high = spec["bounds"]
+    if isinstance(spec["default"], tuple):
+        return f"1 to {MAX_HIDDEN_LAYERS} comma-separated widths, each {low} to {high}"
+    return f"{low:g} to {high:g}"
+
+
 def _coerce(name: str, value: Any, kind: type) -> Any:
     if kind is tuple:  # layer widths: "200,200" from a flag or link, a list from JSON
         parts = value.replace(" ", "").split(",") if isinstance(value, str) else value

