@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import cli, snapshot
+from tests.conftest import cli, snapshot, wait_until
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
 from vae.checkpoints import load_run
 from vae.cli import main
@@ -175,3 +175,21 @@ def test_list_keeps_its_columns_aligned_for_long_names_and_descriptions(run_dir,
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and len({line.index(" test loss ") for line in lines}) == 1, lines
     assert any("…" in line for line in lines), "the long description was not shortened"
+
+
+def test_a_sweep_stopped_by_ctrl_c_starts_no_further_run(tmp_path, tiny_config):
+    """The first Ctrl-C sets the stop event (``ctrl_c_stops``): the runs not yet started are reported, not run."""
+    import os
+    import signal
+
+    from vae.cli.common import ctrl_c_stops
+    from vae.sweep import run_sweep
+
+    with ctrl_c_stops() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        wait_until(stop.is_set, "the Ctrl-C was seen", timeout=10)
+        grid = [("a", tiny_config), ("b", tiny_config)]
+        results = list(run_sweep(grid, tmp_path, 1, stop=stop))
+    assert sorted(r.name for r in results) == ["a", "b"]
+    assert all(r.error == "not started: the sweep was interrupted" for r in results)
+    assert list(tmp_path.iterdir()) == []
