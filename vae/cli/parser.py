@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from vae.cli.common import UsageError, flag
-from vae.config import DATASETS, LIKELIHOODS, RENAMED_FIELDS, VAEConfig, flag_text
+from vae.config import DATASETS, LIKELIHOODS, RENAMED_FIELDS, VAEConfig, bounds, flag_text
 from vae.settings import default_checkpoint_dir
 from vae.sweep import DEFAULT_SWEEP_JOBS, NAME_RULE, SWEPT
 
@@ -86,8 +86,8 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         "option is a train option.",
     )  # fmt: skip
     _add_config_flags(sweep, skip=SWEPT)
-    beta_low, beta_high = fields_bounds("beta")
-    dim_low, dim_high = fields_bounds("latent_dim")
+    beta_low, beta_high = bounds("beta")
+    dim_low, dim_high = bounds("latent_dim")
     sweep.add_argument("--beta", required=True,
                        help=f"comma-separated β values, each {beta_low:g} to {beta_high:g}, e.g. 0.25,0.5,1,2,4 "
                        "(required)")  # fmt: skip
@@ -99,10 +99,6 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         "runs at a time, 1 to 64; the cores are divided among them", DEFAULT_SWEEP_JOBS))  # fmt: skip
     _add_checkpoint_dir(sweep)
     sweep.add_argument("--json", action="store_true", help=with_default("print one JSON object per run", False))
-
-
-def fields_bounds(name: str) -> tuple:
-    return next(f for f in fields(VAEConfig) if f.name == name).metadata["bounds"]
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
