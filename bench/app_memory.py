@@ -39,8 +39,10 @@ def main() -> None:
         switch_all(page)
         switch_all(page)
         goto(page, "Latent explorer")
-        print(f"torch {torch.__version__}: server RSS with full MNIST and conv-d20-b1 loaded, every page opened: "
-              f"{rss_mb(server.pid):.0f} MB (Cloud's smallest tier: about 690 MB)")  # fmt: skip
+        print(
+            f"torch {torch.__version__}: server RSS with full MNIST and conv-d20-b1 loaded, every page opened: "
+            f"{rss_mb(server.pid):.0f} MB (Cloud's smallest tier: about 690 MB)"
+        )
         browser.close()
 
 

@@ -32,8 +32,14 @@ from playwright.sync_api import sync_playwright
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, goto, settle, start_server
 
-PAGES = [("Home", "VAE Lab"), ("Runs & loss curves", None), ("Latent space", None), ("Interpolation", None),
-         ("Generate", None), ("Train", "Train a VAE")]  # fmt: skip
+PAGES = [
+    ("Home", "VAE Lab"),
+    ("Runs & loss curves", None),
+    ("Latent space", None),
+    ("Interpolation", None),
+    ("Generate", None),
+    ("Train", "Train a VAE"),
+]
 
 
 def rss_mb(pid: int) -> float:
@@ -133,8 +139,10 @@ def explorer_case(browser, env: dict[str, str], runs: tuple[str, ...] = ("conv-d
             page.wait_for_function(BOARD_CHANGED, arg=[old])
             times.append(time.perf_counter() - began)
             settle(page)
-        print(f"explorer, {run}: slider move to the new digit on screen: median {1000 * statistics.median(times):.0f} ms"
-              f", max {1000 * max(times):.0f} ms (target <= 150 ms median)  {[round(1000 * t) for t in times]}")  # fmt: skip
+        print(
+            f"explorer, {run}: slider move to the new digit on screen: median {1000 * statistics.median(times):.0f} ms"
+            f", max {1000 * max(times):.0f} ms (target <= 150 ms median)  {[round(1000 * t) for t in times]}"
+        )
     server.terminate()
     server.wait()
 
@@ -163,8 +171,10 @@ def sessions_case(browser, env: dict[str, str]) -> None:
     settle(viewer)
     switch_all(viewer)  # cold caches: not a switch a user repeats
     switches = switch_all(viewer) + switch_all(viewer) + switch_all(viewer)
-    print(f"page switch with 2 trainings running and 3 sessions open: median {statistics.median(switches):.2f} s, "
-          f"max {max(switches):.2f} s (target <= 1 s, max included)  {[round(t, 2) for t in switches]}")  # fmt: skip
+    print(
+        f"page switch with 2 trainings running and 3 sessions open: median {statistics.median(switches):.2f} s, "
+        f"max {max(switches):.2f} s (target <= 1 s, max included)  {[round(t, 2) for t in switches]}"
+    )
 
     reloads = []
     for _ in range(5):
@@ -174,9 +184,11 @@ def sessions_case(browser, env: dict[str, str]) -> None:
         page.get_by_role("button", name="Stop").wait_for(timeout=30_000)
         page.get_by_test_id("stProgress").first.wait_for()
         reloads.append(time.perf_counter() - began)
-    print(f"reload of a training tab to its live view (progress and Stop on screen): median "
-          f"{statistics.median(reloads):.2f} s, max {max(reloads):.2f} s (target <= 2 s)  "
-          f"{[round(t, 2) for t in reloads]}")  # fmt: skip
+    print(
+        f"reload of a training tab to its live view (progress and Stop on screen): median "
+        f"{statistics.median(reloads):.2f} s, max {max(reloads):.2f} s (target <= 2 s)  "
+        f"{[round(t, 2) for t in reloads]}"
+    )
     for page in trainers:
         page.get_by_role("button", name="Stop").click()
         page.get_by_text("Stopped:").wait_for(timeout=60_000)
@@ -200,8 +212,10 @@ def main() -> None:
             shutil.rmtree(scratch)
             return
         starts = [cold_start(browser, env) for _ in range(3)]
-        print(f"cold start to an interactive first page: median {statistics.median(starts):.2f} s  "
-              f"{[round(s, 2) for s in starts]}  (target <= 5 s)")  # fmt: skip
+        print(
+            f"cold start to an interactive first page: median {statistics.median(starts):.2f} s  "
+            f"{[round(s, 2) for s in starts]}  (target <= 5 s)"
+        )
 
         port = free_port()
         server = start_server(env, port)
@@ -214,15 +228,21 @@ def main() -> None:
         first = switch_all(page)  # loads the run, the dataset and the latents: not a switch a user repeats
         warm = switch_all(page) + switch_all(page)
         print(f"first visit of each page (cold caches): {[round(t, 2) for t in first]}")
-        print(f"page switch with a run loaded: median {statistics.median(warm):.2f} s, max {max(warm):.2f} s "
-              f"(target <= 1 s)  {[round(t, 2) for t in warm]}")  # fmt: skip
+        print(
+            f"page switch with a run loaded: median {statistics.median(warm):.2f} s, max {max(warm):.2f} s "
+            f"(target <= 1 s)  {[round(t, 2) for t in warm]}"
+        )
 
         goto(page, "Interpolation")
         shown, idle = zip(*(redraw_interpolation(page, steps) for steps in range(9, 21)), strict=True)
-        print(f"interpolation redraw, new strip on screen: median {1000 * statistics.median(shown):.0f} ms "
-              f"{[round(1000 * r) for r in shown]} (target <= 300 ms)")  # fmt: skip
-        print(f"interpolation redraw, until the script is idle: median {1000 * statistics.median(idle):.0f} ms "
-              f"{[round(1000 * r) for r in idle]}")  # fmt: skip
+        print(
+            f"interpolation redraw, new strip on screen: median {1000 * statistics.median(shown):.0f} ms "
+            f"{[round(1000 * r) for r in shown]} (target <= 300 ms)"
+        )
+        print(
+            f"interpolation redraw, until the script is idle: median {1000 * statistics.median(idle):.0f} ms "
+            f"{[round(1000 * r) for r in idle]}"
+        )
         print(f"server RSS with full MNIST and a run loaded: {rss_mb(server.pid):.0f} MB (target <= 1024 MB)")
 
         # Other pages while a conv run trains in the background: first the user's own run (they started
@@ -230,16 +250,20 @@ def main() -> None:
         # every second in this same chromium, on the same 2 cores as the server.
         start_training(page)
         own = switch_all(page) + switch_all(page)
-        print(f"page switch while this session's run trains: median {statistics.median(own):.2f} s, "
-              f"max {max(own):.2f} s (target <= 1 s)  {[round(t, 2) for t in own]}")  # fmt: skip
+        print(
+            f"page switch while this session's run trains: median {statistics.median(own):.2f} s, "
+            f"max {max(own):.2f} s (target <= 1 s)  {[round(t, 2) for t in own]}"
+        )
         stop_training(page)
         trainer = browser.new_page()
         trainer.goto(f"http://127.0.0.1:{port}")
         settle(trainer)
         start_training(trainer)
         busy = switch_all(page) + switch_all(page)
-        print(f"page switch while another session trains, its tab open beside: median {statistics.median(busy):.2f} s, "
-              f"max {max(busy):.2f} s (target <= 1 s)  {[round(t, 2) for t in busy]}")  # fmt: skip
+        print(
+            f"page switch while another session trains, its tab open beside: median {statistics.median(busy):.2f} s, "
+            f"max {max(busy):.2f} s (target <= 1 s)  {[round(t, 2) for t in busy]}"
+        )
         stop_training(trainer)
         print(f"server RSS at the end: {rss_mb(server.pid):.0f} MB")
         server.terminate()

@@ -25,9 +25,15 @@ from vae.runs import prepare
 from vae.train import StepMetrics, train
 
 BURDA = VAEConfig(
-    dataset="binarized-mnist", hidden=(200, 200), activation="tanh", latent_dim=50, batch_size=20, epochs=3280,
-    lr_schedule="burda", adam_eps=1e-4,
-)  # fmt: skip
+    dataset="binarized-mnist",
+    hidden=(200, 200),
+    activation="tanh",
+    latent_dim=50,
+    batch_size=20,
+    epochs=3280,
+    lr_schedule="burda",
+    adam_eps=1e-4,
+)
 WARMUP = 200
 
 
@@ -66,8 +72,11 @@ def main() -> None:
         for threads in (1, 2):
             ms = step_ms(BURDA.replace(precision=precision), threads, args.steps)
             epochs_per_hour = 3600 / (ms / 1e3 * len(data.train_x) / BURDA.batch_size)
-            print(f"{precision} threads={threads}: {ms:.2f} ms/step, {epochs_per_hour:.0f} epochs/hour "
-                  f"(all 3,280: {3280 / epochs_per_hour:.1f} h)", flush=True)  # fmt: skip
+            print(
+                f"{precision} threads={threads}: {ms:.2f} ms/step, {epochs_per_hour:.0f} epochs/hour "
+                f"(all 3,280: {3280 / epochs_per_hour:.1f} h)",
+                flush=True,
+            )
     if args.profile:
         profile(BURDA.replace(precision="fp32"), 500)
 

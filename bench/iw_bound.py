@@ -37,8 +37,10 @@ def main() -> None:
         for k in args.k:
             began = time.perf_counter()
             value = iw_nll(run.model, x, k)
-            print(f"  K={k:5d}: IW -log p(x) {value:7.2f} nats  (ELBO gap {elbo - value:5.2f})  "
-                  f"{time.perf_counter() - began:7.1f} s")  # fmt: skip
+            print(
+                f"  K={k:5d}: IW -log p(x) {value:7.2f} nats  (ELBO gap {elbo - value:5.2f})  "
+                f"{time.perf_counter() - began:7.1f} s"
+            )
 
 
 if __name__ == "__main__":

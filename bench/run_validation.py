@@ -43,8 +43,10 @@ def main() -> None:
         checked = median_ms(lambda p=path, s=size: validated(read_payload(p, s, p.name), p.name), args.repeat)
         total_load, total_checked = total_load + load, total_checked + checked
         print(f"{name:20s} {size / 2**20:5.1f} MB  unpickle {load:6.1f} ms  + validate {checked - load:5.1f} ms")
-    print(f"all shipped runs: unpickle {total_load:.0f} ms, unpickle and validate {total_checked:.0f} ms "
-          f"({total_checked / total_load:.2f}x)")  # fmt: skip
+    print(
+        f"all shipped runs: unpickle {total_load:.0f} ms, unpickle and validate {total_checked:.0f} ms "
+        f"({total_checked / total_load:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

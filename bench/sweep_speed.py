@@ -31,13 +31,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vae-sweep-bench-") as scratch:
         singles = []
         for beta in BETAS.split(","):
-            singles.append(timed([sys.executable, "-m", "vae", "train", *common, "--beta", beta,
-                                  "--name", f"single-b{beta}", "--checkpoint-dir", scratch]))  # fmt: skip
+            singles.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-m",
+                        "vae",
+                        "train",
+                        *common,
+                        "--beta",
+                        beta,
+                        "--name",
+                        f"single-b{beta}",
+                        "--checkpoint-dir",
+                        scratch,
+                    ]
+                )
+            )
         total = sum(singles)
         print(f"5 single runs: {[round(s, 1) for s in singles]} s, sum {total:.1f} s")
         for jobs in (1, 2):
-            seconds = timed([sys.executable, "-m", "vae", "sweep", *common, "--beta", BETAS, "--name-prefix",
-                             f"j{jobs}", "--jobs", str(jobs), "--checkpoint-dir", scratch])  # fmt: skip
+            seconds = timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "vae",
+                    "sweep",
+                    *common,
+                    "--beta",
+                    BETAS,
+                    "--name-prefix",
+                    f"j{jobs}",
+                    "--jobs",
+                    str(jobs),
+                    "--checkpoint-dir",
+                    scratch,
+                ]
+            )
             print(f"sweep --jobs {jobs}: {seconds:.1f} s = {seconds / total:.2f}x the sum (target <= 1.1x)")
 
 

@@ -140,9 +140,11 @@ def main() -> None:
         began = time.perf_counter()
         compiled_times, compiled_loss = ours(args.arch, args.epochs, args.seed, compile_model=True)
         total = time.perf_counter() - began
-        print(f"with torch.compile: epochs {[round(t, 2) for t in compiled_times]} s (the first includes compiling), "
-              f"{total:.1f} s in all with evaluations, against {sum(our_times):.1f} s of eager training epochs; "
-              f"test loss {compiled_loss:.2f}")  # fmt: skip
+        print(
+            f"with torch.compile: epochs {[round(t, 2) for t in compiled_times]} s (the first includes compiling), "
+            f"{total:.1f} s in all with evaluations, against {sum(our_times):.1f} s of eager training epochs; "
+            f"test loss {compiled_loss:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def main() -> None:
                 job.request_stop()
             for job in jobs:
                 job.join(timeout=60)
-            print(f"round {round_}: {args.jobs} conv trainings, RSS {during:.0f} MB while training, "
-                  f"{rss_mb():.0f} MB after they stopped")  # fmt: skip
+            print(
+                f"round {round_}: {args.jobs} conv trainings, RSS {during:.0f} MB while training, "
+                f"{rss_mb():.0f} MB after they stopped"
+            )
 
 
 if __name__ == "__main__":

@@ -21,12 +21,19 @@ cols[1].metric("Total KL (nats)", f"{kl.sum():.2f}")
 cols[2].metric("Largest KL in one dimension", f"{kl.max():.2f}")
 fig = go.Figure(
     go.Bar(
-        x=list(range(d)), y=kl, marker_color=np.where(active, "#6f42c1", "#cccccc"),
-        customdata=np.array(state.diagnostics_of(info)["mu_variance"]), hovertemplate="z%{x}: KL %{y:.3f} nats, Var[μ] %{customdata:.3f}",
+        x=list(range(d)),
+        y=kl,
+        marker_color=np.where(active, "#6f42c1", "#cccccc"),
+        customdata=np.array(state.diagnostics_of(info)["mu_variance"]),
+        hovertemplate="z%{x}: KL %{y:.3f} nats, Var[μ] %{customdata:.3f}",
     )
-)  # fmt: skip
-fig.update_layout(height=320, xaxis_title="latent dimension", yaxis_title="mean KL (nats)",
-                  margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
+)
+fig.update_layout(
+    height=320,
+    xaxis_title="latent dimension",
+    yaxis_title="mean KL (nats)",
+    margin={"t": 10, "b": 10, "l": 10, "r": 10},
+)
 st.plotly_chart(fig, key="kl_per_dim")
 st.caption(
     f"A dimension is **active** when its posterior mean varies with the input: Cov_x(E_q[z_u]) > "
@@ -44,17 +51,26 @@ reference, measured = info.final.get("reference"), info.final.get("iw")
 if reference and measured:
     st.subheader("Against the published figure")
     a, b, c = st.columns(3)
-    a.metric(f"−log p(x), IW k = {measured['k']:,}, {measured['n']:,} test images", f"{measured['nll']:.2f} nats",
-             f"{measured['nll'] - reference['nll']:+.2f} against the paper's {reference['nll']}",
-             delta_color="inverse", help="Measured once by scripts/build_pretrained.py and stored with the run.")  # fmt: skip
-    b.metric("Active units, as the paper counts them", f"{int(active.sum())} / {d}",
-             f"{int(active.sum()) - reference['active_units']:+d} against the paper's {reference['active_units']}",
-             delta_color="off")  # fmt: skip
+    a.metric(
+        f"−log p(x), IW k = {measured['k']:,}, {measured['n']:,} test images",
+        f"{measured['nll']:.2f} nats",
+        f"{measured['nll'] - reference['nll']:+.2f} against the paper's {reference['nll']}",
+        delta_color="inverse",
+        help="Measured once by scripts/build_pretrained.py and stored with the run.",
+    )
+    b.metric(
+        "Active units, as the paper counts them",
+        f"{int(active.sum())} / {d}",
+        f"{int(active.sum()) - reference['active_units']:+d} against the paper's {reference['active_units']}",
+        delta_color="off",
+    )
     c.metric(
         "Epochs trained", f"{info.final['epochs']:,}", f"of the paper's {reference['epochs']:,}", delta_color="off"
     )
-    st.caption(f"Reference: {reference['source']}. Same architecture, data, optimiser and schedule; see the README "
-               "for what differs.")  # fmt: skip
+    st.caption(
+        f"Reference: {reference['source']}. Same architecture, data, optimiser and schedule; see the README "
+        "for what differs."
+    )
 
 st.subheader("Importance-weighted log-likelihood")
 st.markdown(
@@ -67,8 +83,14 @@ if info.config.likelihood != "bce":
     st.stop()
 left, right = st.columns(2)
 k = left.select_slider("Samples K", (1, 10, 100, 1000), value=100)
-n = right.slider("Test images", 100, len(data.test_x), min(500, len(data.test_x)), step=100,
-                 help="Cost grows with K × images; 500 images at K = 100 takes seconds.")  # fmt: skip
+n = right.slider(
+    "Test images",
+    100,
+    len(data.test_x),
+    min(500, len(data.test_x)),
+    step=100,
+    help="Cost grows with K × images; 500 images at K = 100 takes seconds.",
+)
 key = ("iw", info.name, info.path.stat().st_mtime_ns, k, n)
 over_budget = iw_over_budget(k, n)
 if over_budget:

@@ -25,9 +25,15 @@ st.caption(
 left, right = st.columns([1, 2])
 with left:
     canvas = st_canvas(
-        stroke_width=20, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280,
-        drawing_mode="freedraw", return_image_data=True, key="canvas",
-    )  # fmt: skip
+        stroke_width=20,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=280,
+        width=280,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key="canvas",
+    )
     upload = st.file_uploader("…or upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
 
 source = None
@@ -67,9 +73,14 @@ points = state.project_2d(info, test_mu[:shown])
 here = state.project_2d(info, mu.numpy())[0]
 fig = figures.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
 fig.add_trace(
-    go.Scatter(x=[here[0]], y=[here[1]], mode="markers", name="your digit",
-               marker={"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}})
-)  # fmt: skip
+    go.Scatter(
+        x=[here[0]],
+        y=[here[1]],
+        mode="markers",
+        name="your digit",
+        marker={"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}},
+    )
+)
 st.plotly_chart(fig, key="draw_scatter")
 if info.config.latent_dim > 2:
     st.caption("The latent space has more than 2 dimensions, so this shows its first two principal components.")

@@ -72,8 +72,9 @@ if d == 2:
         background = widgets.data_url(to_uint8(image_grid(grid.flatten(0, 1), 20, pad=0)))
     shown = min(len(mu_all), 3000)
     here = np.array([st.session_state[slider_key(i)] for i in range(d)])
-    fig = figures.latent_plane(mu_all[:shown], labels[:shown], data.class_names, extent, background=background,
-                               here=here)  # fmt: skip
+    fig = figures.latent_plane(
+        mu_all[:shown], labels[:shown], data.class_names, extent, background=background, here=here
+    )
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"explorer_plane_{info.name}")
     clicked = widgets.selected_point(event)
     if clicked is not None and st.session_state.get(CLICK_KEY) != clicked:

@@ -32,8 +32,9 @@ if d == 2:
     st.subheader("The learned manifold")
     size = st.slider("Grid size", 5, 25, 15)
     grid = manifold_grid(run.model, size)
-    widgets.show_images(grid.flatten(0, 1), ncols=size,
-                          caption="decoded at normal quantiles of z₁ (left→right) and z₂ (top→bottom)")  # fmt: skip
+    widgets.show_images(
+        grid.flatten(0, 1), ncols=size, caption="decoded at normal quantiles of z₁ (left→right) and z₂ (top→bottom)"
+    )
 
 st.subheader("Traverse one latent dimension")
 left, middle, right = st.columns(3)
@@ -45,5 +46,8 @@ if base_kind == "a test image":
     idx = st.number_input("Test image", 0, len(data.test_x) - 1, 0)
     base = torch.from_numpy(state.latents_of(info)[0][int(idx)])
 values = torch.linspace(-span, span, 11)
-widgets.show_images(traverse(run.model, base, int(dim), values), ncols=11,
-                      caption=f"z[{int(dim)}] from {-span:g} to {span:g}, other dimensions fixed")  # fmt: skip
+widgets.show_images(
+    traverse(run.model, base, int(dim), values),
+    ncols=11,
+    caption=f"z[{int(dim)}] from {-span:g} to {span:g}, other dimensions fixed",
+)

@@ -24,11 +24,16 @@ else:
         if not bool(means[list(DEFAULT_CHAIN)].isnan().any()):
             path = interpolate_chain(means, DEFAULT_CHAIN, HOME_STEPS).flatten(0, 1)  # one row per leg
             arrow = " → ".join(data.class_names[c] for c in DEFAULT_CHAIN)
-            widgets.show_images(decode_images(run.model, path), ncols=HOME_STEPS, scale=2,
-                                caption=f"Walking between mean latents: {arrow}, one row per leg")  # fmt: skip
+            widgets.show_images(
+                decode_images(run.model, path),
+                ncols=HOME_STEPS,
+                scale=2,
+                caption=f"Walking between mean latents: {arrow}, one row per leg",
+            )
     with samples_col:
-        widgets.show_images(sample_prior(run.model, HOME_SAMPLES, seed=0), ncols=4, scale=2,
-                            caption="New digits: z ~ N(0, I), decoded")  # fmt: skip
+        widgets.show_images(
+            sample_prior(run.model, HOME_SAMPLES, seed=0), ncols=4, scale=2, caption="New digits: z ~ N(0, I), decoded"
+        )
     test = info.final.get("test", {})
     cols = st.columns(5)
     cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")
@@ -57,8 +62,7 @@ with left:
     st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
     st.page_link("pages/runs.py", label="Compare runs and loss curves", icon=":material/monitoring:")
     st.page_link("pages/latent.py", label="See the latent space", icon=":material/scatter_plot:")
-    st.page_link("pages/explorer.py", label="Move through the latent space, slider by slider",
-                 icon=":material/tune:")  # fmt: skip
+    st.page_link("pages/explorer.py", label="Move through the latent space, slider by slider", icon=":material/tune:")
 with right:
     st.page_link("pages/interpolation.py", label="Interpolate between digits", icon=":material/linear_scale:")
     st.page_link("pages/generate.py", label="Generate samples", icon=":material/auto_awesome:")

@@ -41,8 +41,12 @@ def chain_strip() -> None:
     left, middle, right = st.columns([2, 1, 1])
     chain_text = left.text_input("Chain of classes", ", ".join(map(str, DEFAULT_CHAIN)), help="e.g. 9, 4, 2, 6, 1")
     steps = middle.slider("Steps per pair", 2, 20, 8, help="Points on each leg, both ends included.")
-    method = right.radio("Method", ("linear", "spherical"), horizontal=True,
-                         help="Spherical (slerp) keeps the path near the prior's shell of radius ≈ √d.")  # fmt: skip
+    method = right.radio(
+        "Method",
+        ("linear", "spherical"),
+        horizontal=True,
+        help="Spherical (slerp) keeps the path near the prior's shell of radius ≈ √d.",
+    )
 
     try:
         chain = parse_chain(chain_text, len(data.class_names))
@@ -74,12 +78,24 @@ def chain_strip() -> None:
             widgets.show_images(other_images, ncols=steps, caption=f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
     png_col, gif_col, _ = st.columns([1, 1, 2])
-    png_col.download_button("Download the strip (PNG)", widgets.png_bytes(grid), "interpolation.png", "image/png",
-                            icon=":material/download:", key="strip_png")  # fmt: skip
+    png_col.download_button(
+        "Download the strip (PNG)",
+        widgets.png_bytes(grid),
+        "interpolation.png",
+        "image/png",
+        icon=":material/download:",
+        key="strip_png",
+    )
     # Deferred: the GIF is encoded when the user clicks, not on every slider move.
-    gif_col.download_button("Download GIF", lambda: widgets.gif_bytes(along), "interpolation.gif", "image/gif",
-                            icon=":material/gif:", key="strip_gif",
-                            help="The walk, played forth and back, looping.")  # fmt: skip
+    gif_col.download_button(
+        "Download GIF",
+        lambda: widgets.gif_bytes(along),
+        "interpolation.gif",
+        "image/gif",
+        icon=":material/gif:",
+        key="strip_gif",
+        help="The walk, played forth and back, looping.",
+    )
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
     if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):
@@ -87,11 +103,14 @@ def chain_strip() -> None:
         norms = go.Figure()
         for kind, dash in (("linear", "dash"), ("spherical", "solid")):
             path = chain_path(legs if kind == method else interpolate_chain(means, chain, steps, kind))
-            norms.add_trace(go.Scatter(x=list(range(len(path))), y=latent_norms(path), name=kind,
-                                       line={"dash": dash}))  # fmt: skip
+            norms.add_trace(go.Scatter(x=list(range(len(path))), y=latent_norms(path), name=kind, line={"dash": dash}))
         norms.add_hline(y=math.sqrt(d), line_dash="dot", annotation_text=f"√d = {math.sqrt(d):.2f}")
-        norms.update_layout(height=260, xaxis_title="step along the chain", yaxis_title="‖z‖",
-                            margin={"t": 10, "b": 10, "l": 10, "r": 10})  # fmt: skip
+        norms.update_layout(
+            height=260,
+            xaxis_title="step along the chain",
+            yaxis_title="‖z‖",
+            margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        )
         st.plotly_chart(norms, key="norms")
         st.caption(
             "Under the prior N(0, I) in d dimensions almost all the mass lies near the shell ‖z‖ ≈ √d, the typical set. "

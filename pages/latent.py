@@ -45,10 +45,21 @@ if d == 2 and other_d == 2:
     method, perplexity = "direct", 0.0
 else:
     left, middle, right = st.columns(3)
-    method = left.radio("Projection", EMBEDDING_METHODS, format_func=EMBEDDING_NAMES.get, horizontal=True,
-                        help="For runs with d > 2; a 2-D run is always drawn as it is.")  # fmt: skip
-    n = middle.slider("Points", 200, n_total, min(n_total, MAX_TSNE_DEFAULT), step=100,
-                      help="t-SNE on the whole test set takes a while on a small CPU.")  # fmt: skip
+    method = left.radio(
+        "Projection",
+        EMBEDDING_METHODS,
+        format_func=EMBEDDING_NAMES.get,
+        horizontal=True,
+        help="For runs with d > 2; a 2-D run is always drawn as it is.",
+    )
+    n = middle.slider(
+        "Points",
+        200,
+        n_total,
+        min(n_total, MAX_TSNE_DEFAULT),
+        step=100,
+        help="t-SNE on the whole test set takes a while on a small CPU.",
+    )
     perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method != "tsne")
     over_budget = tsne_over_budget(n) if method == "tsne" else ""
     if over_budget:
@@ -100,15 +111,20 @@ elif st.toggle(f"Play the {len(frames['epochs'])} epochs of {info.name}", value=
         positions = align_frames(positions)  # each epoch's PCA, turned onto the last epoch's axes
     frame_labels = frames["labels"].long().numpy()
     st.plotly_chart(
-        figures.latent_animation(positions.numpy(), epochs_shown, frame_labels, data.class_names,
-                                 "z" if d == 2 else "PC"),
+        figures.latent_animation(
+            positions.numpy(), epochs_shown, frame_labels, data.class_names, "z" if d == 2 else "PC"
+        ),
         key="latent_animation",
-    )  # fmt: skip
+    )
     st.caption(
         f"The same {positions.shape[1]:,} test digits after each of {len(epochs_shown)} epochs: "
-        + ("their posterior means μ." if d == 2 else "each epoch's first two principal components of μ, "
-           "aligned to the last epoch by orthogonal Procrustes so the picture neither spins nor flips.")
-    )  # fmt: skip
+        + (
+            "their posterior means μ."
+            if d == 2
+            else "each epoch's first two principal components of μ, "
+            "aligned to the last epoch by orthogonal Procrustes so the picture neither spins nor flips."
+        )
+    )
     recons = frames["recons"].float() / 255.0  # [E, R, 28, 28]
     if data.name == info.config.dataset:
         originals = to_float(data.test_x[frames["recon_index"]]).squeeze(1)  # [R, 28, 28]

@@ -75,10 +75,23 @@ def metrics_table() -> None:
     rows = []
     for info in available:
         test, c = info.final["test"], info.config
-        rows.append({"run": info.name, "shipped": info.shipped, "yours": state.owns(info), "dataset": c.dataset,
-                     "arch": c.arch, "d": c.latent_dim, "beta": c.beta, "epochs": info.final["epochs"],
-                     "status": info.status, "test recon": round(test["recon"], 3), "test KL": round(test["kl"], 3),
-                     "test loss": round(test["loss"], 3), "saved": info.created.replace("T", " ")[:16]})  # fmt: skip
+        rows.append(
+            {
+                "run": info.name,
+                "shipped": info.shipped,
+                "yours": state.owns(info),
+                "dataset": c.dataset,
+                "arch": c.arch,
+                "d": c.latent_dim,
+                "beta": c.beta,
+                "epochs": info.final["epochs"],
+                "status": info.status,
+                "test recon": round(test["recon"], 3),
+                "test KL": round(test["kl"], 3),
+                "test loss": round(test["loss"], 3),
+                "saved": info.created.replace("T", " ")[:16],
+            }
+        )
     table = pd.DataFrame(rows)
     st.subheader("Final test metrics")
     st.dataframe(table, hide_index=True)
@@ -94,9 +107,11 @@ by_name = {r.name: r for r in available}
 
 interrupted = [r.name for r in available if r.status == RunStatus.INTERRUPTED]
 if interrupted:
-    st.info(f"Interrupted: {', '.join(interrupted)}. Their training process ended before they finished (a restart or "
-            "a crash); the finished epochs are kept. Pick one under *Checkpoint files* to continue it.",
-            icon=":material/pause_circle:")  # fmt: skip
+    st.info(
+        f"Interrupted: {', '.join(interrupted)}. Their training process ended before they finished (a restart or "
+        "a crash); the finished epochs are kept. Pick one under *Checkpoint files* to continue it.",
+        icon=":material/pause_circle:",
+    )
 
 if available:
     current = st.session_state.get(state.CURRENT_RUN_KEY)
@@ -117,9 +132,12 @@ if available:
         info = by_name[pick]
         st.download_button(
             # Deferred: the file is read when the user clicks, not on every rerun of this page.
-            f"Download {pick}.pt", info.path.read_bytes, f"{pick}.pt", "application/octet-stream",
+            f"Download {pick}.pt",
+            info.path.read_bytes,
+            f"{pick}.pt",
+            "application/octet-stream",
             icon=":material/download:",
-        )  # fmt: skip
+        )
         run_files.delete_control(info)
     with right:
         run_files.continue_run(info)

@@ -32,8 +32,11 @@ widgets.dataset_notice()
 DONE_SEEN_KEY = "job_done_seen"
 
 if st.session_state.pop(state.STALE_LINK_KEY, False):
-    st.warning(f"That training link is unknown or has expired: trainings are listed for {retention_text()} after they end. "
-               "Finished runs are on Runs & loss curves.", icon=":material/link_off:")  # fmt: skip
+    st.warning(
+        f"That training link is unknown or has expired: trainings are listed for {retention_text()} after they end. "
+        "Finished runs are on Runs & loss curves.",
+        icon=":material/link_off:",
+    )
 busy = state.session_busy()
 # Each tab's live view reruns every 2 s while it trains, with new curves every 6 s (the costly part:
 # up to 1,000 points a series; see ``widgets.job_curves``); the sweep and server lists every 10 s.
@@ -157,9 +160,11 @@ with st.expander("New training", expanded=not busy, icon=":material/add_circle:"
         options = field_spec(name)["choices"]
         values[name] = column.selectbox(label(name), options, index=options.index(getattr(start, name)), help=tip(name))
     values["latent_dim"] = middle.slider(
-        label("latent_dim"), *bounds("latent_dim"), start.latent_dim,
+        label("latent_dim"),
+        *bounds("latent_dim"),
+        start.latent_dim,
         help=tip("latent_dim") + "; d = 2 is plotted directly on Latent space",
-    )  # fmt: skip
+    )
     values["beta"] = middle.select_slider(
         label("beta"), _choices(BETA_CHOICES, start.beta), value=start.beta, help=tip("beta")
     )
@@ -175,8 +180,13 @@ with st.expander("New training", expanded=not busy, icon=":material/add_circle:"
         o1, o2, o3 = st.columns(3)
         o4, o5, _ = st.columns(3)
         steps = {"free_bits": 0.1, "capacity": 1.0, "capacity_gamma": 10.0}
-        for column, name in ((o1, "kl_warmup_epochs"), (o2, "free_bits"), (o3, "capacity"), (o4, "capacity_gamma"),
-                             (o5, "capacity_epochs")):  # fmt: skip
+        for column, name in (
+            (o1, "kl_warmup_epochs"),
+            (o2, "free_bits"),
+            (o3, "capacity"),
+            (o4, "capacity_gamma"),
+            (o5, "capacity_epochs"),
+        ):
             low, high = bounds(name)
             values[name] = column.number_input(
                 label(name), low, high, getattr(start, name), step=steps.get(name, 1), help=tip(name)
@@ -189,13 +199,16 @@ with st.expander("New training", expanded=not busy, icon=":material/add_circle:"
         )
         for column, name in ((o2, "activation"), (o3, "lr_schedule")):
             options = field_spec(name)["choices"]
-            values[name] = column.selectbox(label(name), options, index=options.index(getattr(start, name)),
-                                            help=tip(name))  # fmt: skip
+            values[name] = column.selectbox(
+                label(name), options, index=options.index(getattr(start, name)), help=tip(name)
+            )
         values["adam_eps"] = o4.number_input(
             label("adam_eps"), *bounds("adam_eps"), value=start.adam_eps, format="%.0e", help=tip("adam_eps")
         )
-        st.caption("Burda et al. 2015: dataset binarized-mnist, hidden 200,200, tanh, d = 50, batch 20, schedule "
-                   "burda, Adam ε 1e-4, and 3,280 epochs; `burda-vae-k1` on the Runs page is its first 364.")  # fmt: skip
+        st.caption(
+            "Burda et al. 2015: dataset binarized-mnist, hidden 200,200, tanh, d = 50, batch 20, schedule "
+            "burda, Adam ε 1e-4, and 3,280 epochs; `burda-vae-k1` on the Runs page is its first 364."
+        )
     name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
 
@@ -204,8 +217,12 @@ if busy:
 
 if submitted and not busy:
     # Fields with no form label (device, precision) keep the link's or default values.
-    launch(lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir(),
-                               owner=state.owner_hash_for_new_run()), "start training")  # fmt: skip
+    launch(
+        lambda: TrainingJob(
+            start.replace(**values), name, state.checkpoint_dir(), owner=state.owner_hash_for_new_run()
+        ),
+        "start training",
+    )
 
 
 def continue_section() -> None:
@@ -217,8 +234,12 @@ def continue_section() -> None:
     names = [r.name for r in candidates]
     current = st.session_state.get(state.CURRENT_RUN_KEY)
     left, middle, right = st.columns([2, 1, 1])
-    pick = left.selectbox("Run to continue", names, index=names.index(current) if current in names else 0,
-                          format_func=lambda n: f"{n} · {next(r for r in candidates if r.name == n).status}")  # fmt: skip
+    pick = left.selectbox(
+        "Run to continue",
+        names,
+        index=names.index(current) if current in names else 0,
+        format_func=lambda n: f"{n} · {next(r for r in candidates if r.name == n).status}",
+    )
     info = next(r for r in candidates if r.name == pick)
     more = middle.number_input("More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1)
     new_name, in_place = pick, state.owns(info)
@@ -227,8 +248,12 @@ def continue_section() -> None:
         where = f"step {stop['step']:,} of epoch {stop['epoch']:,}" if stop else f"epoch {info.final['epochs']:,}"
         right.caption(f"Continues **{pick}** in place, from {where}; its curves carry on.")
     else:
-        new_name = right.text_input("Save as", value=f"{pick}-continued", max_chars=64,
-                                    help="Only your own runs continue in place; this one becomes a new run.")  # fmt: skip
+        new_name = right.text_input(
+            "Save as",
+            value=f"{pick}-continued",
+            max_chars=64,
+            help="Only your own runs continue in place; this one becomes a new run.",
+        )
     if st.button("Continue training", icon=":material/resume:", disabled=busy):
         blocked = state.may_change_run(info) if in_place else ""
         if blocked:
@@ -237,8 +262,14 @@ def continue_section() -> None:
 
         def job() -> TrainingJob:
             run = load_run(info.path)
-            return TrainingJob(continue_config(run, int(more)), sanitize_run_name(new_name), state.checkpoint_dir(),
-                               resume=run, in_place=in_place, owner=state.owner_hash_for_new_run())  # fmt: skip
+            return TrainingJob(
+                continue_config(run, int(more)),
+                sanitize_run_name(new_name),
+                state.checkpoint_dir(),
+                resume=run,
+                in_place=in_place,
+                owner=state.owner_hash_for_new_run(),
+            )
 
         launch(job, "continue")
 
@@ -258,10 +289,12 @@ def sweep_section() -> None:
         epochs = left.number_input("Epochs per run", *bounds("epochs"), start.epochs, key="sweep_epochs")
         betas = middle.multiselect("β values", BETA_CHOICES, default=[0.25, 0.5, 1.0, 2.0, 4.0], key="sweep_betas")
         low, high = bounds("latent_dim")
-        dims = middle.multiselect("Latent dimensions", list(range(low, high + 1)), default=[start.latent_dim],
-                                  key="sweep_dims")  # fmt: skip
-        prefix = right.text_input("Name prefix", value="sweep", max_chars=40, key="sweep_prefix",
-                                  help=f"Runs are named {NAME_RULE}.")  # fmt: skip
+        dims = middle.multiselect(
+            "Latent dimensions", list(range(low, high + 1)), default=[start.latent_dim], key="sweep_dims"
+        )
+        prefix = right.text_input(
+            "Name prefix", value="sweep", max_chars=40, key="sweep_prefix", help=f"Runs are named {NAME_RULE}."
+        )
         right.caption(f"At most {max_concurrent()} trainings run at once on this server; the rest wait.")
         go = st.form_submit_button("Start the sweep", type="primary", disabled=busy)
     if not go:
@@ -293,8 +326,9 @@ def server_jobs() -> None:
     st.subheader("Trainings on this server")
     mine = state.session_job()
     widgets.server_jobs_table(state.job_registry().jobs(), mine[1] if mine else None)
-    st.caption("Anyone on this server sees these; only the tab that started a training (or a copy of its link) "
-               "can stop it.")  # fmt: skip
+    st.caption(
+        "Anyone on this server sees these; only the tab that started a training (or a copy of its link) can stop it."
+    )
 
 
 server_jobs()

@@ -129,11 +129,22 @@ def measure_reference(name: str) -> None:
     final = {**run.final, "reference": reference, "iw": iw, "active_units": active_units}
     history = {**run.history, "iw_per_image": per_image.float()}  # [N], for a check on any subset
     # Through the one writer, which checks final and history against the run-file schema.
-    save_run(CHECKPOINTS, name, run.model, run.config, history, final, train_state=run.train_state or None,
-             allow_shipped=True)  # fmt: skip
-    print(f"{name}: IW k={reference['iw_k']} over {len(per_image)} test images {per_image.mean():.2f} nats "
-          f"(paper {reference['nll']}), {active_units} active units "
-          f"(paper {reference['active_units']}), in {seconds:.0f} s", flush=True)  # fmt: skip
+    save_run(
+        CHECKPOINTS,
+        name,
+        run.model,
+        run.config,
+        history,
+        final,
+        train_state=run.train_state or None,
+        allow_shipped=True,
+    )
+    print(
+        f"{name}: IW k={reference['iw_k']} over {len(per_image)} test images {per_image.mean():.2f} nats "
+        f"(paper {reference['nll']}), {active_units} active units "
+        f"(paper {reference['active_units']}), in {seconds:.0f} s",
+        flush=True,
+    )
 
 
 def adopt(path: Path) -> str:
@@ -143,14 +154,26 @@ def adopt(path: Path) -> str:
 
     run = load_run(path)
     if run.name not in CONTINUABLE_RUNS or run.train_state.get("position"):
-        raise SystemExit(f"{path.name}: adopt takes a continuation of {', '.join(sorted(CONTINUABLE_RUNS))}, saved at "
-                         "the end of an epoch")  # fmt: skip
+        raise SystemExit(
+            f"{path.name}: adopt takes a continuation of {', '.join(sorted(CONTINUABLE_RUNS))}, saved at "
+            "the end of an epoch"
+        )
     done = len(run.epochs)
     final = {key: value for key, value in run.final.items() if key not in ("trainer", "position")}
-    final |= {"status": "stopped", "message": f"stopped after epoch {done:,} of {run.config.epochs:,}; continue it "
-              "for the rest of the schedule"}  # fmt: skip
-    save_run(CHECKPOINTS, run.name, run.model, run.config, run.history, final, train_state=run.train_state,
-             allow_shipped=True)  # fmt: skip
+    final |= {
+        "status": "stopped",
+        "message": f"stopped after epoch {done:,} of {run.config.epochs:,}; continue it for the rest of the schedule",
+    }
+    save_run(
+        CHECKPOINTS,
+        run.name,
+        run.model,
+        run.config,
+        run.history,
+        final,
+        train_state=run.train_state,
+        allow_shipped=True,
+    )
     print(f"{run.name}: adopted {path} ({done:,} epochs)", flush=True)
     return run.name
 
@@ -182,10 +205,17 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(GRID), help="rebuild just these runs")
     parser.add_argument("--table-only", action="store_true", help="only regenerate the README table")
     parser.add_argument("--threads", type=int, help="torch threads (one is fastest at batch 20)")
-    parser.add_argument("--reference-only", action="store_true",
-                        help="only measure the runs that reproduce a published figure (IW k=5000: minutes)")  # fmt: skip
-    parser.add_argument("--adopt", type=Path, metavar="FILE",
-                        help="take FILE, a shipped run continued elsewhere, as that run; then measure its reference")  # fmt: skip
+    parser.add_argument(
+        "--reference-only",
+        action="store_true",
+        help="only measure the runs that reproduce a published figure (IW k=5000: minutes)",
+    )
+    parser.add_argument(
+        "--adopt",
+        type=Path,
+        metavar="FILE",
+        help="take FILE, a shipped run continued elsewhere, as that run; then measure its reference",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -135,9 +135,14 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
     """``python -m vae ARGS`` offline, as a person would run it; never waits more than 5 minutes."""
     full_env = {**os.environ, "VAE_OFFLINE": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "vae", *args], check=False, cwd=cwd or ROOT, env=full_env, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "vae", *args],
+        check=False,
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # --- Owners and crafted files: shared by the "safe to share" tests. ---

@@ -39,17 +39,25 @@ class SeedsConvVAE(nn.Module):
     def __init__(self, d: int = 10) -> None:
         super().__init__()
         self.Encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(1, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
             nn.Flatten(),
-        )  # fmt: skip
+        )
         self.FC_mu = nn.Linear(3136, d)
         self.FC_logvar = nn.Linear(3136, d)
         self.Decoder = nn.Sequential(
-            nn.Linear(d, 3136), nn.Unflatten(1, (64, 7, 7)), nn.ReLU(),
-            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1), nn.Sigmoid(),
-        )  # fmt: skip
+            nn.Linear(d, 3136),
+            nn.Unflatten(1, (64, 7, 7)),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1),
+            nn.Sigmoid(),
+        )
 
     def encode(self, x):
         h = self.Encoder(x)

@@ -8,8 +8,17 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import APP, open_page, png_bytes, session_job, snapshot
 from vae.checkpoints import list_runs, load_run
 
-PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/latent.py", "pages/explorer.py", "pages/interpolation.py",
-         "pages/generate.py", "pages/diagnostics.py", "pages/draw.py"]  # fmt: skip
+PAGES = [
+    "pages/home.py",
+    "pages/train.py",
+    "pages/runs.py",
+    "pages/latent.py",
+    "pages/explorer.py",
+    "pages/interpolation.py",
+    "pages/generate.py",
+    "pages/diagnostics.py",
+    "pages/draw.py",
+]
 
 
 _open = open_page

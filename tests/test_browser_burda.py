@@ -15,8 +15,10 @@ if not shutil.which(CHROMIUM):
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 pytest.importorskip("playwright.sync_api")
 
-LINK = ("/train?dataset=binarized-mnist-5k&hidden=32,16&activation=tanh&latent_dim=4&lr_schedule=burda"
-        "&adam_eps=0.0001&batch_size=100&epochs=2")  # fmt: skip
+LINK = (
+    "/train?dataset=binarized-mnist-5k&hidden=32,16&activation=tanh&latent_dim=4&lr_schedule=burda"
+    "&adam_eps=0.0001&batch_size=100&epochs=2"
+)
 
 
 def test_burdas_setup_from_a_link_trains_and_the_shipped_run_meets_the_paper(tmp_path):

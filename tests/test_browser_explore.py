@@ -30,8 +30,11 @@ def server(tmp_path_factory, small_data):
         pass
     for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=EPOCHS), "plane", directory, data=small_data):
         pass
-    env = {"VAE_CHECKPOINT_DIR": str(directory), "VAE_DATA_DIR": str(tmp_path_factory.mktemp("no_data")),
-           "VAE_OFFLINE": "1"}  # fmt: skip
+    env = {
+        "VAE_CHECKPOINT_DIR": str(directory),
+        "VAE_DATA_DIR": str(tmp_path_factory.mktemp("no_data")),
+        "VAE_OFFLINE": "1",
+    }
     with running_app(env) as (url, _):
         yield url
 

@@ -35,8 +35,12 @@ def runs(tmp_path):
 def serve(runs, tmp_path):
     """Starts fresh servers on the test's checkpoint folder: ``serve(**settings)`` -> (URL, process); all killed
     at the end."""
-    env = {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1",
-           "VAE_MAX_TRAINING_JOBS": "2"}  # fmt: skip
+    env = {
+        "VAE_CHECKPOINT_DIR": str(runs),
+        "VAE_DATA_DIR": str(tmp_path / "no-data"),
+        "VAE_OFFLINE": "1",
+        "VAE_MAX_TRAINING_JOBS": "2",
+    }
     with contextlib.ExitStack() as servers:
         yield lambda **settings: servers.enter_context(running_app({**env, **settings}))
 

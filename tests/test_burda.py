@@ -91,8 +91,20 @@ def test_the_schedule_is_3_to_the_i_epochs_at_lr_times_10_to_the_minus_i_over_7(
     lengths = [sum(burda_stage(e) == i for e in range(3280)) for i in range(8)]
     assert lengths == [3**i for i in range(8)] and sum(lengths) == 3280
     assert [burda_stage(e) for e in (0, 1, 3, 4, 12, 13, 39, 40, 363, 364, 1092, 1093, 3279)] == [
-        0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 6, 7, 7,
-    ]  # fmt: skip
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+        5,
+        6,
+        6,
+        7,
+        7,
+    ]
     config = VAEConfig(lr=1e-3, lr_schedule="burda", epochs=3280, batch_size=20)
     per_epoch = 3000
     total = config.epochs * per_epoch
@@ -138,10 +150,15 @@ def test_the_default_mlp_is_the_classic_one_and_older_checkpoints_load(tmp_path)
     assert VAEConfig().hidden == (400,) and VAEConfig().activation == "relu"
     keys = {k: tuple(v.shape) for k, v in MLPVAE(20).state_dict().items()}
     assert keys == {
-        "encoder.1.weight": (400, 784), "encoder.1.bias": (400,), "to_posterior.weight": (40, 400),
-        "to_posterior.bias": (40,), "decoder.0.weight": (400, 20), "decoder.0.bias": (400,),
-        "decoder.2.weight": (784, 400), "decoder.2.bias": (784,),
-    }  # fmt: skip
+        "encoder.1.weight": (400, 784),
+        "encoder.1.bias": (400,),
+        "to_posterior.weight": (40, 400),
+        "to_posterior.bias": (40,),
+        "decoder.0.weight": (400, 20),
+        "decoder.0.bias": (400,),
+        "decoder.2.weight": (784, 400),
+        "decoder.2.bias": (784,),
+    }
     # A run saved before hidden and activation existed: its config has neither.
     run = load_run(ROOT / "checkpoints" / "mlp-d20-b1.pt")
     assert (run.config.hidden, run.config.activation) == ((400,), "relu")
@@ -152,8 +169,13 @@ def test_burdas_mlp_has_their_shapes_and_glorot_init():
     model = MLPVAE(50, (200, 200), "tanh")
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [
-        (200, 784), (200, 200), (100, 200), (200, 50), (200, 200), (784, 200),
-    ]  # fmt: skip
+        (200, 784),
+        (200, 200),
+        (100, 200),
+        (200, 50),
+        (200, 200),
+        (784, 200),
+    ]
     for layer in linears:
         fan_out, fan_in = layer.weight.shape
         assert layer.weight.abs().max() <= math.sqrt(6 / (fan_in + fan_out)) and not layer.bias.any()
@@ -164,10 +186,23 @@ def test_burdas_mlp_has_their_shapes_and_glorot_init():
 
 
 def test_a_tiny_configurable_mlp_trains_saves_and_loads(binarized_5k, tmp_path):
-    data = dataclasses.replace(binarized_5k, train_x=binarized_5k.train_x[:400], test_x=binarized_5k.test_x[:100],
-                               train_y=binarized_5k.train_y[:400], test_y=binarized_5k.test_y[:100])  # fmt: skip
-    config = VAEConfig(dataset="binarized-mnist-5k", hidden=(32, 16), activation="tanh", latent_dim=4, batch_size=20,
-                       epochs=4, lr_schedule="burda", adam_eps=1e-4)  # fmt: skip
+    data = dataclasses.replace(
+        binarized_5k,
+        train_x=binarized_5k.train_x[:400],
+        test_x=binarized_5k.test_x[:100],
+        train_y=binarized_5k.train_y[:400],
+        test_y=binarized_5k.test_y[:100],
+    )
+    config = VAEConfig(
+        dataset="binarized-mnist-5k",
+        hidden=(32, 16),
+        activation="tanh",
+        latent_dim=4,
+        batch_size=20,
+        epochs=4,
+        lr_schedule="burda",
+        adam_eps=1e-4,
+    )
     events = list(train_run(config, "tiny-burda", tmp_path, data=data))
     epochs = [e for e in events if isinstance(e, EpochMetrics)]
     assert [e.lr for e in epochs] == pytest.approx([1e-3] + [1e-3 * 10 ** (-1 / 7)] * 3)  # stages 0, 1, 1, 1
@@ -178,9 +213,30 @@ def test_a_tiny_configurable_mlp_trains_saves_and_loads(binarized_5k, tmp_path):
 
 
 def test_the_cli_trains_burdas_model_from_flags(tmp_path):
-    done = cli("train", "--dataset", "binarized-mnist-5k", "--hidden", "16,16", "--activation", "tanh",
-               "--latent-dim", "3", "--epochs", "1", "--batch-size", "500", "--lr-schedule", "burda",
-               "--adam-eps", "1e-4", "--name", "flags", "--checkpoint-dir", str(tmp_path), "--json")  # fmt: skip
+    done = cli(
+        "train",
+        "--dataset",
+        "binarized-mnist-5k",
+        "--hidden",
+        "16,16",
+        "--activation",
+        "tanh",
+        "--latent-dim",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "500",
+        "--lr-schedule",
+        "burda",
+        "--adam-eps",
+        "1e-4",
+        "--name",
+        "flags",
+        "--checkpoint-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     config = load_run(tmp_path / "flags.pt").config
     assert (config.hidden, config.activation, config.adam_eps, config.lr_schedule) == ((16, 16), "tanh", 1e-4, "burda")
@@ -232,8 +288,18 @@ def test_the_shipped_burda_run_matches_a_fresh_iw_estimate_within_mc_noise(full_
     per_image = run.history["iw_per_image"]  # [10000]
     assert (stored["k"], stored["n"], len(per_image)) == (5000, 10_000, 10_000)
     assert stored["nll"] == pytest.approx(float(per_image.double().mean()), abs=1e-4)
-    done = cli("eval", str(BURDA), "--iw", "5000", "--n", "200", "--seed", "1", "--json",
-               env={"VAE_DATA_DIR": str(full_mnist_root)})  # fmt: skip
+    done = cli(
+        "eval",
+        str(BURDA),
+        "--iw",
+        "5000",
+        "--n",
+        "200",
+        "--seed",
+        "1",
+        "--json",
+        env={"VAE_DATA_DIR": str(full_mnist_root)},
+    )
     assert done.returncode == 0, done.stderr
     fresh = json.loads(done.stdout)
     assert fresh["dataset"] == "binarized-mnist" and fresh["iw_n"] == 200
@@ -267,16 +333,25 @@ def test_diagnostics_sets_the_shipped_run_beside_the_papers_figures(app, run_dir
 def test_a_link_presets_burdas_setup_in_the_train_form(app):
     from tests.conftest import open_page
 
-    for key, value in {"dataset": "binarized-mnist-5k", "hidden": "200,200", "activation": "tanh", "latent_dim": "50",
-                       "lr_schedule": "burda", "adam_eps": "1e-4", "batch_size": "20"}.items():  # fmt: skip
+    for key, value in {
+        "dataset": "binarized-mnist-5k",
+        "hidden": "200,200",
+        "activation": "tanh",
+        "latent_dim": "50",
+        "lr_schedule": "burda",
+        "adam_eps": "1e-4",
+        "batch_size": "20",
+    }.items():
         app.query_params[key] = value
     at = open_page(app, "pages/train.py")
     assert not at.exception and not at.error
     assert next(t for t in at.text_input if t.label == "MLP hidden layers").value == "200,200"
     selects = {s.label: s.value for s in at.selectbox}
     assert (selects["MLP activation"], selects["Learning-rate schedule"], selects["Dataset"]) == (
-        "tanh", "burda", "binarized-mnist-5k",
-    )  # fmt: skip
+        "tanh",
+        "burda",
+        "binarized-mnist-5k",
+    )
     assert next(n for n in at.number_input if n.label == "Adam ε").value == 1e-4
 
 

@@ -35,8 +35,16 @@ EMPTY_FINAL = final_summary({"recon": 0.0, "kl": 0.0, "loss": 0.0}, "mnist-5k", 
 def saved(tmp_path, tiny_config, small_data):
     _, model, _ = prepare(tiny_config, small_data)
     metrics = {"recon": 1.0, "kl": 0.5, "loss": 1.5}
-    epoch = {"epoch": 1, "train": metrics, "test": metrics, "beta": 1.0, "lr": 1e-3, "train_seconds": 1.0,
-             "seconds": 1.0, "capacity": 0.0}  # fmt: skip
+    epoch = {
+        "epoch": 1,
+        "train": metrics,
+        "test": metrics,
+        "beta": 1.0,
+        "lr": 1e-3,
+        "train_seconds": 1.0,
+        "seconds": 1.0,
+        "capacity": 0.0,
+    }
     history = {"epochs": [epoch], "steps": StepHistory().to_dict()}
     final = final_summary(metrics, "mnist-5k", 200, 1, "completed", "trained 1 epochs")
     path = save_run(tmp_path, "good", model, tiny_config, history, final, owner=owner_hash(TOKEN))

@@ -18,9 +18,23 @@ def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
 
 def test_train_json_contract_then_eval(tmp_path):
     out = cli(
-        "train", "--dataset", "mnist-5k", "--arch", "mlp", "--latent-dim", "2", "--beta", "1", "--epochs", "2",
-        "--name", "cli", "--checkpoint-dir", str(tmp_path), "--json",
-    )  # fmt: skip
+        "train",
+        "--dataset",
+        "mnist-5k",
+        "--arch",
+        "mlp",
+        "--latent-dim",
+        "2",
+        "--beta",
+        "1",
+        "--epochs",
+        "2",
+        "--name",
+        "cli",
+        "--checkpoint-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
@@ -101,15 +115,27 @@ def test_every_train_option_says_what_it_does_and_its_default():
 
 
 def test_train_without_json_prints_the_final_metrics_and_the_path_on_stdout(tmp_path):
-    out = cli("train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "1", "--name", "plain",
-               "--checkpoint-dir", str(tmp_path))  # fmt: skip
+    out = cli(
+        "train",
+        "--dataset",
+        "mnist-5k",
+        "--latent-dim",
+        "2",
+        "--epochs",
+        "1",
+        "--name",
+        "plain",
+        "--checkpoint-dir",
+        str(tmp_path),
+    )
     assert out.returncode == 0, out.stderr
     metrics, saved = out.stdout.strip().splitlines()  # results on stdout, so that `> result.txt` keeps them
     from vae.checkpoints import load_run
 
     test = load_run(tmp_path / "plain.pt").final["test"]
-    assert metrics == (f"epoch 1/1 test: recon {test['recon']:.2f}  kl {test['kl']:.2f}  loss {test['loss']:.2f} "
-                       "nats/image")  # fmt: skip
+    assert metrics == (
+        f"epoch 1/1 test: recon {test['recon']:.2f}  kl {test['kl']:.2f}  loss {test['loss']:.2f} nats/image"
+    )
     assert saved == f"saved {tmp_path / 'plain.pt'}"
 
 
@@ -121,24 +147,55 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
     # Unset, both mean the repository's checkpoints/, whatever the current directory.
     monkeypatch.delenv("VAE_CHECKPOINT_DIR", raising=False)
     env = {k: v for k, v in __import__("os").environ.items() if k != "VAE_CHECKPOINT_DIR"}
-    listed = subprocess.run([sys.executable, "-m", "vae", "list", "--json"], cwd=elsewhere, env={**env, "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    listed = subprocess.run(
+        [sys.executable, "-m", "vae", "list", "--json"],
+        cwd=elsewhere,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     shipped = {r["name"] for r in json.loads(listed.stdout) if r["shipped"]}
     assert checkpoint_dir() == ROOT / "checkpoints" and "mlp-d20-b1" in shipped
 
     # Set, both use it.
     chosen = tmp_path / "chosen"
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(chosen))
-    out = cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "here", cwd=elsewhere,
-               env={"VAE_CHECKPOINT_DIR": str(chosen), "PYTHONPATH": str(ROOT)})  # fmt: skip
+    out = cli(
+        "train",
+        "--dataset",
+        "mnist-5k",
+        "--epochs",
+        "1",
+        "--name",
+        "here",
+        cwd=elsewhere,
+        env={"VAE_CHECKPOINT_DIR": str(chosen), "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     assert checkpoint_dir() == chosen and (chosen / "here.pt").exists()
     assert not (elsewhere / "checkpoints").exists()
 
 
 def test_sweep_trains_one_named_run_per_combination(tmp_path):
-    out = cli("sweep", "--dataset", "mnist-5k", "--epochs", "1", "--beta", "0.5,2", "--latent-dim", "2,3",
-              "--name-prefix", "sw", "--jobs", "2", "--checkpoint-dir", str(tmp_path), "--json")  # fmt: skip
+    out = cli(
+        "sweep",
+        "--dataset",
+        "mnist-5k",
+        "--epochs",
+        "1",
+        "--beta",
+        "0.5,2",
+        "--latent-dim",
+        "2,3",
+        "--name-prefix",
+        "sw",
+        "--jobs",
+        "2",
+        "--checkpoint-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert sorted(r["name"] for r in records) == ["sw-d2-b0.5", "sw-d2-b2", "sw-d3-b0.5", "sw-d3-b2"]

@@ -28,13 +28,18 @@ def _subparser(name: str):
         (["train", "--name", "x", "--latent-dim", "-3"], "vae train: error: --latent-dim must be in [2, 64]; got -3"),
         (["train", "--name", "x", "--hidden", "200,x"], "vae train: error: --hidden: expected an integer, got 'x'"),
         (["train", "--name", "x", "--lr-schedule", "step"], None),
-        (["sweep", "--beta", "1", "--latent-dim", "99", "--name-prefix", "s"],
-         "vae sweep: error: --latent-dim must be in [2, 64]; got 99"),
+        (
+            ["sweep", "--beta", "1", "--latent-dim", "99", "--name-prefix", "s"],
+            "vae sweep: error: --latent-dim must be in [2, 64]; got 99",
+        ),
         (["sweep", "--beta", "1,500", "--name-prefix", "s"], "vae sweep: error: --beta must be in [0, 100]; got 500"),
-        (["sweep", "--beta", "1", "--name-prefix", "s", "--jobs", "0"], "vae sweep: error: --jobs must be in [1, 64]; got 0"),
+        (
+            ["sweep", "--beta", "1", "--name-prefix", "s", "--jobs", "0"],
+            "vae sweep: error: --jobs must be in [1, 64]; got 0",
+        ),
         (["eval", "x", "--iw", "0"], None),
     ],
-)  # fmt: skip
+)
 def test_errors_name_the_flag_the_user_typed(args, line, tmp_path, capsys):
     assert main([*args, "--checkpoint-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -142,8 +147,19 @@ def test_import_likelihood_bce_measures_the_elbo_that_their_code_trained(tmp_pat
     path = tmp_path / "conv.pth"
     torch.save(original.state_dict(), path)
     runs = tmp_path / "runs"
-    out = cli("import", str(path), "--name", "bce", "--dataset", "mnist-5k", "--likelihood", "bce", "--json",
-              "--checkpoint-dir", str(runs))  # fmt: skip
+    out = cli(
+        "import",
+        str(path),
+        "--name",
+        "bce",
+        "--dataset",
+        "mnist-5k",
+        "--likelihood",
+        "bce",
+        "--json",
+        "--checkpoint-dir",
+        str(runs),
+    )
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
     assert reply["config"]["likelihood"] == "bce" and load_run(runs / "bce.pt").config.likelihood == "bce"
@@ -158,8 +174,9 @@ def test_import_likelihood_bce_measures_the_elbo_that_their_code_trained(tmp_pat
     default = cli("import", str(path), "--name", "mse", "--dataset", "mnist-5k", "--checkpoint-dir", str(runs))
     assert default.returncode == 0 and load_run(runs / "mse.pt").config.likelihood == "mse"
     assert load_run(runs / "mse.pt").final["test"]["loss"] < reply["test"]["loss"] / 2, "MSE and BCE read alike"
-    mismatch = cli("import", str(runs / "bce.pt"), "--name", "again", "--likelihood", "mse",
-                   "--checkpoint-dir", str(runs))  # fmt: skip
+    mismatch = cli(
+        "import", str(runs / "bce.pt"), "--name", "again", "--likelihood", "mse", "--checkpoint-dir", str(runs)
+    )
     assert mismatch.returncode == 2 and "trained with bce" in mismatch.stderr
 
 

@@ -36,15 +36,30 @@ WRONG = {
     "mapping": {"a": 1},
     "missing": MISSING,
 }
-FINAL = [("final",), ("final", "test"), *[("final", "test", k) for k in ("recon", "kl", "loss")],
-         *[("final", k) for k in ("dataset", "n_test", "epochs", "status", "message", "trainer")]]  # fmt: skip
+FINAL = [
+    ("final",),
+    ("final", "test"),
+    *[("final", "test", k) for k in ("recon", "kl", "loss")],
+    *[("final", k) for k in ("dataset", "n_test", "epochs", "status", "message", "trainer")],
+]
 HISTORY = [
-    ("history",), ("history", "epochs"), ("history", "epochs", 0), ("history", "epochs", 0, "epoch"),
-    ("history", "epochs", 0, "test"), ("history", "epochs", 0, "test", "loss"), ("history", "epochs", 0, "lr"),
-    ("history", "steps"), ("history", "steps", "values"), ("history", "steps", "columns"),
-    ("history", "steps", "steps_per_epoch"), ("history", "steps", "stride"), ("history", "frames"),
-    ("history", "frames", "positions"), ("history", "frames", "recon_index"), ("history", "frames", "epochs"),
-]  # fmt: skip
+    ("history",),
+    ("history", "epochs"),
+    ("history", "epochs", 0),
+    ("history", "epochs", 0, "epoch"),
+    ("history", "epochs", 0, "test"),
+    ("history", "epochs", 0, "test", "loss"),
+    ("history", "epochs", 0, "lr"),
+    ("history", "steps"),
+    ("history", "steps", "values"),
+    ("history", "steps", "columns"),
+    ("history", "steps", "steps_per_epoch"),
+    ("history", "steps", "stride"),
+    ("history", "frames"),
+    ("history", "frames", "positions"),
+    ("history", "frames", "recon_index"),
+    ("history", "frames", "epochs"),
+]
 PAYLOAD = [("config",), ("state_dict",), ("format_version",), ("owner",), ("name",), ("created",)]
 PAGES = ("home", "train", "runs", "latent", "explorer", "interpolation", "generate", "diagnostics", "draw")
 
@@ -83,8 +98,11 @@ def mutants(payload: dict) -> Iterator[tuple[str, dict]]:
         mutant = copy.deepcopy(payload)
         change(mutant["state_dict"])
         yield f"state_dict: {what}", mutant
-    for what, value in {"steps rows of NaN": torch.full((3, 7), float("nan")), "steps of 6 columns": torch.zeros(3, 6),
-                        "frames outside the test set": torch.tensor([10**6, 0, 1], dtype=torch.int32)}.items():  # fmt: skip
+    for what, value in {
+        "steps rows of NaN": torch.full((3, 7), float("nan")),
+        "steps of 6 columns": torch.zeros(3, 6),
+        "frames outside the test set": torch.tensor([10**6, 0, 1], dtype=torch.int32),
+    }.items():
         mutant = copy.deepcopy(payload)
         if what.startswith("frames"):
             mutant["history"]["frames"]["recon_index"] = value
@@ -129,9 +147,17 @@ def test_every_crafted_file_is_refused_with_a_reason_or_is_a_valid_run(crafted, 
         path.unlink()
     print(f"\n{len(files)} crafted files: {len(refused)} refused with a reason, {len(accepted)} valid runs: {accepted}")
     # What may stay valid: a field with a default, or one that nothing reads.
-    harmless = ("config.", "final.message = text", "final.trainer = text", "final.trainer = missing", "owner = missing",
-                "name = text", "created = text",
-                "history.steps.stride = missing", "history.frames = missing")  # fmt: skip
+    harmless = (
+        "config.",
+        "final.message = text",
+        "final.trainer = text",
+        "final.trainer = missing",
+        "owner = missing",
+        "name = text",
+        "created = text",
+        "history.steps.stride = missing",
+        "history.frames = missing",
+    )
     assert all(what.startswith(harmless) for what in accepted), accepted
     assert len(refused) >= 0.8 * len(files)
     for what in accepted:  # and what loads, loads whole
@@ -155,8 +181,9 @@ def test_the_cli_refuses_each_crafted_file_in_one_line(crafted, tmp_path, capsys
     assert counts[1] >= 0.8 * len(files)
 
 
-def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_working(crafted, tmp_path, capsys,
-                                                                                    monkeypatch):  # fmt: skip
+def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_working(
+    crafted, tmp_path, capsys, monkeypatch
+):
     valid, files = crafted
     directory = tmp_path / "runs"
     directory.mkdir()

@@ -127,13 +127,16 @@ def test_a_download_that_fails_its_md5_is_named_in_the_notice(tmp_path, monkeypa
 
 
 def test_setup_runs_from_any_folder_and_ends_with_the_command_that_starts_the_app(tmp_path):
-    out = subprocess.run([str(ROOT / "scripts" / "setup.sh")], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=600, check=False)  # fmt: skip
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "setup.sh")], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("Installed: torch ") and " build; .venv takes " in lines[-2]
-    assert lines[-1] == (f"Ready. Start the app with: {ROOT}/scripts/app.sh   "
-                         f"(or: {ROOT}/.venv/bin/streamlit run {ROOT}/streamlit_app.py)")  # fmt: skip
+    assert lines[-1] == (
+        f"Ready. Start the app with: {ROOT}/scripts/app.sh   "
+        f"(or: {ROOT}/.venv/bin/streamlit run {ROOT}/streamlit_app.py)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -142,16 +145,23 @@ def test_setup_names_an_interpreter_that_cannot_run_instead_of_calling_it_too_ol
     shim = tmp_path / "python3.12"
     shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
     shim.chmod(0o755)
-    out = subprocess.run([str(ROOT / "scripts" / "setup.sh")], env={**os.environ, "PYTHON": str(shim)},
-                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "setup.sh")],
+        env={**os.environ, "PYTHON": str(shim)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 1
     assert out.stderr.strip() == f"error: {shim} could not be run: pyenv: python3.12: command not found"
 
 
 def test_python_m_vae_without_torch_says_how_to_set_up_in_one_line():
     """``python -S`` leaves out site-packages: a Python without the venv's packages, as a stranger's would be."""
-    out = subprocess.run([sys.executable, "-S", "-m", "vae", "list"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=False)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-S", "-m", "vae", "list"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (
         f"vae: error: torch is not installed for {sys.executable}; set up with scripts/setup.sh, then run "

@@ -84,8 +84,9 @@ def test_start_points():
 
 
 def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, mnist_5k):
-    for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=8, epochs=3), "frames", tmp_path, data=mnist_5k,
-                       save_train_state=False):  # fmt: skip
+    for _ in train_run(
+        VAEConfig(dataset="mnist-5k", latent_dim=8, epochs=3), "frames", tmp_path, data=mnist_5k, save_train_state=False
+    ):
         pass
     run = load_run(tmp_path / "frames.pt")
     frames = run.history["frames"]

@@ -143,8 +143,9 @@ def test_cli_names_stay_inside_the_directory(tmp_path):
     for raw in HOSTILE_NAMES:
         if "\0" in raw:
             continue  # a NUL cannot pass through argv; the app test below covers it
-        results[raw] = cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", raw,
-                            "--checkpoint-dir", str(target))  # fmt: skip
+        results[raw] = cli(
+            "train", "--dataset", "mnist-5k", "--epochs", "1", "--name", raw, "--checkpoint-dir", str(target)
+        )
     assert results["tiny-d2"].returncode == 2 and "shipped" in _one_line_error(results["tiny-d2"])
     assert all(results[n].returncode == 0 for n in results if n != "tiny-d2")
     names = sorted(p.name for p in target.iterdir())
@@ -170,8 +171,19 @@ def test_app_names_are_sanitised_unique_and_never_overwrite(app, run_dir):
 
 
 def test_cli_divergence_is_reported_and_saves_nothing(tmp_path):
-    out = cli("train", "--dataset", "mnist-5k", "--epochs", "2", "--lr", "1.0", "--name", "boom",
-               "--checkpoint-dir", str(tmp_path))  # fmt: skip
+    out = cli(
+        "train",
+        "--dataset",
+        "mnist-5k",
+        "--epochs",
+        "2",
+        "--lr",
+        "1.0",
+        "--name",
+        "boom",
+        "--checkpoint-dir",
+        str(tmp_path),
+    )
     assert out.returncode == 1
     line = _one_line_error(out)
     assert "diverged" in line and "lower learning rate" in line and "nothing was kept" in line
@@ -215,10 +227,26 @@ def test_app_tab_closed_during_training_still_finishes_and_saves(run_dir, monkey
 def test_cli_interrupt_keeps_finished_epochs(tmp_path):
     env = {**os.environ, "VAE_OFFLINE": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "vae", "train", "--dataset", "mnist-5k", "--epochs", "200", "--name", "long",
-         "--checkpoint-dir", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vae",
+            "train",
+            "--dataset",
+            "mnist-5k",
+            "--epochs",
+            "200",
+            "--name",
+            "long",
+            "--checkpoint-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_until(lambda: (tmp_path / "long.pt").exists(), "the CLI saved its first epoch", poll=0.1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -288,8 +316,18 @@ def test_three_sessions_training_at_once_queue_the_third(run_dir, monkeypatch):
 def test_cli_unreadable_data_dir_falls_back_with_a_note(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("not a directory")
-    out = cli("train", "--dataset", "mnist", "--epochs", "1", "--name", "fallback", "--checkpoint-dir",
-               str(tmp_path / "ck"), env={"VAE_DATA_DIR": str(not_a_dir)})  # fmt: skip
+    out = cli(
+        "train",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "1",
+        "--name",
+        "fallback",
+        "--checkpoint-dir",
+        str(tmp_path / "ck"),
+        env={"VAE_DATA_DIR": str(not_a_dir)},
+    )
     assert out.returncode == 0, out.stderr
     assert "using the offline mnist-5k subset" in out.stderr
     assert load_run(tmp_path / "ck" / "fallback.pt").config.dataset == "mnist-5k"
@@ -298,8 +336,12 @@ def test_cli_unreadable_data_dir_falls_back_with_a_note(tmp_path):
 def test_app_corrupt_dataset_falls_back_and_says_so(app, tmp_path, monkeypatch):
     raw = tmp_path / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):  # fmt: skip
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / f"{stem}.gz").write_bytes(b"\x1f\x8b garbage")
     monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "data"))
     job = _train(app, "corrupt-data", dataset="mnist")

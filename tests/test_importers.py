@@ -42,8 +42,17 @@ def test_an_import_gives_the_originals_outputs(cls, d, flat, tmp_path, mnist_5k,
     original = _trained(cls(d), mnist_5k, flat)
     path = tmp_path / "model.pth"
     _saved(original, path)
-    out = cli("import", str(path), "--name", "foreign", "--dataset", "mnist-5k", "--checkpoint-dir",
-              str(tmp_path / "runs"), "--json")  # fmt: skip
+    out = cli(
+        "import",
+        str(path),
+        "--name",
+        "foreign",
+        "--dataset",
+        "mnist-5k",
+        "--checkpoint-dir",
+        str(tmp_path / "runs"),
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
     assert reply["config"]["latent_dim"] == d and reply["config"]["arch"] == ("mlp" if flat else "conv")
@@ -93,17 +102,20 @@ def test_cli_import_refuses_clearly_and_writes_nothing(tmp_path, run_dir):
     wrong = cli("import", str(path), "--name", "x", "--dataset", "mnist-5k", "--checkpoint-dir", str(run_dir))
     assert wrong.returncode == 1 and "fc4.bias has shape (10,)" in wrong.stderr and "Traceback" not in wrong.stderr
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    junk = cli("import", str(tmp_path / "junk.pt"), "--name", "x", "--dataset", "mnist-5k",
-               "--checkpoint-dir", str(run_dir))  # fmt: skip
+    junk = cli(
+        "import", str(tmp_path / "junk.pt"), "--name", "x", "--dataset", "mnist-5k", "--checkpoint-dir", str(run_dir)
+    )
     assert junk.returncode == 1 and "not a readable VAE Lab checkpoint" in junk.stderr
     assert snapshot(run_dir) == before
 
 
 @pytest.mark.parametrize(
     ("cls", "d", "flat", "kind", "likelihood"),
-    [(SeedsConvVAE, 10, False, "the conv VAE of the design notes", "mse"),
-     (ExamplesVAE, 5, True, "the pytorch/examples VAE", "bce")],
-)  # fmt: skip
+    [
+        (SeedsConvVAE, 10, False, "the conv VAE of the design notes", "mse"),
+        (ExamplesVAE, 5, True, "the pytorch/examples VAE", "bce"),
+    ],
+)
 def test_runs_page_imports_a_foreign_upload_and_its_curves_say_imported(
     app, run_dir, tmp_path, mnist_5k, cls, d, flat, kind, likelihood
 ):

@@ -43,8 +43,13 @@ def test_the_grid_covers_what_the_app_promises():
     assert any(c.dataset == "fashion-mnist" for c in configs.values())
     burda = configs["burda-vae-k1"]
     assert (burda.dataset, burda.hidden, burda.activation, burda.latent_dim, burda.batch_size, burda.adam_eps) == (
-        "binarized-mnist", (200, 200), "tanh", 50, 20, 1e-4,
-    )  # fmt: skip
+        "binarized-mnist",
+        (200, 200),
+        "tanh",
+        50,
+        20,
+        1e-4,
+    )
     # The whole schedule of Burda et al. (stages 0-7); the file holds its first epochs and carries on exactly.
     assert burda.lr_schedule == "burda" and burda.epochs == 3280
 
@@ -108,8 +113,7 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
     assert ("train_state" in payload) == continuable, "only the runs shipped to be continued keep Adam's state"
 
 
-def test_a_continuation_adopted_as_the_shipped_run_is_stopped_and_carries_on_exactly(tmp_path, small_data,
-                                                                                  monkeypatch):  # fmt: skip
+def test_a_continuation_adopted_as_the_shipped_run_is_stopped_and_carries_on_exactly(tmp_path, small_data, monkeypatch):
     import threading
 
     from vae.config import VAEConfig
@@ -130,8 +134,9 @@ def test_a_continuation_adopted_as_the_shipped_run_is_stopped_and_carries_on_exa
     assert adopted.status == "stopped" and "trainer" not in adopted.final and len(adopted.epochs) == 2
     assert adopted.train_state["epochs_done"] == 2 and adopted.epochs == source.epochs
     stop = threading.Event()  # a continuation stopped mid-epoch is refused: adopt takes whole epochs
-    for event in train_run(continue_config(run, 1), "burda-vae-k1", tmp_path / "cut", data=small_data, resume=run,
-                           stop=stop):  # fmt: skip
+    for event in train_run(
+        continue_config(run, 1), "burda-vae-k1", tmp_path / "cut", data=small_data, resume=run, stop=stop
+    ):
         if isinstance(event, StepMetrics):
             stop.set()
     with pytest.raises(SystemExit, match="saved at the end of an epoch"):

@@ -108,8 +108,23 @@ def test_status_running_only_while_its_trainer_lives(tmp_path):
 def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
     """Kill a real trainer with SIGKILL after its first epoch; the run reads as interrupted and resumes."""
     env = {**os.environ, "VAE_OFFLINE": "1"}
-    command = [sys.executable, "-m", "vae", "train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "400",
-               "--name", "victim", "--checkpoint-dir", str(tmp_path), "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vae",
+        "train",
+        "--dataset",
+        "mnist-5k",
+        "--latent-dim",
+        "2",
+        "--epochs",
+        "400",
+        "--name",
+        "victim",
+        "--checkpoint-dir",
+        str(tmp_path),
+        "--json",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         first = process.stdout.readline()  # one epoch finished and saved
@@ -133,8 +148,20 @@ def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
 
 
 def test_cli_resume_carries_on_the_epoch_count_and_guards_shipped_runs(run_dir):
-    two = cli("train", "--dataset", "mnist-5k", "--latent-dim", "2", "--epochs", "2", "--name", "mine",
-              "--checkpoint-dir", str(run_dir), "--json")  # fmt: skip
+    two = cli(
+        "train",
+        "--dataset",
+        "mnist-5k",
+        "--latent-dim",
+        "2",
+        "--epochs",
+        "2",
+        "--name",
+        "mine",
+        "--checkpoint-dir",
+        str(run_dir),
+        "--json",
+    )
     assert two.returncode == 0, two.stderr
     more = cli("train", "--resume", "mine", "--epochs", "2", "--checkpoint-dir", str(run_dir), "--json")
     assert more.returncode == 0, more.stderr

@@ -43,8 +43,9 @@ from vae.train import StepMetrics
 # 1. A run file is data, validated whole ---------------------------------------------------------
 
 
-def test_a_run_whose_loss_is_text_is_refused_at_upload_and_import_and_never_breaks_a_page(run_dir, tmp_path,
-                                                                                         monkeypatch):  # fmt: skip
+def test_a_run_whose_loss_is_text_is_refused_at_upload_and_import_and_never_breaks_a_page(
+    run_dir, tmp_path, monkeypatch
+):
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
     bad = poisoned(run_dir / "tiny-d4.pt", tmp_path / "x-loss.pt", lambda p: p["final"]["test"].update(loss="x"))
     before = snapshot(run_dir)
@@ -77,8 +78,9 @@ def test_a_foreign_state_dict_without_its_biases_is_refused_in_one_line(tmp_path
     state = {k: v for k, v in ExamplesVAE(2).state_dict().items() if not k.endswith("bias")}
     torch.save(state, tmp_path / "nobias.pt")
     before = snapshot(run_dir)
-    out = cli("import", str(tmp_path / "nobias.pt"), "--name", "x", "--dataset", "mnist-5k",
-              "--checkpoint-dir", str(run_dir))  # fmt: skip
+    out = cli(
+        "import", str(tmp_path / "nobias.pt"), "--name", "x", "--dataset", "mnist-5k", "--checkpoint-dir", str(run_dir)
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert (
         out.stderr.strip()
@@ -102,12 +104,23 @@ time.sleep(600)
 
 
 def test_a_name_held_by_another_process_is_refused_to_the_cli_and_skipped_by_the_app(tmp_path):
-    holder_process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), "shared"], cwd=ROOT,
-                                      stdout=subprocess.PIPE)  # fmt: skip
+    holder_process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path), "shared"], cwd=ROOT, stdout=subprocess.PIPE
+    )
     try:
         assert holder_process.stdout.readline().strip() == b"held"
-        out = cli("train", "--name", "shared", "--epochs", "1", "--dataset", "mnist-5k", "--checkpoint-dir",
-                  str(tmp_path), "--overwrite")  # fmt: skip
+        out = cli(
+            "train",
+            "--name",
+            "shared",
+            "--epochs",
+            "1",
+            "--dataset",
+            "mnist-5k",
+            "--checkpoint-dir",
+            str(tmp_path),
+            "--overwrite",
+        )
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert f"is being written by process {holder_process.pid}" in out.stderr
         assert reserve_run_name(tmp_path, "shared") == "shared-2"  # the app's door: a free name beside it
@@ -128,10 +141,30 @@ def test_the_app_and_the_cli_starting_one_name_at_once_give_one_file_and_one_ref
     form["Dataset"].set_value("mnist-5k")
     form["Epochs"].set_value(1)
     form["Run name"].set_value("race")
-    command = [sys.executable, "-m", "vae", "train", "--name", "race", "--epochs", "1", "--dataset", "mnist-5k",
-               "--latent-dim", "2", "--checkpoint-dir", str(run_dir)]  # fmt: skip
-    cli_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**__import__("os").environ, "VAE_OFFLINE": "1"})  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vae",
+        "train",
+        "--name",
+        "race",
+        "--epochs",
+        "1",
+        "--dataset",
+        "mnist-5k",
+        "--latent-dim",
+        "2",
+        "--checkpoint-dir",
+        str(run_dir),
+    ]
+    cli_run = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**__import__("os").environ, "VAE_OFFLINE": "1"},
+    )
     at.button[0].click().run()
     _, stderr = cli_run.communicate(timeout=300)
     job = session_job(at)
@@ -166,8 +199,9 @@ def test_a_continuation_of_a_file_that_changed_meanwhile_is_refused(run_dir, mon
 
 
 @pytest.mark.parametrize("stride", [1, 4])
-def test_a_run_stopped_mid_epoch_continues_to_the_same_numbers_as_an_unbroken_one(tmp_path, small_data,
-                                                                                   monkeypatch, stride):  # fmt: skip
+def test_a_run_stopped_mid_epoch_continues_to_the_same_numbers_as_an_unbroken_one(
+    tmp_path, small_data, monkeypatch, stride
+):
     data = dataclasses.replace(small_data, train_x=small_data.train_x[:640], train_y=small_data.train_y[:640])
     config = VAEConfig(dataset="mnist-5k", latent_dim=2, hidden=(32,), epochs=2, batch_size=64, seed=5)
     # A long run's history keeps one row per ``stride`` steps; a stop at step 4 leaves one row open.
@@ -207,8 +241,10 @@ def test_a_link_that_books_the_server_for_a_week_is_refused_in_one_line(run_dir,
     at.button[0].click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    expected = ("Cannot start training: 5,000 epochs of mnist-5k at batch 1 (20,000,000 optimizer steps) is over "
-                "this server's limit of 100,000 steps (setting VAE_MAX_TRAINING_STEPS)")  # fmt: skip
+    expected = (
+        "Cannot start training: 5,000 epochs of mnist-5k at batch 1 (20,000,000 optimizer steps) is over "
+        "this server's limit of 100,000 steps (setting VAE_MAX_TRAINING_STEPS)"
+    )
     assert errors == [expected]
     assert snapshot(run_dir) == before and not list(run_dir.glob(".*"))
 
@@ -225,8 +261,11 @@ def test_the_queue_and_one_training_per_browser(tmp_path, monkeypatch):
         registry.submit(jobs.TrainingJob(config, "second", tmp_path, owner=mine))
     wait_until(lambda: running.snapshot().status == "running", "the first job took the only slot")
     registry.submit(jobs.TrainingJob(config, "queued", tmp_path, owner=owner_hash(TOKEN_B)))
-    with pytest.raises(LimitError, match=r"over this server's limit of 1 trainings in the queue \(setting "
-                                         r"VAE_MAX_QUEUED_TRAININGS\)"):  # fmt: skip
+    with pytest.raises(
+        LimitError,
+        match=r"over this server's limit of 1 trainings in the queue \(setting "
+        r"VAE_MAX_QUEUED_TRAININGS\)",
+    ):
         registry.submit_batch([jobs.TrainingJob(config, f"sweep-{i}", tmp_path) for i in range(3)])
     assert not lock_path(tmp_path, "second").exists() and not lock_path(tmp_path, "sweep-0").exists()
     for job in registry.jobs():

@@ -32,8 +32,10 @@ def test_png_bytes_round_trip():
 
 
 def test_epoch_series_split_train_dashed_and_test_solid():
-    epochs = [{"epoch": e, "train": {"recon": 3.0, "kl": 1.0, "loss": 4.0}, "test": {"recon": 2.0, "kl": 1.0, "loss": 3.0}}
-              for e in (1, 2)]  # fmt: skip
+    epochs = [
+        {"epoch": e, "train": {"recon": 3.0, "kl": 1.0, "loss": 4.0}, "test": {"recon": 2.0, "kl": 1.0, "loss": 3.0}}
+        for e in (1, 2)
+    ]
     train, test = figures.epoch_series(epochs, "run")
     assert (train["dash"], test["dash"]) == ("dash", "solid")
     assert train["x"] == [1, 2] and test["recon"] == [2.0, 2.0]

@@ -21,8 +21,19 @@ PAGES = ("home", "train", "runs", "latent", "explorer", "interpolation", "genera
 WALKS_PER_PAGE = 4
 STEPS_PER_WALK = 20
 SEED = 20261125
-TEXTS = ("", "x" * 10_000, "../x", "../../etc/passwd", "数字 β é 🙂", "<script>alert(1)</script>", " ", "a,b,,c",
-         "-1", "1e309", "nan")  # fmt: skip
+TEXTS = (
+    "",
+    "x" * 10_000,
+    "../x",
+    "../../etc/passwd",
+    "数字 β é 🙂",
+    "<script>alert(1)</script>",
+    " ",
+    "a,b,,c",
+    "-1",
+    "1e309",
+    "nan",
+)
 
 
 def _pinned(widget, state: Callable[[object], WidgetState]) -> None:
@@ -76,8 +87,19 @@ def edges(widget, rng: random.Random) -> list[tuple[str, Callable[[], object]]]:
 
 
 def widgets_of(at: AppTest) -> list:
-    found = [*at.button, *at.checkbox, *at.toggle, *at.radio, *at.selectbox, *at.select_slider, *at.multiselect,
-             *at.number_input, *at.slider, *at.text_input, *at.text_area]  # fmt: skip
+    found = [
+        *at.button,
+        *at.checkbox,
+        *at.toggle,
+        *at.radio,
+        *at.selectbox,
+        *at.select_slider,
+        *at.multiselect,
+        *at.number_input,
+        *at.slider,
+        *at.text_input,
+        *at.text_area,
+    ]
     return [w for w in found if not getattr(w.proto, "disabled", False)]
 
 
@@ -86,8 +108,12 @@ def walk_env(run_dir, monkeypatch):
     """The tiny runs, and limits that keep any training or estimate a walk starts small."""
     from vae import jobs
 
-    for name, value in {"VAE_CHECKPOINT_DIR": str(run_dir), "VAE_MAX_TRAINING_STEPS": "64",
-                        "VAE_MAX_IW_SAMPLES": "20000", "VAE_MAX_TSNE_POINTS": "300"}.items():  # fmt: skip
+    for name, value in {
+        "VAE_CHECKPOINT_DIR": str(run_dir),
+        "VAE_MAX_TRAINING_STEPS": "64",
+        "VAE_MAX_IW_SAMPLES": "20000",
+        "VAE_MAX_TSNE_POINTS": "300",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(jobs, "_slots", __import__("threading").BoundedSemaphore(1))
     yield run_dir

@@ -10,8 +10,17 @@ from vae.checkpoints import RunInfo
 from vae.history import StepHistory
 
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def loss_figure(series: list[dict], title: str = "") -> go.Figure:
@@ -44,11 +53,17 @@ def loss_figure(series: list[dict], title: str = "") -> go.Figure:
             )
             if key == "beta" and any(s.get("capacity") or []):
                 fig.add_trace(
-                    go.Scatter(x=s["x"], y=s["capacity"], name=f"{s['name']} C", showlegend=False,
-                               line={**style, "dash": "dot"}, **common),
+                    go.Scatter(
+                        x=s["x"],
+                        y=s["capacity"],
+                        name=f"{s['name']} C",
+                        showlegend=False,
+                        line={**style, "dash": "dot"},
+                        **common,
+                    ),
                     row=1,
                     col=col,
-                )  # fmt: skip
+                )
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(height=340, margin={"t": 40, "b": 10, "l": 10, "r": 10}, title=title or None)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
@@ -65,11 +80,18 @@ def step_series(
     At most ``MAX_STEP_POINTS`` rows are drawn: a long run (Burda's 364 epochs keep ~50,000) is thinned."""
     steps = steps.thinned(MAX_STEP_POINTS)
     return {
-        "name": name, "x": steps.epoch_axis(), "recon": steps.column("recon"), "kl": steps.column("kl"),
-        "loss": steps.column("loss"), "beta": steps.column("beta") if scheduled else None,
+        "name": name,
+        "x": steps.epoch_axis(),
+        "recon": steps.column("recon"),
+        "kl": steps.column("kl"),
+        "loss": steps.column("loss"),
+        "beta": steps.column("beta") if scheduled else None,
         "capacity": steps.column("capacity") if scheduled else None,
-        "mode": "lines", "color": color, "width": 1, "opacity": opacity,
-    }  # fmt: skip
+        "mode": "lines",
+        "color": color,
+        "width": 1,
+        "opacity": opacity,
+    }
 
 
 def epoch_series(epochs: list[dict], name: str, color: str | None = None) -> list[dict]:
@@ -125,8 +147,13 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[st
     # the plot, measures, and draws it again, ~15% of a visit to Latent space. The legend leaves room
     # for the 10 characters of "your digit", which Draw adds, as the explorer adds "decoded".
     legend_width = 50 + 7 * max(10, *(len(trace.name) for trace in fig.data))
-    fig.update_layout(height=560, xaxis_title=f"{axis} 1", yaxis_title=f"{axis} 2", legend_title="label",
-                      margin={"t": 10, "b": 50, "l": 60, "r": legend_width, "autoexpand": False})  # fmt: skip
+    fig.update_layout(
+        height=560,
+        xaxis_title=f"{axis} 1",
+        yaxis_title=f"{axis} 2",
+        legend_title="label",
+        margin={"t": 10, "b": 50, "l": 60, "r": legend_width, "autoexpand": False},
+    )
     return fig
 
 
@@ -144,9 +171,15 @@ def rate_distortion_figure(infos: list[RunInfo], batch: tuple[str, ...] = ()) ->
     x_max, y_max = rate.max() * 1.15 + 1, distortion.max() * 1.05 + 1
     for c in np.linspace(totals.min() - 0.25 * span, totals.max() + 0.25 * span, 6):
         fig.add_trace(
-            go.Scatter(x=[0, c], y=[c, 0], mode="lines", line={"dash": "dash", "color": "#bbbbbb", "width": 1},
-                       hoverinfo="skip", showlegend=False)
-        )  # fmt: skip
+            go.Scatter(
+                x=[0, c],
+                y=[c, 0],
+                mode="lines",
+                line={"dash": "dash", "color": "#bbbbbb", "width": 1},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     color = np.log10(np.maximum(betas, 0.01))
     ticks = [b for b in (0.01, 0.1, 0.25, 0.5, 1, 2, 4, 8, 10) if betas.min() <= b <= max(betas.max(), 0.01)]
     fig.add_trace(
@@ -158,27 +191,39 @@ def rate_distortion_figure(infos: list[RunInfo], batch: tuple[str, ...] = ()) ->
             textposition="top center",
             customdata=[[i.name, i.config.label] for i in infos],
             hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>R=%{x:.2f}, D=%{y:.2f}<extra></extra>",
-            marker={"size": 12, "color": color, "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": "β", "tickvals": np.log10(ticks).tolist(), "ticktext": [f"{t:g}" for t in ticks]}},
+            marker={
+                "size": 12,
+                "color": color,
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": "β", "tickvals": np.log10(ticks).tolist(), "ticktext": [f"{t:g}" for t in ticks]},
+            },
             showlegend=False,
         )
-    )  # fmt: skip
+    )
     swept = [i for i in infos if i.name in batch]
     for d in sorted({i.config.latent_dim for i in swept}):
         line = sorted((i for i in swept if i.config.latent_dim == d), key=lambda i: i.config.beta)
         fig.add_trace(
             go.Scatter(
-                x=[i.final["test"]["kl"] for i in line], y=[i.final["test"]["recon"] for i in line],
-                mode="lines+markers", name=f"your sweep, d={d}", hoverinfo="skip",
+                x=[i.final["test"]["kl"] for i in line],
+                y=[i.final["test"]["recon"] for i in line],
+                mode="lines+markers",
+                name=f"your sweep, d={d}",
+                hoverinfo="skip",
                 line={"color": "#d62728", "width": 2},
                 marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": "#d62728", "width": 2}},
             )
-        )  # fmt: skip
+        )
     fig.update_layout(
-        height=460, margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        height=460,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
         xaxis={"title": "rate R = test KL (nats)", "range": [0, x_max]},
-        yaxis={"title": "distortion D = test reconstruction (nats)", "range": [max(0, distortion.min() * 0.9 - 1), y_max]},
-    )  # fmt: skip
+        yaxis={
+            "title": "distortion D = test reconstruction (nats)",
+            "range": [max(0, distortion.min() * 0.9 - 1), y_max],
+        },
+    )
     return fig
 
 
@@ -191,12 +236,14 @@ def latent_animation(
     def traces(points: np.ndarray) -> list[go.Scatter]:
         return [
             go.Scatter(
-                x=points[labels == c, 0], y=points[labels == c, 1], mode="markers",
+                x=points[labels == c, 0],
+                y=points[labels == c, 1],
+                mode="markers",
                 name=name if name == str(c) else f"{c}: {name}",
                 marker={"size": 5, "color": PALETTE[c % len(PALETTE)], "opacity": 0.75},
             )
             for c, name in enumerate(class_names)
-        ]  # fmt: skip
+        ]
 
     lo, hi = frames.reshape(-1, 2).min(0), frames.reshape(-1, 2).max(0)
     pad = 0.05 * (hi - lo + 1e-6)
@@ -206,23 +253,51 @@ def latent_animation(
     )
     step = {"frame": {"duration": 600, "redraw": False}, "transition": {"duration": 400}, "mode": "immediate"}
     fig.update_layout(
-        height=560, margin={"t": 10, "b": 10, "l": 10, "r": 10}, legend_title="label",
+        height=560,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        legend_title="label",
         xaxis={"title": f"{axis} 1", "range": [lo[0] - pad[0], hi[0] + pad[0]]},
         yaxis={"title": f"{axis} 2", "range": [lo[1] - pad[1], hi[1] + pad[1]]},
-        updatemenus=[{"type": "buttons", "showactive": False, "x": 0, "y": -0.08, "xanchor": "left",
-                      "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, {**step, "fromcurrent": True}]},
-                                  {"label": "❚❚ Pause", "method": "animate",
-                                   "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}]}]}],
-        sliders=[{"active": len(epochs) - 1, "x": 0.15, "len": 0.85, "y": -0.02, "currentvalue": {"prefix": "epoch "},
-                  "steps": [{"label": str(e), "method": "animate", "args": [[str(e)], step]} for e in epochs]}],
-    )  # fmt: skip
+        updatemenus=[
+            {
+                "type": "buttons",
+                "showactive": False,
+                "x": 0,
+                "y": -0.08,
+                "xanchor": "left",
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, {**step, "fromcurrent": True}]},
+                    {
+                        "label": "❚❚ Pause",
+                        "method": "animate",
+                        "args": [[None], {"frame": {"duration": 0}, "mode": "immediate"}],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": len(epochs) - 1,
+                "x": 0.15,
+                "len": 0.85,
+                "y": -0.02,
+                "currentvalue": {"prefix": "epoch "},
+                "steps": [{"label": str(e), "method": "animate", "args": [[str(e)], step]} for e in epochs],
+            }
+        ],
+    )
     return fig
 
 
 def latent_plane(
-    mu: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], extent: tuple[float, float, float, float],
-    grid_points: int = 60, background: str | None = None, here: np.ndarray | None = None,
-) -> go.Figure:  # fmt: skip
+    mu: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...],
+    extent: tuple[float, float, float, float],
+    grid_points: int = 60,
+    background: str | None = None,
+    here: np.ndarray | None = None,
+) -> go.Figure:
     """The 2-D latent plane to click on: the test digits ``mu`` ``[N, 2]``, and under them an invisible,
     dense grid of selectable points whose ``customdata`` is their coordinate, so that a click
     anywhere, not only on a digit, names a spot. ``background`` is an optional image (a data URL)
@@ -236,20 +311,39 @@ def latent_plane(
         trace.hovertemplate = "z = (%{x:.2f}, %{y:.2f})<extra>%{fullData.name}</extra>"
     fig.add_trace(
         go.Scattergl(
-            x=grid[:, 0], y=grid[:, 1], customdata=grid, mode="markers", name="anywhere", showlegend=False,
+            x=grid[:, 0],
+            y=grid[:, 1],
+            customdata=grid,
+            mode="markers",
+            name="anywhere",
+            showlegend=False,
             marker={"size": 9, "opacity": 0.01, "color": "#000000"},
             hovertemplate="decode z = (%{x:.2f}, %{y:.2f})<extra></extra>",
         )
-    )  # fmt: skip
+    )
     if here is not None:
         fig.add_trace(
-            go.Scatter(x=[here[0]], y=[here[1]], mode="markers", name="decoded", hoverinfo="skip",
-                       marker={"symbol": "x", "size": 16, "color": "black", "line": {"width": 2}})
-        )  # fmt: skip
+            go.Scatter(
+                x=[here[0]],
+                y=[here[1]],
+                mode="markers",
+                name="decoded",
+                hoverinfo="skip",
+                marker={"symbol": "x", "size": 16, "color": "black", "line": {"width": 2}},
+            )
+        )
     if background is not None:
         fig.add_layout_image(
-            source=background, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
-            sizing="stretch", opacity=0.35, layer="below",
-        )  # fmt: skip
+            source=background,
+            xref="x",
+            yref="y",
+            x=x0,
+            y=y1,
+            sizex=x1 - x0,
+            sizey=y1 - y0,
+            sizing="stretch",
+            opacity=0.35,
+            layer="below",
+        )
     fig.update_layout(xaxis={"range": [x0, x1]}, yaxis={"range": [y0, y1]}, height=520)
     return fig

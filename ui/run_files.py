@@ -26,8 +26,10 @@ from vae.schema import CONTINUABLE
 def continue_run(info: RunInfo) -> None:
     """Continue the picked run for more epochs: in place for its owner, else as a new run; watched on Train."""
     if info.status not in CONTINUABLE:
-        st.caption(f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped, "
-                   "was interrupted or was imported can be continued.")  # fmt: skip
+        st.caption(
+            f"{info.name} is {info.status or 'of unknown status'}: only a run that completed, was stopped, "
+            "was interrupted or was imported can be continued."
+        )
         return
     more = st.number_input(
         "More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1, key="more_epochs"
@@ -44,8 +46,14 @@ def continue_run(info: RunInfo) -> None:
         if blocked:
             raise CheckpointError(blocked)
         run = load_run(info.path)
-        job = TrainingJob(continue_config(run, int(more)), f"{info.name}-continued", state.checkpoint_dir(),
-                          resume=run, in_place=in_place, owner=state.owner_hash_for_new_run())  # fmt: skip
+        job = TrainingJob(
+            continue_config(run, int(more)),
+            f"{info.name}-continued",
+            state.checkpoint_dir(),
+            resume=run,
+            in_place=in_place,
+            owner=state.owner_hash_for_new_run(),
+        )
         state.start_job(job)
     except (CheckpointError, ConfigError, ValueError) as exc:
         st.error(f"Cannot continue: {exc}", icon=":material/error:")
@@ -90,9 +98,11 @@ def upload_section(upload) -> None:
             owner = state.owner_hash_for_new_run()  # a token is made on the click, not while a file waits
             add(lambda: import_run(directory, data, stem, owner=owner, origin=UPLOAD))
         return
-    st.info(f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
-            f"{foreign.layout.arch} model with the same outputs, and measured on a test set.",
-            icon=":material/input:")  # fmt: skip
+    st.info(
+        f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
+        f"{foreign.layout.arch} model with the same outputs, and measured on a test set.",
+        icon=":material/input:",
+    )
     datasets = field_spec("dataset")["choices"]
     dataset = st.selectbox("Evaluate it on", datasets, index=datasets.index(default_dataset()))
     if st.button("Import", icon=":material/upload:"):

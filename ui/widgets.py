@@ -66,9 +66,11 @@ def compare_with(info: RunInfo, where: st.delta_generator.DeltaGenerator | None 
     by_name = {r.name: r for r in others}
     target = where if where is not None else st
     choice = target.selectbox(
-        "Compare with", [None, *by_name], format_func=lambda n: "nothing" if n is None else f"{n} · {by_name[n].config.label}",
+        "Compare with",
+        [None, *by_name],
+        format_func=lambda n: "nothing" if n is None else f"{n} · {by_name[n].config.label}",
         help=f"Another run on {info.config.dataset}, drawn beside this one with the same test digits and settings.",
-    )  # fmt: skip
+    )
     return by_name.get(choice)
 
 

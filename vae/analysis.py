@@ -379,9 +379,14 @@ def decode_grid(model: VAE, x_range: tuple[float, float], y_range: tuple[float, 
 
 
 def start_point(
-    kind: str, latent_dim: int, *, means: torch.Tensor | None = None, digit: int = 0,
-    mu: torch.Tensor | None = None, seed: int = 0,
-) -> torch.Tensor:  # fmt: skip
+    kind: str,
+    latent_dim: int,
+    *,
+    means: torch.Tensor | None = None,
+    digit: int = 0,
+    mu: torch.Tensor | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
     """A starting latent ``[D]`` for the explorer: ``origin``, a digit's ``mean`` (``means`` ``[C, D]``),
     a test image's ``mu`` (``[D]``) or a ``prior`` draw with ``seed``."""
     if kind == "origin":

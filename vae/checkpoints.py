@@ -203,15 +203,33 @@ def load_run_bytes(data: bytes, label: str = "the uploaded file") -> Run:
     return _run_from_payload(payload, label, None, False, hashlib.sha256(data).hexdigest())
 
 
-def import_run(directory: Path, data: bytes, wanted_name: str, *, owner: str = "", origin: str = "",
-               label: str = "the uploaded file", exact: bool = False, overwrite: bool = False) -> Path:  # fmt: skip
+def import_run(
+    directory: Path,
+    data: bytes,
+    wanted_name: str,
+    *,
+    owner: str = "",
+    origin: str = "",
+    label: str = "the uploaded file",
+    exact: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Validate uploaded bytes, then store them under a name reserved as ``reserve_name`` does, owned by
     ``owner`` (a hash). Nothing is written for a bad file."""
     run = load_run_bytes(data, label)
     name = reserve_name(directory, wanted_name, exact=exact, overwrite=overwrite)
     try:
-        return save_run(directory, name, run.model, run.config, run.history, run.final, train_state=run.train_state,
-                        owner=owner, origin=origin)  # fmt: skip
+        return save_run(
+            directory,
+            name,
+            run.model,
+            run.config,
+            run.history,
+            run.final,
+            train_state=run.train_state,
+            owner=owner,
+            origin=origin,
+        )
     finally:
         release_run_name(directory, name)
 

@@ -31,9 +31,13 @@ class ConfigError(ValueError):
 
 
 def _field(
-    default: Any, help: str, *, choices: tuple[str, ...] = (), bounds: tuple[float, float] | None = None,
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    bounds: tuple[float, float] | None = None,
     label: str = "",
-) -> Any:  # fmt: skip
+) -> Any:
     """A config field that carries its own help, choices or bounds, and its Train-form label ("" when the
     form leaves it to its default or a link). Validation, the CLI's flags and the form read them from here.
     For a tuple field (layer widths), ``bounds`` limits each entry."""
@@ -70,37 +74,69 @@ class VAEConfig:
     """
 
     dataset: str = _field("mnist-5k", "training data", choices=DATASETS, label="Dataset")
-    arch: str = _field("mlp", "mlp: 784-400-d-400-784 by default (see hidden); conv: two strided convolutions each way",
-                       choices=ARCHITECTURES, label="Architecture")  # fmt: skip
+    arch: str = _field(
+        "mlp",
+        "mlp: 784-400-d-400-784 by default (see hidden); conv: two strided convolutions each way",
+        choices=ARCHITECTURES,
+        label="Architecture",
+    )
     hidden: tuple[int, ...] = _field(
-        (MLP_HIDDEN,), "the MLP's hidden widths, encoder side, comma-separated (the decoder mirrors them), e.g. "
-        "200,200 for Burda et al. 2015", bounds=(1, 4096), label="MLP hidden layers")  # fmt: skip
-    activation: str = _field("relu", "the MLP's hidden activation; tanh layers start from Glorot's initialisation",
-                             choices=ACTIVATIONS, label="MLP activation")  # fmt: skip
+        (MLP_HIDDEN,),
+        "the MLP's hidden widths, encoder side, comma-separated (the decoder mirrors them), e.g. "
+        "200,200 for Burda et al. 2015",
+        bounds=(1, 4096),
+        label="MLP hidden layers",
+    )
+    activation: str = _field(
+        "relu",
+        "the MLP's hidden activation; tanh layers start from Glorot's initialisation",
+        choices=ACTIVATIONS,
+        label="MLP activation",
+    )
     latent_dim: int = _field(20, "latent dimension d", bounds=(2, 64), label="Latent dimension d")
     beta: float = _field(1.0, "KL weight β; 1 is the plain ELBO", bounds=(0.0, 100.0), label="β (KL weight)")
-    likelihood: str = _field("bce", "decoder likelihood: bce is -log p(x|z) in nats (Bernoulli); mse is squared error",
-                             choices=LIKELIHOODS, label="Reconstruction loss")  # fmt: skip
+    likelihood: str = _field(
+        "bce",
+        "decoder likelihood: bce is -log p(x|z) in nats (Bernoulli); mse is squared error",
+        choices=LIKELIHOODS,
+        label="Reconstruction loss",
+    )
     epochs: int = _field(10, "passes over the training set", bounds=(1, MAX_EPOCHS), label="Epochs")
     batch_size: int = _field(128, "images per optimiser step", bounds=(1, 8192), label="Batch size")
     lr: float = _field(1e-3, "Adam's learning rate", bounds=(1e-6, 1.0), label="Learning rate")
-    lr_schedule: str = _field("constant", "constant; cosine decay to 0 over the run; or burda: 3^i epochs at "
-                              "lr·10^(-i/7) for i = 0, 1, … (Burda et al. 2015)", choices=LR_SCHEDULES,
-                              label="Learning-rate schedule")  # fmt: skip
+    lr_schedule: str = _field(
+        "constant",
+        "constant; cosine decay to 0 over the run; or burda: 3^i epochs at "
+        "lr·10^(-i/7) for i = 0, 1, … (Burda et al. 2015)",
+        choices=LR_SCHEDULES,
+        label="Learning-rate schedule",
+    )
     adam_eps: float = _field(1e-8, "Adam's ε; Burda et al. 2015 use 1e-4", bounds=(1e-12, 1.0), label="Adam ε")
     seed: int = _field(0, "seeds the weights, the data order and the noise", bounds=(0, 2**31 - 1), label="Seed")
     device: str = _field("auto", "where to train; auto picks cuda, then mps, then cpu", choices=DEVICES)
-    kl_warmup_epochs: int = _field(0, "ramp β linearly from 0 over this many epochs (Bowman et al. 2016); 0: off",
-                                   bounds=(0, 500), label="KL warm-up epochs")  # fmt: skip
-    free_bits: float = _field(0.0, "KL floor per latent dimension in nats (Kingma et al. 2016); 0: off",
-                              bounds=(0.0, 10.0), label="Free bits (nats per dimension)")  # fmt: skip
-    capacity: float = _field(0.0, "KL target C_max in nats for recon + γ·|KL − C| (Burgess et al. 2018); 0: off",
-                             bounds=(0.0, 500.0), label="Capacity C_max (nats)")  # fmt: skip
+    kl_warmup_epochs: int = _field(
+        0,
+        "ramp β linearly from 0 over this many epochs (Bowman et al. 2016); 0: off",
+        bounds=(0, 500),
+        label="KL warm-up epochs",
+    )
+    free_bits: float = _field(
+        0.0,
+        "KL floor per latent dimension in nats (Kingma et al. 2016); 0: off",
+        bounds=(0.0, 10.0),
+        label="Free bits (nats per dimension)",
+    )
+    capacity: float = _field(
+        0.0,
+        "KL target C_max in nats for recon + γ·|KL − C| (Burgess et al. 2018); 0: off",
+        bounds=(0.0, 500.0),
+        label="Capacity C_max (nats)",
+    )
     capacity_gamma: float = _field(100.0, "weight γ on |KL − C|", bounds=(0.0, 10_000.0), label="γ for capacity")
-    capacity_epochs: int = _field(0, "epochs to ramp C from 0 to C_max", bounds=(0, 500),
-                                  label="Epochs to reach C_max")  # fmt: skip
-    precision: str = _field("auto", "training matmuls; auto uses bfloat16 where the hardware does it natively",
-                            choices=PRECISIONS)  # fmt: skip
+    capacity_epochs: int = _field(0, "epochs to ramp C from 0 to C_max", bounds=(0, 500), label="Epochs to reach C_max")
+    precision: str = _field(
+        "auto", "training matmuls; auto uses bfloat16 where the hardware does it natively", choices=PRECISIONS
+    )
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -171,8 +207,11 @@ def apply_valid(base: VAEConfig, values: dict[str, Any]) -> tuple[VAEConfig, lis
             applied = from_dict({**applied.to_dict(), name: value})
         except ConfigError as exc:
             known = exc.field in {f.name for f in fields(VAEConfig)}
-            reason = exc.reason if not known or "[" in exc.reason or "one of" in exc.reason else (
-                f"{exc.reason}; allowed: {allowed(exc.field)}")  # fmt: skip
+            reason = (
+                exc.reason
+                if not known or "[" in exc.reason or "one of" in exc.reason
+                else (f"{exc.reason}; allowed: {allowed(exc.field)}")
+            )
             errors.append(ConfigError(exc.field, reason))
     return applied, errors
 

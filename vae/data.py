@@ -259,9 +259,13 @@ def _binarized(source: Dataset) -> Dataset:
     test_x = binarize(source.test_x, generator).to(torch.uint8).mul_(255)
     notice = f"{source.notice}, binarized the same way" if source.notice else ""
     return dataclasses.replace(
-        source, name=name, test_x=test_x, notice=notice, dynamic_binarization=True,
+        source,
+        name=name,
+        test_x=test_x,
+        notice=notice,
+        dynamic_binarization=True,
         source=f"{source.source}, binarized (test seed {BINARIZE_TEST_SEED})",
-    )  # fmt: skip
+    )
 
 
 @lru_cache(maxsize=5)  # a binarized dataset holds its source too

@@ -87,8 +87,12 @@ class StepHistory:
         closed = StepHistory(self.steps_per_epoch, list(self.rows), self.stride, list(self._pending))
         closed.flush()
         values = torch.tensor(closed.rows, dtype=torch.float32).reshape(-1, len(STEP_COLUMNS))
-        steps = {"steps_per_epoch": self.steps_per_epoch, "columns": list(STEP_COLUMNS), "values": values,
-                 "stride": self.stride}  # fmt: skip
+        steps = {
+            "steps_per_epoch": self.steps_per_epoch,
+            "columns": list(STEP_COLUMNS),
+            "values": values,
+            "stride": self.stride,
+        }
         if self._pending:
             steps["pending"] = torch.tensor(self._pending, dtype=torch.float64)
         return steps

@@ -43,18 +43,28 @@ class Layout:
 
 LAYOUTS = (
     Layout(
-        "the pytorch/examples VAE (vae/main.py)", "mlp", "bce",
+        "the pytorch/examples VAE (vae/main.py)",
+        "mlp",
+        "bce",
         {"encoder.1": ("fc1",), "to_posterior": ("fc21", "fc22"), "decoder.0": ("fc3",), "decoder.2": ("fc4",)},
         "fc21.weight",
     ),
     Layout(
-        "the conv VAE of the design notes", "conv", "mse",
-        {"encoder.0": ("Encoder.0",), "encoder.2": ("Encoder.2",), "to_posterior": ("FC_mu", "FC_logvar"),
-         "decoder.0": ("Decoder.0",), "decoder.3": ("Decoder.3",), "decoder.5": ("Decoder.5",),
-         "decoder.7": ("Decoder.7",)},
+        "the conv VAE of the design notes",
+        "conv",
+        "mse",
+        {
+            "encoder.0": ("Encoder.0",),
+            "encoder.2": ("Encoder.2",),
+            "to_posterior": ("FC_mu", "FC_logvar"),
+            "decoder.0": ("Decoder.0",),
+            "decoder.3": ("Decoder.3",),
+            "decoder.5": ("Decoder.5",),
+            "decoder.7": ("Decoder.7",),
+        },
         "FC_mu.weight",
     ),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,13 @@ class ForeignModel:
 
     def config(self, dataset: str, likelihood: str | None = None) -> VAEConfig:
         """The run's config; ``likelihood`` is the loss that trained it, when not the model's usual one."""
-        return VAEConfig(dataset=dataset, arch=self.layout.arch, latent_dim=self.latent_dim,
-                         likelihood=likelihood or self.layout.likelihood, epochs=1)  # fmt: skip
+        return VAEConfig(
+            dataset=dataset,
+            arch=self.layout.arch,
+            latent_dim=self.latent_dim,
+            likelihood=likelihood or self.layout.likelihood,
+            epochs=1,
+        )
 
 
 def read_state_dict(data: bytes) -> dict[str, torch.Tensor] | None:
@@ -112,8 +127,10 @@ def recognise(
                     want = expected[f"{target}.{suffix}"].shape
                     want = (want[0] // len(sources), *want[1:])
                     if tuple(part.shape) != tuple(want):
-                        raise CheckpointError(f"{label} looks like {layout.description}, but {source}.{suffix} "
-                                              f"has shape {tuple(part.shape)}, not {tuple(want)}")  # fmt: skip
+                        raise CheckpointError(
+                            f"{label} looks like {layout.description}, but {source}.{suffix} "
+                            f"has shape {tuple(part.shape)}, not {tuple(want)}"
+                        )
                 ours[f"{target}.{suffix}"] = torch.cat(parts).float() if len(parts) > 1 else parts[0].float()
         if not all(torch.isfinite(v).all() for v in ours.values()):
             raise CheckpointError(f"{label} holds non-finite weights")
@@ -134,9 +151,18 @@ def _check_keys(state: dict[str, torch.Tensor], layout: Layout, label: str) -> N
 
 
 def import_foreign(
-    directory: Path, foreign: ForeignModel, wanted_name: str, dataset: str, *, source: str = "", owner: str = "",
-    origin: str = "", likelihood: str | None = None, exact: bool = False, overwrite: bool = False,
-) -> Path:  # fmt: skip
+    directory: Path,
+    foreign: ForeignModel,
+    wanted_name: str,
+    dataset: str,
+    *,
+    source: str = "",
+    owner: str = "",
+    origin: str = "",
+    likelihood: str | None = None,
+    exact: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Evaluate ``foreign`` on ``dataset``'s test split and save it as a run with no training history.
 
     ``likelihood`` is the loss its own code trained it with, so that the stored −ELBO is that code's.
@@ -151,10 +177,14 @@ def import_foreign(
     model = build_model(config)
     model.load_state_dict(foreign.state_dict)
     test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)
-    history = {"epochs": [], "steps": StepHistory().to_dict(), "imported": {"from": foreign.layout.description,
-                                                                          "file": source[-200:]}}  # fmt: skip
-    final = final_summary(test, data.name, len(data.test_x), 0, RunStatus.IMPORTED,
-                          f"imported from {foreign.layout.description}")  # fmt: skip
+    history = {
+        "epochs": [],
+        "steps": StepHistory().to_dict(),
+        "imported": {"from": foreign.layout.description, "file": source[-200:]},
+    }
+    final = final_summary(
+        test, data.name, len(data.test_x), 0, RunStatus.IMPORTED, f"imported from {foreign.layout.description}"
+    )
     name = reserve_name(directory, wanted_name, exact=exact, overwrite=overwrite)
     try:
         return save_run(directory, name, model, config, history, final, owner=owner, origin=origin)

@@ -122,9 +122,15 @@ class TrainingJob:
     MAX_LIVE_STEPS = 1000
 
     def __init__(
-        self, config: VAEConfig, wanted_name: str, directory: Path, *, resume: Run | None = None,
-        in_place: bool = False, owner: str = "",
-    ) -> None:  # fmt: skip
+        self,
+        config: VAEConfig,
+        wanted_name: str,
+        directory: Path,
+        *,
+        resume: Run | None = None,
+        in_place: bool = False,
+        owner: str = "",
+    ) -> None:
         self.config = config
         self.directory = Path(directory)
         self.wanted_name = wanted_name
@@ -139,8 +145,10 @@ class TrainingJob:
         self.origin = resume.origin if in_place and resume is not None else ""
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
         self.name = (
-            claim_run_name(self.directory, resume.name) if in_place and resume else reserve_run_name(directory, wanted_name)
-        )  # fmt: skip
+            claim_run_name(self.directory, resume.name)
+            if in_place and resume
+            else reserve_run_name(directory, wanted_name)
+        )
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
         self.stop_event = threading.Event()  # passed on to the training process once it runs
@@ -236,10 +244,15 @@ class TrainingJob:
             start_new_session=own_session(),
         )
         orders = TrainingOrders(
-            config=self.config, name=self.name, directory=self.directory, threads=_threads_per_job(),
-            owner=self.run_owner, resume_path=self.resume.path if self.resume else None,
-            resume_version=self.resume_version, origin=self.origin,
-        )  # fmt: skip
+            config=self.config,
+            name=self.name,
+            directory=self.directory,
+            threads=_threads_per_job(),
+            owner=self.run_owner,
+            resume_path=self.resume.path if self.resume else None,
+            resume_version=self.resume_version,
+            origin=self.origin,
+        )
         ended = False
         try:
             pickle.dump(orders, process.stdin)

@@ -13,8 +13,13 @@ from vae.config import VAEConfig
 from vae.settings import setting
 
 # Training images in each dataset (the largest it can be: a stand-in is smaller), to price a training in steps.
-TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "binarized-mnist": 60_000, "mnist-5k": 4_000,
-               "binarized-mnist-5k": 4_000}  # fmt: skip
+TRAIN_SIZES = {
+    "mnist": 60_000,
+    "fashion-mnist": 60_000,
+    "binarized-mnist": 60_000,
+    "mnist-5k": 4_000,
+    "binarized-mnist-5k": 4_000,
+}
 
 
 class LimitError(ValueError):
@@ -36,16 +41,28 @@ def check_training(config: VAEConfig, first_epoch: int = 1) -> None:
     steps, limit = training_steps(config, first_epoch), setting("VAE_MAX_TRAINING_STEPS")
     if steps > limit:
         epochs = config.epochs - first_epoch + 1
-        raise LimitError(_over(f"{epochs:,} epochs of {config.dataset} at batch {config.batch_size} "
-                               f"({steps:,} optimizer steps)", limit, "steps", "VAE_MAX_TRAINING_STEPS"))  # fmt: skip
+        raise LimitError(
+            _over(
+                f"{epochs:,} epochs of {config.dataset} at batch {config.batch_size} ({steps:,} optimizer steps)",
+                limit,
+                "steps",
+                "VAE_MAX_TRAINING_STEPS",
+            )
+        )
 
 
 def check_queue(waiting: int, adding: int) -> None:
     """Refuse more trainings than ``VAE_MAX_QUEUED_TRAININGS`` waiting at once."""
     limit = setting("VAE_MAX_QUEUED_TRAININGS")
     if waiting + adding > limit:
-        raise LimitError(_over(f"{waiting:,} waiting trainings and {adding:,} more", limit, "trainings in the queue",
-                               "VAE_MAX_QUEUED_TRAININGS"))  # fmt: skip
+        raise LimitError(
+            _over(
+                f"{waiting:,} waiting trainings and {adding:,} more",
+                limit,
+                "trainings in the queue",
+                "VAE_MAX_QUEUED_TRAININGS",
+            )
+        )
 
 
 def check_upload(uploaded_sizes: Iterable[int], size: int) -> None:

@@ -40,8 +40,10 @@ class JobRegistry:
             owners = {job.owner for job in batch if job.owner}
             busy = next((j for j in active if j.owner and j.owner in owners), None)
             if busy is not None:
-                raise LimitError(f"one training per browser: yours, {busy.name}, is still {busy.status}; stop it or "
-                                 "wait for it to finish")  # fmt: skip
+                raise LimitError(
+                    f"one training per browser: yours, {busy.name}, is still {busy.status}; stop it or "
+                    "wait for it to finish"
+                )
             check_queue(sum(j.status == RunStatus.QUEUED for j in active), len(batch))
         except LimitError:
             for job in batch:

@@ -90,8 +90,9 @@ def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str,
     except SchemaError as exc:
         raise CheckpointError(f"{label} is not a valid run: {exc}") from None
     if final["dataset"] != config.dataset:
-        raise CheckpointError(f"{label} is not a valid run: final.dataset is {final['dataset']}, its config says "
-                              f"{config.dataset}")  # fmt: skip
+        raise CheckpointError(
+            f"{label} is not a valid run: final.dataset is {final['dataset']}, its config says {config.dataset}"
+        )
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{label} holds no weights")
@@ -99,8 +100,10 @@ def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str,
     for key, shape in expected.items():
         if key not in state or tuple(state[key].shape) != shape or not state[key].is_floating_point():
             found = f"shape {tuple(state[key].shape)}" if key in state else "no such tensor"
-            raise CheckpointError(f"{label}: the weights do not match its config ({config.label}): {key} should have "
-                                  f"shape {shape}, found {found}")  # fmt: skip
+            raise CheckpointError(
+                f"{label}: the weights do not match its config ({config.label}): {key} should have "
+                f"shape {shape}, found {found}"
+            )
     extra = sorted(set(state) - set(expected))
     if extra:
         raise CheckpointError(f"{label}: the weights do not match its config ({config.label}): unexpected {extra[0]}")

@@ -92,8 +92,16 @@ class RunRecorder:
 
     def _save(self, test: dict[str, float], status: str, message: str) -> Path:
         position = {"position": {"epoch": self.state.epochs_done + 1, "step": self.state.epoch_step}}
-        final = final_summary(test, self.data.name, len(self.data.test_x), len(self.epochs), status, message,
-                              trainer=trainer_id(), **(position if self.state.epoch_step else {}))  # fmt: skip
+        final = final_summary(
+            test,
+            self.data.name,
+            len(self.data.test_x),
+            len(self.epochs),
+            status,
+            message,
+            trainer=trainer_id(),
+            **(position if self.state.epoch_step else {}),
+        )
         self.path = save_run(
             self.directory,
             self.name,
@@ -165,8 +173,9 @@ def train_run(
     ``resume`` came from must still be that version (``Run.version``): a changed file is refused.
     """
     if resume is not None and resume_version and resume.version != resume_version:
-        raise CheckpointError(f"{resume.name!r} changed after this continuation was asked for; ask again to "
-                              "continue it as it is now")  # fmt: skip
+        raise CheckpointError(
+            f"{resume.name!r} changed after this continuation was asked for; ask again to continue it as it is now"
+        )
     if resume is None:
         config, model, data = prepare(config, data)
         state = TrainState.fresh(model, config)
@@ -185,10 +194,18 @@ def train_run(
             state.epochs_done, state.epoch_step = len(resume.epochs), 0
         history = resume.history
     recorder = RunRecorder(
-        directory, name, model, config, data, state,
-        history=history, allow_shipped=allow_shipped, save_train_state=save_train_state, owner=owner,
+        directory,
+        name,
+        model,
+        config,
+        data,
+        state,
+        history=history,
+        allow_shipped=allow_shipped,
+        save_train_state=save_train_state,
+        owner=owner,
         origin=origin,
-    )  # fmt: skip
+    )
     path = run_path(directory, name)
     mark_writing(path, True)
     try:
@@ -208,8 +225,10 @@ def continue_config(run: Run, extra_epochs: int) -> VAEConfig:
     training, or that diverged, cannot.
     """
     if run.status not in CONTINUABLE:
-        raise CheckpointError(f"{run.name!r} is {run.status or 'of unknown status'}; only a run that is "
-                              f"{', '.join(CONTINUABLE[:-1])} or {CONTINUABLE[-1]} can be continued")  # fmt: skip
+        raise CheckpointError(
+            f"{run.name!r} is {run.status or 'of unknown status'}; only a run that is "
+            f"{', '.join(CONTINUABLE[:-1])} or {CONTINUABLE[-1]} can be continued"
+        )
     done = len(run.epochs)
     if isinstance(extra_epochs, bool) or not isinstance(extra_epochs, int) or extra_epochs < 1:
         raise ConfigError("epochs", f"more epochs must be a whole number of at least 1; got {extra_epochs!r}")

@@ -157,8 +157,13 @@ def check_final(final: Any) -> dict[str, Any]:
     integer(final["epochs"], "final.epochs", 0, MAX_EPOCHS)
     text(final["status"], "final.status", choices=tuple(FILE_STATUSES))
     text(final["message"], "final.message")
-    checks = {"trainer": lambda v, w: text(v, w, max_length=200), "position": _position, "reference": _reference,
-              "iw": _iw, "active_units": lambda v, w: integer(v, w, 0, 4096)}  # fmt: skip
+    checks = {
+        "trainer": lambda v, w: text(v, w, max_length=200),
+        "position": _position,
+        "reference": _reference,
+        "iw": _iw,
+        "active_units": lambda v, w: integer(v, w, 0, 4096),
+    }
     for key, check in checks.items():
         if key in final:
             check(final[key], f"final.{key}")
@@ -169,8 +174,15 @@ def final_summary(
     test: dict[str, float], dataset: str, n_test: int, epochs: int, status: str, message: str, **extra: Any
 ) -> dict[str, Any]:
     """``final`` as every writer builds it (training, import, ``build_pretrained``), checked on the way out."""
-    final = {"test": {k: float(test[k]) for k in METRIC_KEYS}, "dataset": dataset, "n_test": int(n_test),
-             "epochs": int(epochs), "status": str(status), "message": message, **extra}  # fmt: skip
+    final = {
+        "test": {k: float(test[k]) for k in METRIC_KEYS},
+        "dataset": dataset,
+        "n_test": int(n_test),
+        "epochs": int(epochs),
+        "status": str(status),
+        "message": message,
+        **extra,
+    }
     return check_final(final)
 
 
@@ -217,11 +229,18 @@ def _frames(value: Any, final: dict[str, Any]) -> None:
     n_epochs = len(tensor(value["epochs"], "history.frames.epochs", ndim=1, floating=False, max_rows=MAX_EPOCHS))
     n_points = len(tensor(value["index"], "history.frames.index", ndim=1, floating=False, max_rows=MAX_TEST_IMAGES))
     tensor(value["labels"], "history.frames.labels", ndim=1, floating=False, max_rows=n_points)
-    tensor(value["positions"], "history.frames.positions", ndim=3, floating=True, max_rows=n_epochs,
-           width=(n_points, 2))  # fmt: skip
+    tensor(
+        value["positions"], "history.frames.positions", ndim=3, floating=True, max_rows=n_epochs, width=(n_points, 2)
+    )
     index = tensor(value["recon_index"], "history.frames.recon_index", ndim=1, floating=False, max_rows=100)
-    tensor(value["recons"], "history.frames.recons", ndim=4, floating=False, max_rows=n_epochs,
-           width=(len(index), *IMAGE_SHAPE[1:]))  # fmt: skip
+    tensor(
+        value["recons"],
+        "history.frames.recons",
+        ndim=4,
+        floating=False,
+        max_rows=n_epochs,
+        width=(len(index), *IMAGE_SHAPE[1:]),
+    )
     for name in ("index", "recon_index"):
         picked = value[name]
         if picked.numel() and not (0 <= int(picked.min()) and int(picked.max()) < max(final["n_test"], 1)):
@@ -242,9 +261,11 @@ def check_history(history: Any, final: dict[str, Any]) -> dict[str, Any]:
         text(history["imported"]["from"], "history.imported.from")
         text(history["imported"]["file"], "history.imported.file")
     if "iw_per_image" in history:
-        per_image = tensor(history["iw_per_image"], "history.iw_per_image", ndim=1, floating=True,
-                           max_rows=MAX_TEST_IMAGES)  # fmt: skip
+        per_image = tensor(
+            history["iw_per_image"], "history.iw_per_image", ndim=1, floating=True, max_rows=MAX_TEST_IMAGES
+        )
         if "iw" in final and len(per_image) != final["iw"]["n"]:
-            raise SchemaError("history.iw_per_image", f"has {len(per_image)} values, but final.iw.n says "
-                              f"{final['iw']['n']}")  # fmt: skip
+            raise SchemaError(
+                "history.iw_per_image", f"has {len(per_image)} values, but final.iw.n says {final['iw']['n']}"
+            )
     return history

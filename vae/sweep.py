@@ -99,8 +99,9 @@ def run_sweep(
         if on_start is not None:
             on_start(name)
         began = time.perf_counter()
-        out = subprocess.run(_train_command(name, config, directory), env=env, capture_output=True, text=True,
-                             check=False)  # fmt: skip
+        out = subprocess.run(
+            _train_command(name, config, directory), env=env, capture_output=True, text=True, check=False
+        )
         seconds = time.perf_counter() - began
         lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         if out.returncode != 0 or not lines:

@@ -159,8 +159,12 @@ class TrainState:
             "epochs_done": self.epochs_done,
         }
         if self.epoch_step and self.epoch_order is not None:
-            state["position"] = {"step": self.epoch_step, "order_rng": self.epoch_order,
-                                 "sums": torch.tensor(self.epoch_sums, dtype=torch.float64), "seen": self.epoch_seen}  # fmt: skip
+            state["position"] = {
+                "step": self.epoch_step,
+                "order_rng": self.epoch_order,
+                "sums": torch.tensor(self.epoch_sums, dtype=torch.float64),
+                "seen": self.epoch_seen,
+            }
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -183,20 +187,31 @@ class TrainState:
 
 
 def _epoch_metrics(
-    config: VAEConfig, epoch: int, train_means: torch.Tensor, test: dict[str, float], lr: float, train_seconds: float,
+    config: VAEConfig,
+    epoch: int,
+    train_means: torch.Tensor,
+    test: dict[str, float],
+    lr: float,
+    train_seconds: float,
     seconds: float,
-) -> EpochMetrics:  # fmt: skip
+) -> EpochMetrics:
     """The ``EpochMetrics`` of a finished epoch; ``train_means`` ``[2]`` are its mean train recon and KL."""
     recon, kl = train_means.tolist()
     train_terms = {"recon": recon, "kl": kl, "loss": recon + config.beta * kl}
-    return EpochMetrics(epoch, train_terms, test, config.beta_at(epoch), lr, train_seconds, seconds,
-                        config.capacity_at(epoch))  # fmt: skip
+    return EpochMetrics(
+        epoch, train_terms, test, config.beta_at(epoch), lr, train_seconds, seconds, config.capacity_at(epoch)
+    )
 
 
 def _forward(
-    model: VAE, config: VAEConfig, batch: torch.Tensor, noise: torch.Generator, beta: float, capacity: float,
+    model: VAE,
+    config: VAEConfig,
+    batch: torch.Tensor,
+    noise: torch.Generator,
+    beta: float,
+    capacity: float,
     amp: torch.dtype | None,
-) -> tuple[LossTerms, torch.Tensor]:  # fmt: skip
+) -> tuple[LossTerms, torch.Tensor]:
     """The loss terms of one batch ``[B, 1, 28, 28]`` and the objective that training minimises."""
     # Matmuls may run in bfloat16; the loss is always computed in fp32.
     with torch.autocast(batch.device.type, dtype=amp or torch.float32, enabled=amp is not None):
@@ -204,9 +219,12 @@ def _forward(
     posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
     terms = vae_loss(logits.float(), batch, posterior, beta, config.likelihood)
     objective = training_objective(
-        terms, beta=beta, free_bits=config.free_bits, capacity=capacity if config.capacity > 0 else None,
+        terms,
+        beta=beta,
+        free_bits=config.free_bits,
+        capacity=capacity if config.capacity > 0 else None,
         gamma=config.capacity_gamma,
-    )  # fmt: skip
+    )
     return terms, objective
 
 

@@ -118,8 +118,17 @@ def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.E
         resume = load_run(orders.resume_path) if orders.resume_path is not None else None
         bundle: list = []
         sent = time.monotonic()
-        run = train_run(orders.config, orders.name, orders.directory, data=data, stop=stop, resume=resume,
-                        owner=orders.owner, resume_version=orders.resume_version, origin=orders.origin)  # fmt: skip
+        run = train_run(
+            orders.config,
+            orders.name,
+            orders.directory,
+            data=data,
+            stop=stop,
+            resume=resume,
+            owner=orders.owner,
+            resume_version=orders.resume_version,
+            origin=orders.origin,
+        )
         for event in run:
             bundle.append(event)
             if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
@@ -134,8 +143,10 @@ def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.E
 
 def main() -> None:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
-        print("usage: python -m vae.trainer_process SERVER_PID, orders on stdin; vae.jobs.TrainingJob starts it",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "usage: python -m vae.trainer_process SERVER_PID, orders on stdin; vae.jobs.TrainingJob starts it",
+            file=sys.stderr,
+        )
         sys.exit(2)
     die_with_server(int(sys.argv[1]))
     yield_cores()

@@ -21,8 +21,10 @@ def _foreign_hint(path: Path) -> str:
         return ""
     if foreign is None:
         return ""
-    return (f"{path.name} is a plain state_dict of {foreign.layout.description}, not a VAE Lab run; add it with "
-            f"python -m vae import {path} --name NAME --dataset DATASET")  # fmt: skip
+    return (
+        f"{path.name} is a plain state_dict of {foreign.layout.description}, not a VAE Lab run; add it with "
+        f"python -m vae import {path} --name NAME --dataset DATASET"
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -41,15 +43,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         raise Failed(_foreign_hint(path) or str(exc)) from None
     if args.iw is not None and run.config.likelihood != "bce":
-        raise UsageError(f"--iw needs a run trained with the bce (Bernoulli) likelihood; {run.name} used "
-                         f"{run.config.likelihood}")  # fmt: skip
+        raise UsageError(
+            f"--iw needs a run trained with the bce (Bernoulli) likelihood; {run.name} used {run.config.likelihood}"
+        )
     data = load_dataset(run.config.dataset)
     if data.notice:
         note(data.notice)
     metrics = evaluate(run.model, data.test_x, beta=run.config.beta, likelihood=run.config.likelihood)
     diagnostics = latent_diagnostics(run.model, data.test_x)
-    report = {"config": run.config.to_dict(), "dataset": data.name, "n": len(data.test_x), **metrics,
-              "kl_per_dim": diagnostics["kl_per_dim"], "active_units": diagnostics["active_units"]}  # fmt: skip
+    report = {
+        "config": run.config.to_dict(),
+        "dataset": data.name,
+        "n": len(data.test_x),
+        **metrics,
+        "kl_per_dim": diagnostics["kl_per_dim"],
+        "active_units": diagnostics["active_units"],
+    }
     if args.iw is not None:
         subset = data.test_x[: args.n]
         report["iw_k"], report["iw_n"] = args.iw, len(subset)
@@ -57,9 +66,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         result(json.dumps(report))
         return EXIT_OK
-    result(f"{run.name} ({run.config.label}) on {data.name} test, n={len(data.test_x)}: "
-           f"loss {metrics['loss']:.2f}  recon {metrics['recon']:.2f}  kl {metrics['kl']:.2f}  "
-           f"active units {diagnostics['active_units']}/{run.config.latent_dim}")  # fmt: skip
+    result(
+        f"{run.name} ({run.config.label}) on {data.name} test, n={len(data.test_x)}: "
+        f"loss {metrics['loss']:.2f}  recon {metrics['recon']:.2f}  kl {metrics['kl']:.2f}  "
+        f"active units {diagnostics['active_units']}/{run.config.latent_dim}"
+    )
     if args.iw is not None:
         result(f"importance-weighted -log p(x), K={args.iw}, n={report['iw_n']}: {report['iw_nll']:.2f} nats")
     return EXIT_OK

@@ -36,14 +36,25 @@ def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
     if foreign is None:
         run = load_run_bytes(data, args.file.name)  # refused here, before any name is taken
         if args.likelihood not in (None, run.config.likelihood):
-            raise UsageError(f"--likelihood: {args.file.name} is a VAE Lab run trained with "
-                             f"{run.config.likelihood}; its own config says so")  # fmt: skip
-        return "a VAE Lab run", import_run(args.checkpoint_dir, data, args.name, label=args.file.name, exact=True,
-                                           overwrite=args.overwrite)  # fmt: skip
+            raise UsageError(
+                f"--likelihood: {args.file.name} is a VAE Lab run trained with "
+                f"{run.config.likelihood}; its own config says so"
+            )
+        return "a VAE Lab run", import_run(
+            args.checkpoint_dir, data, args.name, label=args.file.name, exact=True, overwrite=args.overwrite
+        )
     if args.dataset is None:
         raise UsageError(f"{args.file.name} is {foreign.layout.description}: say which --dataset to evaluate it on")
-    path = import_foreign(args.checkpoint_dir, foreign, args.name, args.dataset, source=args.file.name,
-                          likelihood=args.likelihood, exact=True, overwrite=args.overwrite)  # fmt: skip
+    path = import_foreign(
+        args.checkpoint_dir,
+        foreign,
+        args.name,
+        args.dataset,
+        source=args.file.name,
+        likelihood=args.likelihood,
+        exact=True,
+        overwrite=args.overwrite,
+    )
     return foreign.layout.description, path
 
 
@@ -62,6 +73,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         result(json.dumps({"name": run.name, "kind": kind, "config": run.config.to_dict(), "test": test}))
     else:
-        result(f"imported {kind} as {path} ({run.config.label}): test recon {test['recon']:.2f}  "
-               f"kl {test['kl']:.2f}  loss {test['loss']:.2f}")  # fmt: skip
+        result(
+            f"imported {kind} as {path} ({run.config.label}): test recon {test['recon']:.2f}  "
+            f"kl {test['kl']:.2f}  loss {test['loss']:.2f}"
+        )
     return EXIT_OK

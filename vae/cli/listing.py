@@ -19,8 +19,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     runs = list_runs(args.checkpoint_dir)
     if args.json:
-        result(json.dumps([{"name": r.name, "shipped": r.shipped, "config": r.config.to_dict() if r.config else None,
-                            "final": r.final, "error": r.error} for r in runs]))  # fmt: skip
+        result(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "shipped": r.shipped,
+                        "config": r.config.to_dict() if r.config else None,
+                        "final": r.final,
+                        "error": r.error,
+                    }
+                    for r in runs
+                ]
+            )
+        )
         return EXIT_OK
     name_width = max((len(r.name) for r in runs), default=0)
     label_width = min(MAX_LABEL, max((len(r.config.label) for r in runs if r.config), default=0))

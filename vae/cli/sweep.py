@@ -13,8 +13,16 @@ from vae.sweep import SWEPT, SweepResult
 
 def _line(outcome: SweepResult, as_json: bool) -> str:
     if as_json:
-        return json.dumps({"name": outcome.name, "beta": outcome.config.beta, "latent_dim": outcome.config.latent_dim,
-                           "seconds": round(outcome.seconds, 2), "test": outcome.test, "error": outcome.error})  # fmt: skip
+        return json.dumps(
+            {
+                "name": outcome.name,
+                "beta": outcome.config.beta,
+                "latent_dim": outcome.config.latent_dim,
+                "seconds": round(outcome.seconds, 2),
+                "test": outcome.test,
+                "error": outcome.error,
+            }
+        )
     if outcome.error:
         return f"{outcome.name}: failed: {outcome.error}"
     t = outcome.test
@@ -30,16 +38,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not 1 <= args.jobs <= 64:
         raise UsageError(f"--jobs must be in [1, 64]; got {args.jobs}")
     base = config_from_args(args, skip=SWEPT)
-    grid = plan(base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int),
-                args.name_prefix)  # fmt: skip
+    grid = plan(
+        base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int), args.name_prefix
+    )
     try:
         names = [sanitize_run_name(name) for name, _ in grid]
     except ValueError as exc:
         raise UsageError(f"--name-prefix: {exc}") from None
     taken = [n for n in names if run_path(args.checkpoint_dir, n).exists() or n in shipped_names(args.checkpoint_dir)]
     if taken:
-        raise UsageError(f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another "
-                         "--name-prefix")  # fmt: skip
+        raise UsageError(
+            f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another --name-prefix"
+        )
     grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
     note(f"sweep: {len(grid)} runs, {args.jobs} at a time")
     began, failed = time.perf_counter(), 0

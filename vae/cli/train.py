@@ -56,8 +56,9 @@ def _resume_plan(args: argparse.Namespace) -> Plan:
     here = source.resolve().parent == Path(args.checkpoint_dir).resolve()
     in_place = here and source.stem not in shipped_names(args.checkpoint_dir)
     if in_place and args.name is not None and sanitize_run_name(args.name) != source.stem:
-        raise UsageError("--resume continues a run under its own name; --name is only for shipped runs and files "
-                         "from elsewhere")  # fmt: skip
+        raise UsageError(
+            "--resume continues a run under its own name; --name is only for shipped runs and files from elsewhere"
+        )
     if in_place:  # held from before it is read until the training ends: no other writer in between
         try:
             claim_run_name(args.checkpoint_dir, source.stem)
@@ -128,8 +129,14 @@ def _say_continuation(plan: Plan) -> int:
 
 def _epoch_record(event: EpochMetrics) -> str:
     keys = ("recon", "kl", "loss")
-    return json.dumps({"epoch": event.epoch, "train_seconds": round(event.train_seconds, 4),
-                       "train": {k: event.train[k] for k in keys}, "test": {k: event.test[k] for k in keys}})  # fmt: skip
+    return json.dumps(
+        {
+            "epoch": event.epoch,
+            "train_seconds": round(event.train_seconds, 4),
+            "train": {k: event.train[k] for k in keys},
+            "test": {k: event.test[k] for k in keys},
+        }
+    )
 
 
 def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | None:
@@ -148,8 +155,9 @@ def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | N
     bar, last = None, None
     with ctrl_c_stops() as stop:
         try:
-            for event in train_run(plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop,
-                                   resume=plan.resume):  # fmt: skip
+            for event in train_run(
+                plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop, resume=plan.resume
+            ):
                 if isinstance(event, StepMetrics):
                     if bar is None:
                         total = event.steps_per_epoch * (plan.config.epochs - first + 1)
@@ -189,8 +197,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         release_run_name(args.checkpoint_dir, plan.name)
     if not args.json and last is not None:
         t = last.test
-        result(f"epoch {last.epoch}/{plan.config.epochs} test: recon {t['recon']:.2f}  kl {t['kl']:.2f}  "
-               f"loss {t['loss']:.2f} nats/image")  # fmt: skip
+        result(
+            f"epoch {last.epoch}/{plan.config.epochs} test: recon {t['recon']:.2f}  kl {t['kl']:.2f}  "
+            f"loss {t['loss']:.2f} nats/image"
+        )
     if not args.json:
         result(f"saved {path}")
     return EXIT_OK
