@@ -4,7 +4,7 @@
     VAE_DATA_DIR=../shared/data python bench/burda_step.py --profile  # plus torch.profiler's top ops
 
 784-200-200-50 tanh, binarized MNIST, batch 20, Adam ε 1e-4: 3,000 steps an epoch and 9.84 million for
-the paper's 3,280 epochs, so the step time decides how much of the schedule fits. Each setting times
+the paper's 3,280 epochs (vae.burda.EPOCHS), so the step time decides how much of the schedule fits. Each setting times
 ``--steps`` steps of ``vae.train.train`` after a warm-up, inside the first epoch (no test pass).
 """
 
@@ -19,21 +19,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vae import burda
 from vae.config import VAEConfig
 from vae.data import load_dataset
 from vae.runs import prepare
 from vae.train import StepMetrics, train
 
-BURDA = VAEConfig(
-    dataset="binarized-mnist",
-    hidden=(200, 200),
-    activation="tanh",
-    latent_dim=50,
-    batch_size=20,
-    epochs=3280,
-    lr_schedule="burda",
-    adam_eps=1e-4,
-)
+BURDA = burda.CONFIG
 WARMUP = 200
 
 
@@ -74,7 +66,7 @@ def main() -> None:
             epochs_per_hour = 3600 / (ms / 1e3 * len(data.train_x) / BURDA.batch_size)
             print(
                 f"{precision} threads={threads}: {ms:.2f} ms/step, {epochs_per_hour:.0f} epochs/hour "
-                f"(all 3,280: {3280 / epochs_per_hour:.1f} h)",
+                f"(all {burda.EPOCHS:,}: {burda.EPOCHS / epochs_per_hour:.1f} h)",
                 flush=True,
             )
     if args.profile:

@@ -10,11 +10,13 @@ from collections.abc import Callable
 import streamlit as st
 
 from ui import routing, state, widgets
+from vae import burda
 from vae.checkpoints import CheckpointError, load_run
 from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
 from vae.data import default_dataset
-from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.jobs import TrainingJob, max_concurrent
 from vae.names import run_path, sanitize_run_name
+from vae.progress import JobSnapshot
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE, RunStatus
 from vae.settings import retention_text
@@ -207,7 +209,7 @@ with st.expander("New training", expanded=not busy, icon=":material/add_circle:"
         )
         st.caption(
             "Burda et al. 2015: dataset binarized-mnist, hidden 200,200, tanh, d = 50, batch 20, schedule "
-            "burda, Adam ε 1e-4, and 3,280 epochs; `burda-vae-k1` on the Runs page is its first 364."
+            f"burda, Adam ε 1e-4, and {burda.EPOCHS:,} epochs; `burda-vae-k1` on the Runs page is trained with it."
         )
     name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
     submitted = st.form_submit_button("Start training", type="primary", disabled=busy)

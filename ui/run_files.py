@@ -18,7 +18,7 @@ from vae.data import default_dataset
 from vae.importers import import_foreign, read_state_dict, recognise
 from vae.jobs import TrainingJob
 from vae.limits import LimitError, check_upload
-from vae.runfile import MAX_CHECKPOINT_BYTES, UPLOAD
+from vae.runfile import UPLOAD, check_size
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE
 
@@ -87,7 +87,8 @@ def upload_section(upload) -> None:
     stem = Path(upload.name).stem[:64] or "uploaded"
     try:
         check_upload(state.uploaded_sizes(), len(data))
-        state_dict = read_state_dict(data) if len(data) <= MAX_CHECKPOINT_BYTES else None
+        check_size(upload.name, len(data))
+        state_dict = read_state_dict(data)
         foreign = recognise(state_dict, "the uploaded file") if state_dict is not None else None
     except (CheckpointError, LimitError) as exc:
         st.error(f"Not added: {exc}", icon=":material/error:")

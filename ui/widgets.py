@@ -14,7 +14,9 @@ from ui.state import CURRENT_RUN_KEY, dataset_of, load, runs
 from vae.analysis import image_grid, to_uint8
 from vae.checkpoints import CheckpointError, Run, RunInfo
 from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset
-from vae.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.jobs import TrainingJob, max_concurrent
+from vae.progress import JobSnapshot
+from vae.schema import RunStatus
 from vae.settings import retention_text
 
 
@@ -128,7 +130,7 @@ def job_progress(snap: JobSnapshot) -> None:
     st.progress(snap.progress, text=text)
     if snap.notice:
         st.warning(snap.notice, icon=":material/cloud_off:")
-    if snap.status == "queued":
+    if snap.status == RunStatus.QUEUED:
         st.caption(f"Waiting in the queue: at most {max_concurrent()} trainings run at once on this server.")
     if snap.epochs:
         last = snap.epochs[-1]

@@ -36,10 +36,9 @@ from vae.names import (
 from vae.runfile import (
     FORMAT,
     FORMAT_VERSION,
-    MAX_CHECKPOINT_BYTES,
     owner_of,
+    read_bytes,
     read_payload,
-    size_error,
     validated,
 )
 from vae.schema import SchemaError, check_final, check_history
@@ -177,13 +176,7 @@ def _run_from_payload(payload: dict[str, Any], label: str, path: Path | None, sh
 def load_run(path: Path) -> Run:
     """Load and validate a run from disk. Raises ``CheckpointError`` with a message a person can act on."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_CHECKPOINT_BYTES:
-            raise CheckpointError(size_error(path.name, size))
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path.name}: cannot read it ({exc.strerror or exc})") from None
+    data = read_bytes(path)
     payload = read_payload(io.BytesIO(data), len(data), path.name)
     shipped = path.stem in shipped_names(path.parent)
     return _run_from_payload(payload, path.name, path, shipped, hashlib.sha256(data).hexdigest())

@@ -14,7 +14,7 @@ LIKELIHOODS = ("bce", "mse")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SCHEDULES = ("constant", "cosine", "burda")
 PRECISIONS = ("auto", "fp32", "bf16")
-MAX_EPOCHS = 5000  # Burda et al.'s full schedule is 3,280 passes
+MAX_EPOCHS = 5000  # room for Burda et al.'s whole schedule (vae.burda.EPOCHS)
 MAX_HIDDEN_LAYERS = 4
 MLP_HIDDEN = 400  # the classic pytorch/examples width
 # Keys that older checkpoints and links used, and the field that replaced each.

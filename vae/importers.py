@@ -118,24 +118,30 @@ def recognise(
             raise CheckpointError(f"{label} is {layout.description} with d = {d}; VAE Lab takes {low} to {high}")
         if latent_dim is not None and d != latent_dim:
             raise CheckpointError(f"{label} is {layout.description} with d = {d}, not the --latent-dim {latent_dim}")
-        expected = build_model(VAEConfig(arch=layout.arch, latent_dim=max(d, 2))).state_dict()
-        ours: dict[str, torch.Tensor] = {}
-        for target, sources in layout.keys.items():
-            for suffix in ("weight", "bias"):
-                parts = [state[f"{s}.{suffix}"] for s in sources]
-                for source, part in zip(sources, parts, strict=True):
-                    want = expected[f"{target}.{suffix}"].shape
-                    want = (want[0] // len(sources), *want[1:])
-                    if tuple(part.shape) != tuple(want):
-                        raise CheckpointError(
-                            f"{label} looks like {layout.description}, but {source}.{suffix} "
-                            f"has shape {tuple(part.shape)}, not {tuple(want)}"
-                        )
-                ours[f"{target}.{suffix}"] = torch.cat(parts).float() if len(parts) > 1 else parts[0].float()
+        ours = _mapped(state, layout, d, label)
         if not all(torch.isfinite(v).all() for v in ours.values()):
             raise CheckpointError(f"{label} holds non-finite weights")
         return ForeignModel(layout, d, ours)
     return None
+
+
+def _mapped(state: dict[str, torch.Tensor], layout: Layout, d: int, label: str) -> dict[str, torch.Tensor]:
+    """``state`` in VAE Lab's keys, as float32, each foreign tensor checked against the shape it must have."""
+    expected = build_model(VAEConfig(arch=layout.arch, latent_dim=max(d, 2))).state_dict()
+    ours: dict[str, torch.Tensor] = {}
+    for target, sources in layout.keys.items():
+        for suffix in ("weight", "bias"):
+            want = expected[f"{target}.{suffix}"].shape
+            want = (want[0] // len(sources), *want[1:])  # the foreign layers are stacked along dim 0
+            parts = [state[f"{source}.{suffix}"] for source in sources]
+            for source, part in zip(sources, parts, strict=True):
+                if tuple(part.shape) != tuple(want):
+                    raise CheckpointError(
+                        f"{label} looks like {layout.description}, but {source}.{suffix} "
+                        f"has shape {tuple(part.shape)}, not {tuple(want)}"
+                    )
+            ours[f"{target}.{suffix}"] = torch.cat(parts).float() if len(parts) > 1 else parts[0].float()
+    return ours
 
 
 def _check_keys(state: dict[str, torch.Tensor], layout: Layout, label: str) -> None:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,10 +29,11 @@ from vae.checkpoints import Run
 from vae.config import VAEConfig
 from vae.history import StepHistory
 from vae.names import claim_run_name, release_run_name, reserve_run_name
-from vae.schema import FINISHED, RunStatus
-from vae.settings import setting
+from vae.progress import JobSnapshot
+from vae.schema import RunStatus
+from vae.settings import setting, threads_per_job
 from vae.train import EpochMetrics, StepMetrics, TrainingEnded
-from vae.trainer_process import TrainingOrders, own_session
+from vae.trainer_process import Failure, Message, Notice, TrainingOrders, own_session
 
 log = logging.getLogger(__name__)
 
@@ -57,56 +57,12 @@ def _training_slots() -> threading.BoundedSemaphore:
         return _slots
 
 
-@dataclass(frozen=True)
-class JobSnapshot:
-    """A consistent copy of a job's state for drawing. ``status`` is ``queued``, ``running`` or one of ``FINISHED``."""
-
-    name: str
-    config: VAEConfig
-    status: str
-    message: str
-    last_step: StepMetrics | None
-    steps: StepHistory  # thinned to at most MAX_LIVE_STEPS rows
-    epochs: list[EpochMetrics]
-    elapsed: float
-    notice: str = ""
-    first_epoch: int = 1  # > 1 when the job continues a saved run
-
-    @property
-    def done(self) -> bool:
-        return self.status in FINISHED
-
-    @property
-    def progress(self) -> float:
-        """The fraction of this job's own steps done (a continued run counts from where it resumed)."""
-        if self.done and self.status == "completed":
-            return 1.0
-        if self.last_step is None:
-            return 0.0
-        per_epoch = self.last_step.steps_per_epoch
-        total = (self.config.epochs - self.first_epoch + 1) * per_epoch
-        done = (self.last_step.epoch - self.first_epoch) * per_epoch + self.last_step.step
-        return min(1.0, done / max(total, 1))
-
-    @property
-    def eta_seconds(self) -> float | None:
-        fraction = self.progress
-        if fraction <= 0.0 or self.last_step is None:
-            return None
-        return self.last_step.seconds * (1 - fraction) / fraction
-
-
 def _epoch_metrics(epochs: list[dict]) -> list[EpochMetrics]:
     """A saved history's epochs as events, for the live curves; [] when a foreign file's do not fit."""
     try:
         return [EpochMetrics(**e) for e in epochs]
     except TypeError:
         return []
-
-
-def _threads_per_job() -> int:
-    """Torch threads for one training process: the cores shared among the jobs that may run at once."""
-    return max(1, (os.cpu_count() or 1) // max_concurrent())
 
 
 class TrainingJob:
@@ -235,6 +191,7 @@ class TrainingJob:
                 self.finished_at = time.monotonic()
 
     def _run_process(self) -> None:
+        """Start the training process, give it its orders, and fold in what it sends until it ends."""
         path = os.environ.get("PYTHONPATH")
         process = subprocess.Popen(
             [sys.executable, "-m", "vae.trainer_process", str(os.getpid())],
@@ -243,39 +200,12 @@ class TrainingJob:
             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), *([path] if path else [])])},
             start_new_session=own_session(),
         )
-        orders = TrainingOrders(
-            config=self.config,
-            name=self.name,
-            directory=self.directory,
-            threads=_threads_per_job(),
-            owner=self.run_owner,
-            resume_path=self.resume.path if self.resume else None,
-            resume_version=self.resume_version,
-            origin=self.origin,
-        )
         ended = False
+        with self.lock:
+            self.pid = process.pid
         try:
-            pickle.dump(orders, process.stdin)
-            process.stdin.flush()
-            with self.lock:
-                self.pid, self._orders = process.pid, process.stdin
-                if self.stop_event.is_set():  # asked while the process was starting
-                    self._order_stop()
-            while True:
-                kind, payload = pickle.load(process.stdout)
-                if kind == "notice":
-                    with self.lock:
-                        self.notice = payload
-                elif kind == "error":
-                    self.error = payload
-                    self._set(RunStatus.FAILED, f"training failed: {payload}")
-                    ended = True
-                else:
-                    for event in payload:
-                        self._record(event)
-                    ended = ended or isinstance(payload[-1], TrainingEnded)
-        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
-            pass  # the process has ended; a message it was cut off writing is lost with it
+            self._give_orders(process.stdin)
+            ended = self._read_messages(process.stdout)
         finally:
             with self.lock:
                 self._orders = None
@@ -288,6 +218,48 @@ class TrainingJob:
         if not ended:
             self.error = f"the training process ended unexpectedly (exit code {process.returncode})"
             self._set(RunStatus.FAILED, f"training failed: {self.error}")
+
+    def _give_orders(self, stdin: BinaryIO) -> None:
+        orders = TrainingOrders(
+            config=self.config,
+            name=self.name,
+            directory=self.directory,
+            threads=threads_per_job(max_concurrent()),
+            owner=self.run_owner,
+            resume_path=self.resume.path if self.resume else None,
+            resume_version=self.resume_version,
+            origin=self.origin,
+        )
+        pickle.dump(orders, stdin)
+        stdin.flush()
+        with self.lock:
+            self._orders = stdin
+            if self.stop_event.is_set():  # asked while the process was starting
+                self._order_stop()
+
+    def _read_messages(self, stdout: BinaryIO) -> bool:
+        """Fold in the process's ``Message``s until it ends; whether it said how it ended."""
+        ended = False
+        try:
+            while True:
+                ended = self._fold(pickle.load(stdout)) or ended
+        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
+            pass  # the process has ended; a message it was cut off writing is lost with it
+        return ended
+
+    def _fold(self, message: Message) -> bool:
+        """Take in one message; whether it ends the training (a failure, or the loop's last event)."""
+        if isinstance(message, Notice):
+            with self.lock:
+                self.notice = message.text
+            return False
+        if isinstance(message, Failure):
+            self.error = message.text
+            self._set(RunStatus.FAILED, f"training failed: {message.text}")
+            return True
+        for event in message.events:
+            self._record(event)
+        return isinstance(message.events[-1], TrainingEnded)
 
     def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:
         with self.lock:

@@ -32,11 +32,25 @@ def size_error(label: str, size: int) -> str:
     return f"{label} is {size / 2**20:.1f} MB, over the {MAX_CHECKPOINT_BYTES // 2**20} MB limit for a checkpoint"
 
 
+def check_size(label: str, size: int) -> None:
+    """Refuse a file over ``MAX_CHECKPOINT_BYTES`` (``CheckpointError``) before it is read or parsed."""
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(size_error(label, size))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A run file's bytes, its size checked before it is read; ``CheckpointError`` names the file."""
+    try:
+        check_size(path.name, path.stat().st_size)
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path.name}: cannot read it ({exc.strerror or exc})") from None
+
+
 def read_payload(source: Path | BinaryIO, size: int, label: str) -> dict[str, Any]:
     if size == 0:
         raise CheckpointError(f"{label} is empty")
-    if size > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(size_error(label, size))
+    check_size(label, size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols of files we refuse anyway

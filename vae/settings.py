@@ -64,6 +64,11 @@ SETTINGS = {
 }
 
 
+def threads_per_job(jobs: int) -> int:
+    """Torch threads for each of ``jobs`` trainings that run at once, one process each: the cores shared out."""
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
 def setting(name: str) -> int:
     """The setting's value from the environment; its default when unset, or (with a logged warning) when the
     value is not a whole number at least the setting's least value."""

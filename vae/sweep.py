@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from vae.config import ConfigError, VAEConfig, flag_text
-from vae.settings import SETTINGS
+from vae.settings import SETTINGS, threads_per_job
 
 SWEPT = ("beta", "latent_dim")
 # Runs at a time: as many as the app trains at once, the fastest on 2 cores (bench/sweep_speed.py).
@@ -90,7 +90,7 @@ def run_sweep(
     share one Python interpreter's lock nor oversubscribe the cores. Once ``stop`` is set, the runs not yet
     started are reported as not started (a Ctrl-C reaches the running ones' processes itself).
     """
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads_per_job(jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def one(name: str, config: VAEConfig) -> SweepResult:

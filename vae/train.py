@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 
+from vae import burda
 from vae.config import VAEConfig
 from vae.data import Dataset, batches
 from vae.losses import LossTerms, training_objective, vae_loss
 from vae.models import VAE, DiagonalGaussian, autocast_dtype, in_eval_mode
+from vae.schema import RunStatus
 
 EVAL_BATCH_SIZE = 2000
 EVAL_SEED = 0
@@ -89,7 +91,7 @@ def evaluate(
 
 def _diverged(what: str, completed: int) -> TrainingEnded:
     kept = f"the weights of epoch {completed} were kept" if completed else "no epoch had finished, so nothing was kept"
-    return TrainingEnded("diverged", f"{what}; {kept}. Try a lower learning rate or a smaller beta.", completed)
+    return TrainingEnded(RunStatus.DIVERGED, f"{what}; {kept}. Try a lower learning rate or a smaller beta.", completed)
 
 
 # Separate streams, derived from the config's seed: one shuffles the training set, one draws the
@@ -107,17 +109,8 @@ def learning_rate(config: VAEConfig, step: int, total_steps: int) -> float:
     if config.lr_schedule == "cosine":
         return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
     if config.lr_schedule == "burda":
-        return config.lr * 10 ** (-burda_stage(step * config.epochs // max(total_steps, 1)) / 7)
+        return config.lr * 10 ** (-burda.stage(step * config.epochs // max(total_steps, 1)) / 7)
     return config.lr
-
-
-def burda_stage(epoch: int) -> int:
-    """The stage i of 0-based epoch ``epoch`` in Burda et al. 2015's schedule, where stage i lasts 3^i
-    epochs at ``lr · 10^(-i/7)``: epochs 0 | 1-3 | 4-12 | 13-39 | … The paper stops after stage 7, at 3,280."""
-    stage = 0
-    while (3 ** (stage + 1) - 1) // 2 <= epoch:  # (3^(i+1) - 1) / 2 epochs come before stage i + 1
-        stage += 1
-    return stage
 
 
 @dataclass
@@ -291,7 +284,7 @@ def train(
                 epoch, step, steps_per_epoch, recon, kl, loss, beta, time.perf_counter() - began, capacity
             )
             if stop is not None and stop.is_set():
-                yield TrainingEnded("stopped", f"stopped by request at step {step} of epoch {epoch}", completed)
+                yield TrainingEnded(RunStatus.STOPPED, f"stopped by request at step {step} of epoch {epoch}", completed)
                 return
         state.epoch_step, state.epoch_sums, state.epoch_seen = 0, (0.0, 0.0), 0
         train_seconds = time.perf_counter() - epoch_began
@@ -303,4 +296,4 @@ def train(
         completed = state.epochs_done = epoch
         last_good = copy.deepcopy(model.state_dict())
         yield _epoch_metrics(config, epoch, sums / seen, test, lr, train_seconds, time.perf_counter() - began)
-    yield TrainingEnded("completed", f"trained {completed} epochs", completed)
+    yield TrainingEnded(RunStatus.COMPLETED, f"trained {completed} epochs", completed)

@@ -57,6 +57,30 @@ class TrainingOrders:
     origin: str = ""  # the run's ``origin``, kept when an uploaded run is continued in place
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Sent once, before training: what the dataset's loader had to say ("" when nothing)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class EventBundle:
+    """The training loop's events since the last bundle (``vae.train.Event``s), in order."""
+
+    events: tuple
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Sent when the training cannot go on: what went wrong, for a person."""
+
+    text: str
+
+
+Message = Notice | EventBundle | Failure  # what crosses the pipe from a training process, pickled whole
+
+
 def own_session() -> bool:
     """Whether a training process should get a session, and so an autogroup, of its own (see ``yield_cores``)."""
     return AUTOGROUP.exists()
@@ -97,9 +121,9 @@ def _stop_on_order(orders: BinaryIO, stop: threading.Event) -> None:
 
 
 def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.Event) -> None:
-    """Train and save the run that ``orders`` name, and pickle what happens to ``events`` as ``("notice",
-    text)``, ``("events", [Event, ...])`` and, when it cannot go on, ``("error", text)``. ``stop`` is set
-    when the server asks the run to stop after its current step."""
+    """Train and save the run that ``orders`` name, and pickle what happens to ``events`` as ``Message``s:
+    a ``Notice``, then ``EventBundle``s, or a ``Failure`` when it cannot go on. ``stop`` is set when the
+    server asks the run to stop after its current step."""
     import torch  # after the priority is set
 
     from vae.checkpoints import load_run
@@ -107,14 +131,14 @@ def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.E
     from vae.runs import train_run
     from vae.train import StepMetrics
 
-    def send(message: tuple) -> None:
+    def send(message: Message) -> None:
         pickle.dump(message, events, protocol=pickle.HIGHEST_PROTOCOL)
         events.flush()
 
     torch.set_num_threads(orders.threads)
     try:
         data = load_dataset(orders.config.dataset)
-        send(("notice", data.notice))
+        send(Notice(data.notice))
         resume = load_run(orders.resume_path) if orders.resume_path is not None else None
         bundle: list = []
         sent = time.monotonic()
@@ -132,13 +156,13 @@ def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.E
         for event in run:
             bundle.append(event)
             if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
-                send(("events", bundle))
+                send(EventBundle(tuple(bundle)))
                 bundle, sent = [], time.monotonic()
     except BrokenPipeError:
         return  # the server is gone; the saved epochs stay, and the run reads interrupted
     except Exception as exc:
         logging.getLogger(__name__).exception("training %s failed", orders.name)
-        send(("error", str(exc) or type(exc).__name__))
+        send(Failure(str(exc) or type(exc).__name__))
 
 
 def main() -> None:

@@ -11,17 +11,12 @@ from vae.errors import NameTaken
 
 def _read(args: argparse.Namespace) -> bytes:
     from vae.checkpoints import CheckpointError
-    from vae.runfile import MAX_CHECKPOINT_BYTES, size_error
+    from vae.runfile import read_bytes
 
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
     try:
-        size = args.file.stat().st_size
-        if size > MAX_CHECKPOINT_BYTES:
-            raise Failed(size_error(args.file.name, size))
-        return args.file.read_bytes()
-    except OSError as exc:
-        raise Failed(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        return read_bytes(args.file)
     except CheckpointError as exc:
         raise Failed(str(exc)) from None
 

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from vae.cli.common import EXIT_OK, Failed, UsageError, ctrl_c_stops, note, result, run_file, taken_message
 from vae.config import VAEConfig, from_dict
 from vae.errors import NameTaken
+from vae.schema import RunStatus
 
 if TYPE_CHECKING:
     from vae.checkpoints import Run
-    from vae.train import EpochMetrics
+    from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded
 
 
 @dataclass(frozen=True)
@@ -127,63 +128,71 @@ def _say_continuation(plan: Plan) -> int:
     return first
 
 
-def _epoch_record(event: EpochMetrics) -> str:
-    keys = ("recon", "kl", "loss")
-    return json.dumps(
-        {
-            "epoch": event.epoch,
-            "train_seconds": round(event.train_seconds, 4),
-            "train": {k: event.train[k] for k in keys},
-            "test": {k: event.test[k] for k in keys},
-        }
-    )
+class _Display:
+    """What a training shows: a progress bar on stderr, and with ``--json`` one JSON line per epoch on stdout."""
+
+    def __init__(self, plan: Plan, first_epoch: int, as_json: bool) -> None:
+        self.plan, self.first_epoch, self.as_json = plan, first_epoch, as_json
+        self.bar = None
+        self.last: EpochMetrics | None = None  # the last finished epoch
+        self.ended: TrainingEnded | None = None
+
+    def show(self, event: Event) -> None:
+        from vae.train import EpochMetrics, StepMetrics
+
+        if isinstance(event, StepMetrics):
+            self._step(event)
+        elif isinstance(event, EpochMetrics):
+            self.last = event
+            if self.as_json:
+                keys = ("recon", "kl", "loss")
+                train, test = ({k: terms[k] for k in keys} for terms in (event.train, event.test))
+                record = {"epoch": event.epoch, "train_seconds": round(event.train_seconds, 4), "train": train}
+                result(json.dumps({**record, "test": test}))
+        else:
+            self.ended = event
+
+    def _step(self, event: StepMetrics) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            total = event.steps_per_epoch * (self.plan.config.epochs - self.first_epoch + 1)
+            self.bar = tqdm(total=total, desc=self.plan.name, unit="step", disable=None, file=sys.stderr)
+        self.bar.update(1)
+        if event.step % 20 == 0:
+            self.bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.1f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | None:
-    """Run the training, printing per-epoch JSON (``--json``) and a progress bar; returns the last epoch."""
-    from tqdm import tqdm
-
+    """Run the training, showing its progress (``_Display``); returns the last finished epoch."""
     from vae.checkpoints import CheckpointError
     from vae.data import load_dataset
     from vae.runs import train_run
-    from vae.train import EpochMetrics, StepMetrics, TrainingEnded
 
-    first = _say_continuation(plan)
+    display = _Display(plan, _say_continuation(plan), args.json)
     data = load_dataset(plan.config.dataset)
     if data.notice:
         note(data.notice)
-    bar, last = None, None
     with ctrl_c_stops() as stop:
         try:
             for event in train_run(
                 plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop, resume=plan.resume
             ):
-                if isinstance(event, StepMetrics):
-                    if bar is None:
-                        total = event.steps_per_epoch * (plan.config.epochs - first + 1)
-                        bar = tqdm(total=total, desc=plan.name, unit="step", disable=None, file=sys.stderr)
-                    bar.update(1)
-                    if event.step % 20 == 0:
-                        bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.1f}", refresh=False)
-                elif isinstance(event, EpochMetrics):
-                    last = event
-                    if args.json:
-                        result(_epoch_record(event))
-                elif isinstance(event, TrainingEnded):
-                    if bar is not None:
-                        bar.close()
-                    _check_ending(event, path)
+                display.show(event)
         except (CheckpointError, OSError) as exc:
             raise Failed(f"could not save the run: {exc}") from None
-    return last
-
-
-def _check_ending(event: object, path: Path) -> None:
-    if event.reason == "diverged":
-        raise Failed(f"training diverged: {event.message}")
-    if event.reason == "stopped":
+        finally:
+            display.close()
+    if display.ended is not None and display.ended.reason == RunStatus.DIVERGED:
+        raise Failed(f"training diverged: {display.ended.message}")
+    if display.ended is not None and display.ended.reason == RunStatus.STOPPED:
         kept = f"the trained weights are saved in {path}" if path.exists() else "nothing was saved"
-        raise Failed(f"interrupted during epoch {event.epochs_completed + 1}; {kept}")
+        raise Failed(f"interrupted during epoch {display.ended.epochs_completed + 1}; {kept}")
+    return display.last
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,129 @@
+"""The shape of the house: no import circles, the core free of the UI, and files and functions of a size a
+person can read. Read from the code itself (``ast``), every module of the project, not a chosen few."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGES = ("vae", "ui", "pages", "scripts", "bench")
+UI_ONLY = ("ui", "pages", "streamlit", "streamlit_app")
+MAX_FILE_LINES = 300
+MAX_PAGE_LINES = 150
+MAX_FUNCTION_LINES = 80
+MAX_NESTING = 4  # if / for / while / with / try / match, one inside another, within one function
+NESTING = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.AsyncFor, ast.AsyncWith, ast.Match)
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the project, by dotted name."""
+    files = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")] + [ROOT / "streamlit_app.py"]
+    modules = {}
+    for path in files:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _under_type_checking(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            return True
+    return False
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules that ``path`` imports anywhere in it (functions too), except for type checking alone."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and not _under_type_checking(node, parents):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not _under_type_checking(node, parents):
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_graph_reads_every_module_and_finds_a_circle_where_there_is_one():
+    graph = _graph()
+    assert {"vae.cli.train", "vae.trainer_process", "ui.state", "pages.train", "streamlit_app"} <= set(graph)
+    assert "vae.train" in graph["vae.cli.train"] or "vae.runs" in graph["vae.cli.train"]
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_circles_among_the_projects_modules():
+    assert _circles(_graph()) == []
+
+
+def test_the_core_never_imports_the_ui_or_streamlit():
+    offenders = {
+        name: sorted(m for m in _imports(path) if m.split(".")[0] in UI_ONLY)
+        for name, path in _modules().items()
+        if name.split(".")[0] == "vae"
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def _nesting(node: ast.AST, depth: int = 0) -> int:
+    deepest = depth
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            deepest = max(deepest, _nesting(child, depth + isinstance(child, NESTING)))
+    return deepest
+
+
+def test_files_and_functions_are_of_a_readable_size():
+    too_long, too_deep, files = [], [], []
+    for name, path in _modules().items():
+        lines = len(path.read_text().splitlines())
+        limit = MAX_PAGE_LINES if name.startswith("pages.") else MAX_FILE_LINES
+        if lines > limit:
+            files.append(f"{name}: {lines} lines (at most {limit})")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+                if _nesting(node) > MAX_NESTING:
+                    too_deep.append(f"{name}.{node.name}: nested {_nesting(node)} deep")
+    assert not (files or too_long or too_deep), "\n".join([*files, *too_long, *too_deep])
