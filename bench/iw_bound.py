@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae.analysis import iw_nll
 from vae.checkpoints import load_run
 from vae.data import load_dataset
+from vae.likelihood import iw_nll
 from vae.train import evaluate
 
 

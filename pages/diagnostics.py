@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import routing, state, widgets
-from vae.analysis import ACTIVE_UNIT_THRESHOLD, iw_nll
+from vae.likelihood import ACTIVE_UNIT_THRESHOLD, iw_nll
 from vae.limits import iw_over_budget
 from vae.train import evaluate
 

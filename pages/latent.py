@@ -5,8 +5,9 @@ import streamlit as st
 import torch
 
 from ui import figures, routing, state, widgets
-from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, align_frames, embed_2d, reconstruct
+from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, embed_2d, reconstruct
 from vae.data import to_float
+from vae.frames import align_frames
 from vae.limits import tsne_over_budget
 from vae.settings import setting
 

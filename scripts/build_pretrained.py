@@ -87,8 +87,8 @@ REFERENCES = {"burda-vae-k1": burda.REFERENCE}
 def measure_reference(name: str) -> None:
     """Store beside run ``name`` the IW estimate of -log p(x) over its whole test set with the reference's
     k (per image, so that a test can check any part of it), its active units, and the published figures."""
-    from vae.analysis import iw_nll_per_image, latent_diagnostics
     from vae.checkpoints import save_run
+    from vae.likelihood import iw_nll_per_image, latent_diagnostics
 
     path = CHECKPOINTS / f"{name}.pt"
     run, reference = load_run(path), REFERENCES[name]

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, cli
-from vae.analysis import frame_epochs, iw_nll, iw_nll_per_image
 from vae.burda import stage as burda_stage
 from vae.checkpoints import load_run
 from vae.config import ConfigError, VAEConfig, from_dict
 from vae.data import BINARIZE_TEST_SEED, binarize, load_dataset
+from vae.frames import frame_epochs
 from vae.history import StepHistory
+from vae.likelihood import iw_nll, iw_nll_per_image
 from vae.models import MLPVAE, build_model
 from vae.runs import train_run
 from vae.train import EpochMetrics, StepMetrics, learning_rate, train

@@ -11,17 +11,10 @@ import torch
 from PIL import Image
 
 from tests.conftest import open_page
-from vae.analysis import (
-    FRAME_POINTS,
-    FRAME_RECONS,
-    align_frames,
-    decode_grid,
-    frame_subset,
-    pca_2d,
-    start_point,
-)
+from vae.analysis import decode_grid, start_point
 from vae.checkpoints import load_run
 from vae.config import VAEConfig
+from vae.frames import FRAME_POINTS, FRAME_RECONS, align_frames, frame_subset, pca_2d
 from vae.models import build_model
 from vae.runs import train_run
 
@@ -96,7 +89,7 @@ def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, m
     assert torch.equal(frames["labels"].long(), mnist_5k.test_y[frames["index"]])
     # The positions move as the model learns, and the last frame is this model's PCA of those digits.
     assert not torch.equal(frames["positions"][0], frames["positions"][2])
-    from vae.analysis import latent_frame
+    from vae.frames import latent_frame
 
     expected = latent_frame(run.model, mnist_5k.test_x[frames["index"]])
     assert torch.allclose(frames["positions"][2].float(), expected, atol=2e-2)

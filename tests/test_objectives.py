@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from vae.analysis import encode_mu, iw_nll, latent_diagnostics
+from vae.analysis import encode_mu
 from vae.config import VAEConfig
 from vae.data import to_float
+from vae.likelihood import iw_nll, latent_diagnostics
 from vae.losses import LossTerms, training_objective
 from vae.runs import prepare
 from vae.train import EpochMetrics, StepMetrics, evaluate, train

@@ -94,7 +94,7 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
 
     import torch
 
-    from vae.analysis import MAX_FRAMES, frame_epochs
+    from vae.frames import MAX_FRAMES, frame_epochs
 
     payload = torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)
     frames = payload["history"]["frames"]

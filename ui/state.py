@@ -13,11 +13,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vae.analysis import digit_means, encode_mu, latent_diagnostics
+from vae.analysis import digit_means, encode_mu
 from vae.checkpoints import CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
 from vae.config import VAEConfig, apply_valid
 from vae.data import Dataset, load_dataset
 from vae.jobs import TrainingJob
+from vae.likelihood import latent_diagnostics
 from vae.names import new_owner_token, owner_hash
 from vae.registry import JobRegistry
 from vae.runfile import UPLOAD

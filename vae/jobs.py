@@ -29,11 +29,12 @@ from vae.checkpoints import Run
 from vae.config import VAEConfig
 from vae.history import StepHistory
 from vae.names import claim_run_name, release_run_name, reserve_run_name
+from vae.pipe import Failure, Message, Notice, TrainingOrders
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
 from vae.settings import setting, threads_per_job
 from vae.train import EpochMetrics, StepMetrics, TrainingEnded
-from vae.trainer_process import Failure, Message, Notice, TrainingOrders, own_session
+from vae.trainer_process import own_session
 
 log = logging.getLogger(__name__)
 

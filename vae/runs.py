@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
-from vae.analysis import decode_images, encode_mu, frame_epochs, frame_subset, latent_frame, to_uint8
+from vae.analysis import decode_images, encode_mu, to_uint8
 from vae.checkpoints import CheckpointError, Run, save_run
 from vae.config import ConfigError, VAEConfig, bounds
 from vae.data import Dataset, load_dataset
+from vae.frames import frame_epochs, frame_subset, latent_frame
 from vae.history import StepHistory
 from vae.models import VAE, build_model, resolve_device
 from vae.names import mark_writing, run_path, trainer_id

@@ -22,12 +22,10 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-if TYPE_CHECKING:
-    from vae.config import VAEConfig
+from vae.pipe import EventBundle, Failure, Message, Notice, TrainingOrders
 
 # Page reruns share the cores with background trainings; a niced trainer lets them go first.
 # CFS weights: nice 0 -> 1024, nice 15 -> 36, so a page gets about 97% of a contended core.
@@ -37,48 +35,6 @@ AUTOGROUP_NICENESS = 19
 AUTOGROUP = Path("/proc/self/autogroup")
 # A training process sends its step metrics in bundles: one pickle a bundle, not one a step.
 SEND_EVERY_S = 0.2
-
-
-@dataclass(frozen=True)
-class TrainingOrders:
-    """What the server asks of one training process, pickled whole onto its stdin.
-
-    ``owner`` is the hash stored in the run; ``resume_path`` and ``resume_version`` name the saved run to
-    continue and the version (SHA-256) it had when the continuation was asked for.
-    """
-
-    config: VAEConfig
-    name: str
-    directory: Path
-    threads: int
-    owner: str = ""
-    resume_path: Path | None = None
-    resume_version: str = ""
-    origin: str = ""  # the run's ``origin``, kept when an uploaded run is continued in place
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Sent once, before training: what the dataset's loader had to say ("" when nothing)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class EventBundle:
-    """The training loop's events since the last bundle (``vae.train.Event``s), in order."""
-
-    events: tuple
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Sent when the training cannot go on: what went wrong, for a person."""
-
-    text: str
-
-
-Message = Notice | EventBundle | Failure  # what crosses the pipe from a training process, pickled whole
 
 
 def own_session() -> bool:

@@ -28,9 +28,9 @@ def _foreign_hint(path: Path) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from vae.analysis import iw_nll, latent_diagnostics
     from vae.checkpoints import CheckpointError, load_run
     from vae.data import load_dataset
+    from vae.likelihood import iw_nll, latent_diagnostics
     from vae.train import evaluate
 
     if args.iw is not None and not 1 <= args.iw <= 100_000:
