@@ -3,7 +3,7 @@
     python bench/run_validation.py              # median of 5 reads of each file
     python bench/run_validation.py --repeat 20
 
-The run list reads each file once per version of it (``vae.checkpoints._summary``); this is that read.
+The run list reads each file once per version of it (``vae.folder._summary``); this is that read.
 """
 
 from __future__ import annotations

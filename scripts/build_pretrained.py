@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from vae import burda
-from vae.checkpoints import list_runs, load_run
+from vae.checkpoints import load_run
 from vae.config import VAEConfig
 from vae.data import load_dataset
+from vae.folder import list_runs
 from vae.names import SHIPPED_MANIFEST
 from vae.runs import train_run
 from vae.train import EpochMetrics, TrainingEnded

@@ -6,7 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, open_page, png_bytes, session_job, snapshot
-from vae.checkpoints import list_runs, load_run
+from vae.checkpoints import load_run
+from vae.folder import list_runs
 
 PAGES = [
     "pages/home.py",

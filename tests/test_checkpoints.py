@@ -9,17 +9,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import snapshot
 from vae import checkpoints, runfile
-from vae.checkpoints import (
-    CheckpointError,
-    clean_stale_tmp,
-    delete_run,
-    import_run,
-    list_runs,
-    load_run,
-    load_run_bytes,
-    save_run,
-)
+from vae.checkpoints import CheckpointError, import_run, load_run, load_run_bytes, save_run
 from vae.config import VAEConfig
+from vae.folder import clean_stale_tmp, delete_run, list_runs
 from vae.history import StepHistory
 from vae.models import build_model
 from vae.names import owner_hash, release_run_name, reserve_run_name, run_path, sanitize_run_name
@@ -123,7 +115,6 @@ def test_weights_that_do_not_match_their_config(tmp_path, saved):
 def test_file_over_the_size_limit(tmp_path, saved, monkeypatch):
     path, _ = saved
     monkeypatch.setattr(runfile, "MAX_CHECKPOINT_BYTES", 1000)
-    monkeypatch.setattr(checkpoints, "MAX_CHECKPOINT_BYTES", 1000)
     with pytest.raises(CheckpointError, match="over the 0 MB limit|MB, over"):
         load_run(path)
 

@@ -19,9 +19,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, open_page, snapshot
-from vae.checkpoints import CheckpointError, import_run, list_runs, load_run_bytes
+from vae.checkpoints import CheckpointError, import_run, load_run_bytes
 from vae.cli import main
 from vae.config import VAEConfig
+from vae.folder import list_runs
 from vae.runs import train_run
 
 MISSING = object()

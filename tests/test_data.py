@@ -28,7 +28,7 @@ def test_missing_full_dataset_falls_back_with_a_notice_and_no_download(tmp_path,
     def no_network(*args, **kwargs):
         raise AssertionError("tried to download with downloads off")
 
-    monkeypatch.setattr(data_module, "_download", no_network)
+    monkeypatch.setattr(data_module, "download", no_network)
     data = load_dataset("mnist", tmp_path, allow_download=False)
     assert data.name == "mnist-5k"
     assert "mnist is not available" in data.notice and "mnist-5k" in data.notice

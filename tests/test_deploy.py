@@ -90,7 +90,7 @@ def test_streamlit_config_names_only_options_this_streamlit_knows():
 
 
 def test_a_download_is_kept_only_when_its_md5_matches(tmp_path):
-    from vae.data import _fetch_from_mirrors
+    from vae.download import fetch_from_mirrors
 
     served = tmp_path / "mirror"
     served.mkdir()
@@ -102,10 +102,10 @@ def test_a_download_is_kept_only_when_its_md5_matches(tmp_path):
     target = tmp_path / "raw" / "t10k-labels-idx1-ubyte.gz"
     target.parent.mkdir()
     with pytest.raises(OSError, match="does not match its MD5"):
-        _fetch_from_mirrors([mirror], target.name, target, "0" * 32)
+        fetch_from_mirrors([mirror], target.name, target, "0" * 32)
     assert not target.exists() and not list(target.parent.iterdir()), "an altered file was kept"
 
-    _fetch_from_mirrors([mirror], target.name, target, good_md5)
+    fetch_from_mirrors([mirror], target.name, target, good_md5)
     assert target.read_bytes() == payload
 
 

@@ -20,8 +20,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, ROOT, cli, open_page, session_job, snapshot, wait_until
 from vae import jobs
-from vae.checkpoints import clean_stale_tmp, list_runs, load_run
+from vae.checkpoints import load_run
 from vae.data import load_dataset
+from vae.folder import clean_stale_tmp, list_runs
 from vae.runfile import MAX_CHECKPOINT_BYTES
 
 
@@ -354,13 +355,13 @@ def test_app_corrupt_dataset_falls_back_and_says_so(app, tmp_path, monkeypatch):
 def test_a_stalled_download_never_hangs(tmp_path, monkeypatch):
     from torchvision import datasets
 
-    from vae import data as data_module
+    from vae import download
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()  # accepts, never answers
     monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{listener.getsockname()[1]}/"])
-    monkeypatch.setattr(data_module, "DOWNLOAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT_S", 0.5)
     loaded = load_dataset("mnist", tmp_path / "nowhere", allow_download=True)
     assert loaded.name == "mnist-5k" and "not available" in loaded.notice
     assert "timed out" in loaded.notice, "the download did not give up on its timeout"

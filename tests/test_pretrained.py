@@ -5,8 +5,9 @@ import json
 import pytest
 
 from tests.conftest import ROOT
-from vae.checkpoints import list_runs, load_run
+from vae.checkpoints import load_run
 from vae.data import load_dataset
+from vae.folder import list_runs
 from vae.train import evaluate
 
 CHECKPOINTS = ROOT / "checkpoints"

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, cli
-from vae.checkpoints import CheckpointError, list_runs, load_run
+from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
+from vae.folder import list_runs
 from vae.history import StepHistory
 from vae.names import mark_writing, run_status, trainer_id
 from vae.runs import continue_config, train_run

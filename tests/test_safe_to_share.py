@@ -31,9 +31,10 @@ from tests.conftest import (
 from tests.foreign_models import ExamplesVAE
 from vae import history as step_history
 from vae import jobs
-from vae.checkpoints import CheckpointError, import_run, list_runs, load_run, write_atomic
+from vae.checkpoints import CheckpointError, import_run, load_run, write_atomic
 from vae.config import VAEConfig
 from vae.errors import NameTaken
+from vae.folder import list_runs
 from vae.limits import LimitError
 from vae.names import claim_run_name, holder, lock_path, owner_hash, reserve_exact, reserve_run_name
 from vae.registry import JobRegistry

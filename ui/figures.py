@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vae.checkpoints import RunInfo
+from vae.folder import RunInfo
 from vae.history import StepHistory
 
 PALETTE = (

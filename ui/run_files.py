@@ -12,9 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 from ui import state, widgets
-from vae.checkpoints import CheckpointError, RunInfo, delete_run, import_run, load_run
+from vae.checkpoints import CheckpointError, import_run, load_run
 from vae.config import ConfigError, bounds, field_spec
 from vae.data import default_dataset
+from vae.folder import RunInfo, delete_run
 from vae.importers import import_foreign, read_state_dict, recognise
 from vae.jobs import TrainingJob
 from vae.limits import LimitError, check_upload

@@ -14,9 +14,10 @@ import streamlit as st
 import torch
 
 from vae.analysis import digit_means, encode_mu
-from vae.checkpoints import CheckpointError, Run, RunInfo, clean_stale_tmp, list_runs, load_run
+from vae.checkpoints import CheckpointError, Run, load_run
 from vae.config import VAEConfig, apply_valid
 from vae.data import Dataset, load_dataset
+from vae.folder import RunInfo, clean_stale_tmp, list_runs
 from vae.jobs import TrainingJob
 from vae.likelihood import latent_diagnostics
 from vae.names import new_owner_token, owner_hash

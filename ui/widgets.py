@@ -12,8 +12,9 @@ import torch
 from ui import figures
 from ui.state import CURRENT_RUN_KEY, dataset_of, load, runs
 from vae.analysis import image_grid, to_uint8
-from vae.checkpoints import CheckpointError, Run, RunInfo
+from vae.checkpoints import CheckpointError, Run
 from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset
+from vae.folder import RunInfo
 from vae.jobs import TrainingJob, max_concurrent
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus

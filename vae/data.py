@@ -13,11 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-import shutil
 import struct
-import tempfile
-import threading
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vae.download import download
 from vae.settings import data_root
 
 FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -40,7 +37,6 @@ SPLITS = {
 }
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 FASHION_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
-DOWNLOAD_TIMEOUT_S = 5.0
 IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits and Fashion-MNIST's articles
 MNIST_5K_TEST_PER_CLASS = 100
 MNIST_5K_SPLIT_SEED = 1234
@@ -156,60 +152,6 @@ def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
-_download_failed: set[tuple[str, str]] = set()
-_download_lock = threading.Lock()
-
-
-def _download(name: str, raw: Path) -> None:
-    """Fetch missing gz files from torchvision's mirrors, failing fast when offline.
-
-    A failure is remembered for the process, so an offline machine pays the timeout once.
-    """
-    from torchvision import datasets  # slow import, only needed on this path
-
-    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
-    key = (name, str(raw))
-    with _download_lock:
-        if key in _download_failed:
-            raise OSError("download already failed in this process")
-        try:  # the folder is made only once a file has come whole (see _fetch_from_mirrors)
-            for filename, md5 in cls.resources:
-                target = raw / filename
-                if target.exists() or (raw / filename.removesuffix(".gz")).exists():
-                    continue
-                _fetch_from_mirrors(cls.mirrors, filename, target, md5)
-        except OSError:
-            _download_failed.add(key)
-            raise
-
-
-def _fetch_from_mirrors(mirrors: list[str], filename: str, target: Path, md5: str) -> None:
-    """Download ``filename`` from the first mirror that serves it whole: a file whose MD5 is not the
-    one torchvision lists (truncated, altered) is discarded, and the next mirror is tried.
-
-    The download lands in the system's temporary folder; ``target``'s folder is created, and the file
-    moved there, only once it has passed its MD5, so a failed download leaves nothing in the data root.
-    """
-    from torchvision.datasets.utils import check_md5
-
-    last: Exception | None = None
-    for mirror in mirrors:
-        with tempfile.NamedTemporaryFile(prefix=f".{target.name}.", suffix=".part", delete=False) as part:
-            tmp = Path(part.name)
-        try:
-            with urllib.request.urlopen(f"{mirror}{filename}", timeout=DOWNLOAD_TIMEOUT_S) as response:
-                tmp.write_bytes(response.read())
-            if not check_md5(str(tmp), md5):
-                raise OSError(f"{filename} from {mirror} does not match its MD5 {md5}, so it was discarded")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(tmp, target)
-            return
-        except OSError as exc:
-            last = exc
-            tmp.unlink(missing_ok=True)
-    raise OSError(f"could not download {filename}: {last}")
-
-
 def _load_full(name: str, root: Path) -> Dataset:
     raw = _raw_dir(name, root)
     tensors = []
@@ -279,7 +221,7 @@ def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
     try:
         if allow_download and not is_available(name, root_path):
             try:
-                _download(name, _raw_dir(name, root_path))
+                download(name, _raw_dir(name, root_path))
             except OSError as exc:
                 download_error = f"{exc}; "  # said first: why the files below are still missing
         return _load_full(name, root_path)

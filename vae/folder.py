@@ -1,0 +1,127 @@
+"""A folder of runs: what the run list shows of each file (read once per version of it), and the folder's
+housekeeping: deleting a run for its owner, and clearing what a killed writer left behind."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vae.checkpoints import TMP_MARKER
+from vae.config import VAEConfig
+from vae.errors import CheckpointError
+from vae.names import SUFFIX, owns, run_path, run_status, shipped_names
+from vae.runfile import owner_of, read_payload, validated
+
+STALE_TMP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run list shows, read without building a model. ``error`` is set for an unreadable file."""
+
+    name: str
+    path: Path
+    shipped: bool
+    config: VAEConfig | None = None
+    final: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    error: str = ""
+    owner: str = ""
+    origin: str = ""
+    size: int = 0
+
+    @property
+    def status(self) -> str:
+        """``completed``, ``stopped``, ``diverged``, ``running`` or ``interrupted`` (its trainer is gone)."""
+        return run_status(self.final, self.path)
+
+    def owned_by(self, token: str | None) -> bool:
+        """Whether the browser holding owner ``token`` may delete this run or change it in place."""
+        return not self.shipped and owns(token, self.owner)
+
+
+@functools.lru_cache(maxsize=512)
+def _summary(path: str, mtime_ns: int, size: int) -> RunInfo:
+    """A run file as the list shows it, read and validated once per version of the file.
+
+    While trainings save a run every epoch, the run list is read again each time; only the changed
+    files are loaded again.
+    """
+    file = Path(path)
+    shipped = file.stem in shipped_names(file.parent)
+    try:
+        payload = read_payload(file, size, file.name)
+    except CheckpointError as exc:
+        return RunInfo(file.stem, file, shipped, error=str(exc), size=size)
+    owner, origin = owner_of(payload), str(payload.get("origin", ""))[:16]
+    try:
+        config, final, _ = validated(payload, file.name)
+    except CheckpointError as exc:  # still its owner's to delete
+        return RunInfo(file.stem, file, shipped, error=str(exc), owner=owner, origin=origin, size=size)
+    created = str(payload.get("created", ""))[:32]
+    return RunInfo(file.stem, file, shipped, config, final, created, "", owner, origin, size)
+
+
+def list_runs(directory: Path) -> list[RunInfo]:
+    """Every ``*.pt`` run in ``directory``: shipped ones in manifest order, then the newest first.
+
+    Temporary files are skipped. Unreadable files are listed with ``error`` set rather than hidden,
+    so that their owner can delete them.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    infos = []
+    for path in directory.glob(f"*{SUFFIX}"):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # deleted while listing
+        info = _summary(str(path), stat.st_mtime_ns, stat.st_size)
+        infos.append(RunInfo(**{**info.__dict__, "final": copy.deepcopy(info.final)}))
+    order = {name: i for i, name in enumerate(shipped_names(directory))}
+    return sorted(infos, key=lambda info: (order.get(info.name, len(order)), _negated_mtime(info.path), info.name))
+
+
+def _negated_mtime(path: Path) -> float:
+    try:
+        return -path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def delete_run(directory: Path, name: str, owner_token: str | None) -> None:
+    """Delete a run for the browser that owns it. Shipped runs, and runs that the holder of ``owner_token``
+    does not own (CLI runs and others' runs), are refused."""
+    path = run_path(directory, name)
+    if path.stem in shipped_names(directory):
+        raise CheckpointError(f"{path.stem!r} is a shipped run and cannot be deleted")
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(f"no run named {path.stem!r}") from None
+    info = _summary(str(path), stat.st_mtime_ns, stat.st_size)
+    if not info.owned_by(owner_token):
+        raise CheckpointError(f"{path.stem!r} is not yours to delete: only the browser that made it can")
+    path.unlink(missing_ok=True)
+
+
+def clean_stale_tmp(directory: Path, older_than_s: float = STALE_TMP_SECONDS) -> list[Path]:
+    """Remove temporary files that a killed writer left behind. Young ones may belong to a live writer."""
+    directory = Path(directory)
+    removed = []
+    now = time.time()
+    for path in directory.glob(f".*{TMP_MARKER}*"):
+        try:
+            if now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
