@@ -4,7 +4,7 @@ VAEs trained elsewhere) and delete checkpoints."""
 import pandas as pd
 import streamlit as st
 
-from ui import figures, routing, run_files, state
+from ui import curves, figures, routing, run_files, state
 from vae.checkpoints import CheckpointError
 from vae.history import StepHistory
 from vae.runfile import MAX_CHECKPOINT_BYTES
@@ -43,13 +43,13 @@ def rate_distortion() -> None:
         st.radio("Dataset", rd_datasets, index=first, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
     )
     rd_runs = [r for r in likelihood_runs if r.config.dataset == rd_dataset]
-    st.plotly_chart(figures.rate_distortion_figure(rd_runs, names), key="rate_distortion")
+    st.plotly_chart(curves.rate_distortion_figure(rd_runs, names), key="rate_distortion")
     if names:
         landed = sum(r.name in names for r in rd_runs)
         st.caption(f"Your sweep, ringed in red and joined in β order: {landed} of {len(names)} runs on the plane.")
 
 
-def curves(names: list[str], per_step: bool) -> None:
+def draw_curves(names: list[str], per_step: bool) -> None:
     """The loss curves of the chosen runs; a run that cannot be drawn says so, and the others are drawn."""
     series = []
     for i, name in enumerate(names):
@@ -61,13 +61,13 @@ def curves(names: list[str], per_step: bool) -> None:
         color = figures.PALETTE[i % len(figures.PALETTE)]
         steps = StepHistory.from_history(run.history) if per_step else None
         if steps:
-            series.append(figures.step_series(steps, f"{name} per step", color))
+            series.append(curves.step_series(steps, f"{name} per step", color))
         if run.epochs:
-            series += figures.epoch_series(run.epochs, name, color)
+            series += curves.epoch_series(run.epochs, name, color)
         else:
             st.caption(f"**{name}** was imported: it has no training history, only its test metrics below.")
     if series:
-        st.plotly_chart(figures.loss_figure(series), key="run_curves")
+        st.plotly_chart(curves.loss_figure(series), key="run_curves")
 
 
 def metrics_table() -> None:
@@ -121,7 +121,7 @@ if available:
         default=[current] if current in by_name else list(by_name)[:1],
         help="Train is dashed, test is solid.",
     )
-    curves(chosen, st.toggle("Show per-step training curves", value=False))
+    draw_curves(chosen, st.toggle("Show per-step training curves", value=False))
     metrics_table()
     rate_distortion()
 

@@ -358,7 +358,7 @@ def test_a_link_presets_burdas_setup_in_the_train_form(app):
 
 
 def test_a_long_runs_per_step_curve_is_drawn_thinned_over_the_whole_run():
-    from ui.figures import MAX_STEP_POINTS, step_series
+    from ui.curves import MAX_STEP_POINTS, step_series
 
     rows = [(1 + i // 3000, 1 + i % 3000, 90.0, 20.0, 110.0, 1.0, 0.0) for i in range(49_000)]
     series = step_series(StepHistory(3000, rows, stride=22), "burda", None)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ui import figures, widgets
+from ui import curves, figures, widgets
 
 
 @pytest.mark.parametrize(
@@ -36,10 +36,10 @@ def test_epoch_series_split_train_dashed_and_test_solid():
         {"epoch": e, "train": {"recon": 3.0, "kl": 1.0, "loss": 4.0}, "test": {"recon": 2.0, "kl": 1.0, "loss": 3.0}}
         for e in (1, 2)
     ]
-    train, test = figures.epoch_series(epochs, "run")
+    train, test = curves.epoch_series(epochs, "run")
     assert (train["dash"], test["dash"]) == ("dash", "solid")
     assert train["x"] == [1, 2] and test["recon"] == [2.0, 2.0]
-    figure = figures.loss_figure([train, test])
+    figure = curves.loss_figure([train, test])
     assert len(figure.data) == 6  # two series on three panels
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import figures
+from ui import curves
 from ui.state import CURRENT_RUN_KEY, dataset_of, load, runs
 from vae.analysis import image_grid, to_uint8
 from vae.checkpoints import CheckpointError, Run
@@ -158,11 +158,11 @@ def job_curves(snap: JobSnapshot, token: str) -> None:
     series = []
     if len(snap.steps):
         scheduled = snap.config.kl_warmup_epochs > 0 or snap.config.capacity > 0
-        series.append(figures.step_series(snap.steps, "train (per step)", "#9aa5b1", scheduled=scheduled, opacity=0.7))
+        series.append(curves.step_series(snap.steps, "train (per step)", "#9aa5b1", scheduled=scheduled, opacity=0.7))
     history = [e.to_dict() for e in snap.epochs]
-    series += figures.epoch_series(history, "epoch", color="#6f42c1") if history else []
+    series += curves.epoch_series(history, "epoch", color="#6f42c1") if history else []
     if series:
-        fig = figures.loss_figure(series)
+        fig = curves.loss_figure(series)
         st.session_state[LIVE_CURVES_KEY] = (token, time.monotonic(), fig)
         st.plotly_chart(fig, key="live_curves")
 
