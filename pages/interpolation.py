@@ -1,20 +1,17 @@
 """Interpolation: walk between per-class mean latents, or between two test images, and decode each step."""
 
-import math
-
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui import routing, state, widgets
+from ui import figures, routing, state, widgets
 from vae.analysis import (
     DEFAULT_CHAIN,
+    INTERPOLATION_METHODS,
     chain_path,
     decode_images,
     encode_mu,
     interpolate,
     interpolate_chain,
-    latent_norms,
     parse_chain,
 )
 from vae.data import to_float
@@ -35,6 +32,29 @@ other = widgets.compare_with(info)
 other_means = state.class_means(other) if other is not None else None
 
 
+def downloads(grid, along: torch.Tensor) -> None:
+    """The strip as a PNG, and the walk ``along`` ``[N, 28, 28]`` as a GIF, played forth and back."""
+    png_col, gif_col, _ = st.columns([1, 1, 2])
+    png_col.download_button(
+        "Download the strip (PNG)",
+        widgets.png_bytes(grid),
+        "interpolation.png",
+        "image/png",
+        icon=":material/download:",
+        key="strip_png",
+    )
+    # Deferred: the GIF is encoded when the user clicks, not on every slider move.
+    gif_col.download_button(
+        "Download GIF",
+        lambda: widgets.gif_bytes(along),
+        "interpolation.gif",
+        "image/gif",
+        icon=":material/gif:",
+        key="strip_gif",
+        help="The walk, played forth and back, looping.",
+    )
+
+
 @st.fragment
 def chain_strip() -> None:
     """The chain's controls and strip: a fragment, so moving a slider redraws only this part."""
@@ -43,7 +63,7 @@ def chain_strip() -> None:
     steps = middle.slider("Steps per pair", 2, 20, 8, help="Points on each leg, both ends included.")
     method = right.radio(
         "Method",
-        ("linear", "spherical"),
+        INTERPOLATION_METHODS,
         horizontal=True,
         help="Spherical (slerp) keeps the path near the prior's shell of radius ≈ √d.",
     )
@@ -77,41 +97,15 @@ def chain_strip() -> None:
         with other_col:
             widgets.show_images(other_images, ncols=steps, caption=f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
-    png_col, gif_col, _ = st.columns([1, 1, 2])
-    png_col.download_button(
-        "Download the strip (PNG)",
-        widgets.png_bytes(grid),
-        "interpolation.png",
-        "image/png",
-        icon=":material/download:",
-        key="strip_png",
-    )
-    # Deferred: the GIF is encoded when the user clicks, not on every slider move.
-    gif_col.download_button(
-        "Download GIF",
-        lambda: widgets.gif_bytes(along),
-        "interpolation.gif",
-        "image/gif",
-        icon=":material/gif:",
-        key="strip_gif",
-        help="The walk, played forth and back, looping.",
-    )
+    downloads(grid, along)
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
     if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):
-        d = info.config.latent_dim
-        norms = go.Figure()
-        for kind, dash in (("linear", "dash"), ("spherical", "solid")):
-            path = chain_path(legs if kind == method else interpolate_chain(means, chain, steps, kind))
-            norms.add_trace(go.Scatter(x=list(range(len(path))), y=latent_norms(path), name=kind, line={"dash": dash}))
-        norms.add_hline(y=math.sqrt(d), line_dash="dot", annotation_text=f"√d = {math.sqrt(d):.2f}")
-        norms.update_layout(
-            height=260,
-            xaxis_title="step along the chain",
-            yaxis_title="‖z‖",
-            margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        )
-        st.plotly_chart(norms, key="norms")
+        paths = {
+            kind: chain_path(legs if kind == method else interpolate_chain(means, chain, steps, kind))
+            for kind in INTERPOLATION_METHODS
+        }
+        st.plotly_chart(figures.latent_norms_figure(paths, info.config.latent_dim), key="norms")
         st.caption(
             "Under the prior N(0, I) in d dimensions almost all the mass lies near the shell ‖z‖ ≈ √d, the typical set. "
             "A straight line between two codes cuts through the interior, where the decoder saw few codes, so its "

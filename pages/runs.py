@@ -1,7 +1,6 @@
 """Runs & loss curves: compare runs, the rate–distortion plane, continue, download, upload (VAE Lab runs and
 VAEs trained elsewhere) and delete checkpoints."""
 
-import pandas as pd
 import streamlit as st
 
 from ui import curves, figures, routing, run_files, state
@@ -70,34 +69,6 @@ def draw_curves(names: list[str], per_step: bool) -> None:
         st.plotly_chart(curves.loss_figure(series), key="run_curves")
 
 
-def metrics_table() -> None:
-    """Every run's final test metrics (validated when listed, so each row is numbers), and a CSV of them."""
-    rows = []
-    for info in available:
-        test, c = info.final["test"], info.config
-        rows.append(
-            {
-                "run": info.name,
-                "shipped": info.shipped,
-                "yours": state.owns(info),
-                "dataset": c.dataset,
-                "arch": c.arch,
-                "d": c.latent_dim,
-                "beta": c.beta,
-                "epochs": info.final["epochs"],
-                "status": info.status,
-                "test recon": round(test["recon"], 3),
-                "test KL": round(test["kl"], 3),
-                "test loss": round(test["loss"], 3),
-                "saved": info.created.replace("T", " ")[:16],
-            }
-        )
-    table = pd.DataFrame(rows)
-    st.subheader("Final test metrics")
-    st.dataframe(table, hide_index=True)
-    st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
-
-
 st.title("Runs & loss curves")
 run_files.deleted_notice()
 available = state.runs()
@@ -122,7 +93,7 @@ if available:
         help="Train is dashed, test is solid.",
     )
     draw_curves(chosen, st.toggle("Show per-step training curves", value=False))
-    metrics_table()
+    run_files.metrics_table(available)
     rate_distortion()
 
     st.subheader("Checkpoint files")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
+import torch
+
+from vae.analysis import latent_norms
 
 PALETTE = (
     "#1f77b4",
@@ -172,4 +177,19 @@ def latent_plane(
             layer="below",
         )
     fig.update_layout(xaxis={"range": [x0, x1]}, yaxis={"range": [y0, y1]}, height=520)
+    return fig
+
+
+def latent_norms_figure(paths: dict[str, torch.Tensor], latent_dim: int) -> go.Figure:
+    """‖z‖ along each latent path ``[N, D]`` of ``paths`` (by method: linear dashed, spherical solid), against
+    √d, the radius of the shell where the prior's mass lies."""
+    fig = go.Figure()
+    for kind, path in paths.items():
+        line = {"dash": "dash" if kind == "linear" else "solid"}
+        fig.add_trace(go.Scatter(x=list(range(len(path))), y=latent_norms(path), name=kind, line=line))
+    radius = math.sqrt(latent_dim)
+    fig.add_hline(y=radius, line_dash="dot", annotation_text=f"√d = {radius:.2f}")
+    fig.update_layout(
+        height=260, xaxis_title="step along the chain", yaxis_title="‖z‖", margin={"t": 10, "b": 10, "l": 10, "r": 10}
+    )
     return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from ui import state, widgets
@@ -137,3 +138,31 @@ def unreadable_files() -> None:
         st.warning(f"`{bad.path.name}` in the checkpoint folder cannot be used: {bad.error}", icon=":material/warning:")
         if bad.owned_by(state.session_owner()):
             delete_control(bad)
+
+
+def metrics_table(available: list[RunInfo]) -> None:
+    """Every run's final test metrics (validated when listed, so each row is numbers), and a CSV of them."""
+    rows = []
+    for info in available:
+        test, c = info.final["test"], info.config
+        rows.append(
+            {
+                "run": info.name,
+                "shipped": info.shipped,
+                "yours": state.owns(info),
+                "dataset": c.dataset,
+                "arch": c.arch,
+                "d": c.latent_dim,
+                "beta": c.beta,
+                "epochs": info.final["epochs"],
+                "status": info.status,
+                "test recon": round(test["recon"], 3),
+                "test KL": round(test["kl"], 3),
+                "test loss": round(test["loss"], 3),
+                "saved": info.created.replace("T", " ")[:16],
+            }
+        )
+    table = pd.DataFrame(rows)
+    st.subheader("Final test metrics")
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")
