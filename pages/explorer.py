@@ -13,8 +13,6 @@ routing.ensure_routed()
 
 PRIOR_RANGE = 4.0  # in prior standard deviations: the prior puts 99.99% of each coordinate inside
 STARTS = {"origin": "the origin", "mean": "a digit mean", "mu": "a test image's μ", "prior": "a random prior draw"}
-START_KEY = "explorer_start"  # the start point the board was last set from
-CLICK_KEY = "explorer_last_click"
 
 info, run, data = widgets.run_page("Latent explorer")
 d = info.config.latent_dim
@@ -58,8 +56,8 @@ if kind == "mu":
 else:
     start_image = decode_images(run.model, start[None])[0]
     start_caption = f"{STARTS[kind]}, decoded"
-if st.session_state.get(START_KEY) != source or slider_key(0) not in st.session_state:
-    st.session_state[START_KEY] = source  # a new start point (or run) resets the board; a click does not
+if st.session_state.get(state.EXPLORER_START_KEY) != source or slider_key(0) not in st.session_state:
+    st.session_state[state.EXPLORER_START_KEY] = source  # a new start point (or run) resets the board; a click does not
     set_board(start)
 
 if d == 2:
@@ -77,10 +75,10 @@ if d == 2:
     )
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"explorer_plane_{info.name}")
     clicked = widgets.selected_point(event)
-    if clicked is not None and st.session_state.get(CLICK_KEY) != clicked:
+    if clicked is not None and st.session_state.get(state.EXPLORER_CLICK_KEY) != clicked:
         # A new click: move the board there. The same selection comes back on every rerun, so it is
         # applied once, and the sliders stay free to move afterwards.
-        st.session_state[CLICK_KEY] = clicked
+        st.session_state[state.EXPLORER_CLICK_KEY] = clicked
         set_board(np.array(clicked))
         st.rerun()
 

@@ -30,6 +30,10 @@ CURRENT_RUN_KEY = "current_run"
 JOB_TOKEN_KEY = "training_job_token"
 STALE_LINK_KEY = "stale_job_link"
 DELETED_KEY = "run_just_deleted"  # said once on the Runs page after the rerun that a delete causes
+DONE_SEEN_KEY = "job_done_seen"  # the token of this tab's job (or sweep) whose ending the page has taken in
+LIVE_CURVES_KEY = "live_curves_figure"  # (token, when, figure): the live curves, rebuilt every few seconds
+EXPLORER_START_KEY = "explorer_start"  # the start point the explorer's board was last set from
+EXPLORER_CLICK_KEY = "explorer_last_click"  # the last point clicked on the explorer's plane
 
 
 def checkpoint_dir() -> Path:

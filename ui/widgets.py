@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from ui import curves
-from ui.state import CURRENT_RUN_KEY, dataset_of, load, runs
+from ui.state import CURRENT_RUN_KEY, LIVE_CURVES_KEY, dataset_of, load, runs
 from vae.analysis import image_grid, to_uint8
 from vae.checkpoints import CheckpointError, Run
 from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset
@@ -145,7 +145,6 @@ def job_progress(snap: JobSnapshot) -> None:
 # The live curves are rebuilt at most this often; the live view's reruns in between send the same
 # figure again, which the browser does not redraw (a redraw of 1,000 points a series: ~110 ms).
 CURVES_EVERY_S = 6.0
-LIVE_CURVES_KEY = "live_curves_figure"
 
 
 def job_curves(snap: JobSnapshot, token: str) -> None:

@@ -1,0 +1,197 @@
+"""The Train page's forms: a new training, a run continued for more epochs, and a β sweep. Each field's
+label, help and limits come from the config (``vae.config``), so the form, the CLI and a link agree."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import state
+from ui.training import launch
+from vae import burda
+from vae.checkpoints import load_run
+from vae.config import VAEConfig, bounds, field_spec, flag_text
+from vae.jobs import TrainingJob, max_concurrent
+from vae.names import sanitize_run_name
+from vae.runs import continue_config
+from vae.schema import CONTINUABLE
+from vae.sweep import NAME_RULE, plan
+
+# Fine steps where beta matters most (near and below 1), coarse ones above.
+BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+BATCH_CHOICES = (32, 64, 128, 256, 512)
+MAX_SWEEP_RUNS = 24
+SWEEP_BETAS = [0.25, 0.5, 1.0, 2.0, 4.0]
+
+
+def _choices(options: tuple, value: float) -> list:
+    return sorted({*options, value})
+
+
+def _label(name: str) -> str:
+    return field_spec(name)["label"]
+
+
+def _tip(name: str) -> str:
+    return field_spec(name)["help"]
+
+
+def _choice(column, name: str, start: VAEConfig) -> str:
+    options = field_spec(name)["choices"]
+    return column.selectbox(_label(name), options, index=options.index(getattr(start, name)), help=_tip(name))
+
+
+def _basic_fields(start: VAEConfig) -> dict[str, object]:
+    left, middle, right = st.columns(3)
+    values: dict[str, object] = {name: _choice(left, name, start) for name in ("dataset", "arch", "likelihood")}
+    values["latent_dim"] = middle.slider(
+        _label("latent_dim"),
+        *bounds("latent_dim"),
+        start.latent_dim,
+        help=_tip("latent_dim") + "; d = 2 is plotted directly on Latent space",
+    )
+    values["beta"] = middle.select_slider(
+        _label("beta"), _choices(BETA_CHOICES, start.beta), value=start.beta, help=_tip("beta")
+    )
+    values["epochs"] = middle.number_input(_label("epochs"), *bounds("epochs"), start.epochs, help=_tip("epochs"))
+    values["batch_size"] = right.select_slider(
+        _label("batch_size"), _choices(BATCH_CHOICES, start.batch_size), value=start.batch_size, help=_tip("batch_size")
+    )
+    values["lr"] = right.number_input(
+        _label("lr"), *bounds("lr"), value=start.lr, step=1e-4, format="%.1e", help=_tip("lr") + "; 1e-3 is classic"
+    )
+    values["seed"] = right.number_input(_label("seed"), *bounds("seed"), start.seed, step=1, help=_tip("seed"))
+    return values
+
+
+def _objective_fields(start: VAEConfig) -> dict[str, object]:
+    o1, o2, o3 = st.columns(3)
+    o4, o5, _ = st.columns(3)
+    steps = {"free_bits": 0.1, "capacity": 1.0, "capacity_gamma": 10.0}
+    columns = {"kl_warmup_epochs": o1, "free_bits": o2, "capacity": o3, "capacity_gamma": o4, "capacity_epochs": o5}
+    return {
+        name: column.number_input(
+            _label(name), *bounds(name), getattr(start, name), step=steps.get(name, 1), help=_tip(name)
+        )
+        for name, column in columns.items()
+    }
+
+
+def _mlp_fields(start: VAEConfig) -> dict[str, object]:
+    o1, o2 = st.columns(2)
+    o3, o4 = st.columns(2)
+    values: dict[str, object] = {
+        "hidden": o1.text_input(
+            _label("hidden"), flag_text(start.hidden), help=_tip("hidden") + "; the conv model ignores it"
+        ),
+        "activation": _choice(o2, "activation", start),
+        "lr_schedule": _choice(o3, "lr_schedule", start),
+        "adam_eps": o4.number_input(
+            _label("adam_eps"), *bounds("adam_eps"), value=start.adam_eps, format="%.0e", help=_tip("adam_eps")
+        ),
+    }
+    st.caption(
+        "Burda et al. 2015: dataset binarized-mnist, hidden 200,200, tanh, d = 50, batch 20, schedule "
+        f"burda, Adam ε 1e-4, and {burda.EPOCHS:,} epochs; `burda-vae-k1` on the Runs page is trained with it."
+    )
+    return values
+
+
+def new_training(start: VAEConfig, busy: bool) -> None:
+    """The config form, opened on ``start``; a submitted form starts this tab's training."""
+    with st.expander("New training", expanded=not busy, icon=":material/add_circle:"), st.form("train_form"):
+        values = _basic_fields(start)
+        with st.expander("Beyond a fixed β: warm-up, free bits, capacity"):
+            values |= _objective_fields(start)
+        with st.expander("MLP layers and optimiser: Burda et al. 2015's setup"):
+            values |= _mlp_fields(start)
+        name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
+        submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
+    if busy:
+        st.caption("One training per session: stop yours, or wait for it to finish, to start another.")
+    elif submitted:  # fields with no form label (device, precision) keep the link's or default values
+        owner = state.owner_hash_for_new_run()
+        launch(
+            lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir(), owner=owner), "start training"
+        )
+
+
+def continue_run(busy: bool) -> None:
+    """Continue a completed, stopped or interrupted run for more epochs, from its saved optimizer state."""
+    candidates = {r.name: r for r in state.runs() if r.status in CONTINUABLE}
+    if not candidates:
+        st.caption("No run can be continued yet: train one first.")
+        return
+    names = list(candidates)
+    current = st.session_state.get(state.CURRENT_RUN_KEY)
+    left, middle, right = st.columns([2, 1, 1])
+    pick = left.selectbox(
+        "Run to continue",
+        names,
+        index=names.index(current) if current in names else 0,
+        format_func=lambda n: f"{n} · {candidates[n].status}",
+    )
+    info = candidates[pick]
+    more = middle.number_input("More epochs", min_value=1, max_value=bounds("epochs")[1], value=2, step=1)
+    new_name, in_place = pick, state.owns(info)
+    if in_place:
+        stop = info.final.get("position")
+        where = f"step {stop['step']:,} of epoch {stop['epoch']:,}" if stop else f"epoch {info.final['epochs']:,}"
+        right.caption(f"Continues **{pick}** in place, from {where}; its curves carry on.")
+    else:
+        new_name = right.text_input(
+            "Save as",
+            value=f"{pick}-continued",
+            max_chars=64,
+            help="Only your own runs continue in place; this one becomes a new run.",
+        )
+    if not st.button("Continue training", icon=":material/resume:", disabled=busy):
+        return
+    if blocked := (state.may_change_run(info) if in_place else ""):
+        st.error(f"Cannot continue: {blocked}.", icon=":material/error:")
+        return
+
+    def job() -> TrainingJob:
+        run = load_run(info.path)
+        config = continue_config(run, int(more))
+        owner = state.owner_hash_for_new_run()
+        directory = state.checkpoint_dir()
+        return TrainingJob(config, sanitize_run_name(new_name), directory, resume=run, in_place=in_place, owner=owner)
+
+    launch(job, "continue")
+
+
+def sweep(start: VAEConfig, busy: bool) -> None:
+    """A β sweep (and, optionally, several latent dimensions) started as one batch through the queue."""
+    with st.form("sweep_form"):
+        left, middle, right = st.columns(3)
+        options = field_spec("dataset")["choices"]
+        dataset = left.selectbox("Sweep dataset", options, index=options.index(start.dataset), key="sweep_dataset")
+        options = field_spec("arch")["choices"]
+        arch = left.selectbox("Sweep architecture", options, index=options.index(start.arch), key="sweep_arch")
+        epochs = left.number_input("Epochs per run", *bounds("epochs"), start.epochs, key="sweep_epochs")
+        betas = middle.multiselect("β values", BETA_CHOICES, default=SWEEP_BETAS, key="sweep_betas")
+        low, high = bounds("latent_dim")
+        dims = middle.multiselect(
+            "Latent dimensions", list(range(low, high + 1)), default=[start.latent_dim], key="sweep_dims"
+        )
+        prefix = right.text_input(
+            "Name prefix", value="sweep", max_chars=40, key="sweep_prefix", help=f"Runs are named {NAME_RULE}."
+        )
+        right.caption(f"At most {max_concurrent()} trainings run at once on this server; the rest wait.")
+        go = st.form_submit_button("Start the sweep", type="primary", disabled=busy)
+    if not go:
+        return
+    if not betas or not dims:
+        st.error("Choose at least one β and one latent dimension.", icon=":material/error:")
+        return
+    if len(betas) * len(dims) > MAX_SWEEP_RUNS:
+        st.error(f"{len(betas) * len(dims)} runs is more than the {MAX_SWEEP_RUNS} a sweep may have.")
+        return
+
+    def jobs() -> list[TrainingJob]:
+        base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs))
+        grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix))
+        owner = state.owner_hash_for_new_run()
+        return [TrainingJob(config, name, state.checkpoint_dir(), owner=owner) for name, config in grid]
+
+    launch(jobs, "start the sweep")
