@@ -3,7 +3,6 @@
 import io
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -72,14 +71,8 @@ shown = min(len(test_mu), 3000)
 points = state.project_2d(info, test_mu[:shown])
 here = state.project_2d(info, mu.numpy())[0]
 fig = figures.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
-fig.add_trace(
-    go.Scatter(
-        x=[here[0]],
-        y=[here[1]],
-        mode="markers",
-        name="your digit",
-        marker={"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}},
-    )
+figures.mark(
+    fig, here, "your digit", {"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}}
 )
 st.plotly_chart(fig, key="draw_scatter")
 if info.config.latent_dim > 2:

@@ -11,15 +11,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.conftest import words
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    *words(
+        "--no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run"
+    ),
 ]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
@@ -41,10 +40,7 @@ def start_server(env: dict[str, str], port: int, timeout: float = 60) -> subproc
         str(ROOT / "streamlit_app.py"),
         "--server.port",
         str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
+        *words("--server.address 127.0.0.1 --server.headless true"),
     ]
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -131,6 +131,11 @@ def session_job(at):
     return job
 
 
+def words(line: str) -> list[str]:
+    """A command line (or any list of plain words) as a person types it: split on spaces."""
+    return line.split()
+
+
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m vae ARGS`` offline, as a person would run it; never waits more than 5 minutes."""
     full_env = {**os.environ, "VAE_OFFLINE": "1", **(env or {})}

@@ -5,20 +5,14 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP, open_page, png_bytes, session_job, snapshot
+from tests.conftest import APP, open_page, png_bytes, session_job, snapshot, words
 from vae.checkpoints import load_run
 from vae.folder import list_runs
 
 PAGES = [
-    "pages/home.py",
-    "pages/train.py",
-    "pages/runs.py",
-    "pages/latent.py",
-    "pages/explorer.py",
-    "pages/interpolation.py",
-    "pages/generate.py",
-    "pages/diagnostics.py",
-    "pages/draw.py",
+    *words(
+        "pages/home.py pages/train.py pages/runs.py pages/latent.py pages/explorer.py pages/interpolation.py pages/generate.py pages/diagnostics.py pages/draw.py"
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, words
 from vae.burda import stage as burda_stage
 from vae.checkpoints import load_run
 from vae.config import ConfigError, VAEConfig, from_dict
@@ -134,7 +134,7 @@ def test_hidden_widths_come_from_a_flag_a_link_or_a_checkpoint(value, expected):
     assert from_dict(from_dict({"hidden": value}).to_dict()).hidden == expected
 
 
-@pytest.mark.parametrize("value", ["", "200,,200", "two hundred", "0", "200,5000", "1,2,3,4,5", "2.5", [True]])
+@pytest.mark.parametrize("value", ["", "200,,200", "two hundred", *words("0 200,5000 1,2,3,4,5 2.5"), [True]])
 def test_bad_hidden_widths_are_refused_naming_the_field(value):
     with pytest.raises(ConfigError) as info:
         from_dict({"hidden": value})
@@ -215,34 +215,13 @@ def test_a_tiny_configurable_mlp_trains_saves_and_loads(binarized_5k, tmp_path):
 
 
 def test_the_cli_trains_burdas_model_from_flags(tmp_path):
-    done = cli(
-        "train",
-        "--dataset",
-        "binarized-mnist-5k",
-        "--hidden",
-        "16,16",
-        "--activation",
-        "tanh",
-        "--latent-dim",
-        "3",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "500",
-        "--lr-schedule",
-        "burda",
-        "--adam-eps",
-        "1e-4",
-        "--name",
-        "flags",
-        "--checkpoint-dir",
-        str(tmp_path),
-        "--json",
-    )
+    model = "--dataset binarized-mnist-5k --hidden 16,16 --activation tanh --latent-dim 3 --batch-size 500"
+    optimiser = "--epochs 1 --lr-schedule burda --adam-eps 1e-4"
+    done = cli("train", *words(model), *words(optimiser), "--name", "flags", "--checkpoint-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     config = load_run(tmp_path / "flags.pt").config
     assert (config.hidden, config.activation, config.adam_eps, config.lr_schedule) == ((16, 16), "tanh", 1e-4, "burda")
-    bad = cli("train", "--hidden", "200,x", "--name", "bad", "--checkpoint-dir", str(tmp_path))
+    bad = cli(*words("train --hidden 200,x --name bad --checkpoint-dir"), str(tmp_path))
     assert bad.returncode == 2 and "hidden" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad.pt").exists()
 
@@ -293,13 +272,7 @@ def test_the_shipped_burda_run_matches_a_fresh_iw_estimate_within_mc_noise(full_
     done = cli(
         "eval",
         str(BURDA),
-        "--iw",
-        "5000",
-        "--n",
-        "200",
-        "--seed",
-        "1",
-        "--json",
+        *words("--iw 5000 --n 200 --seed 1 --json"),
         env={"VAE_DATA_DIR": str(full_mnist_root)},
     )
     assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, words
 
 
 def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
@@ -18,20 +18,7 @@ def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
 
 def test_train_json_contract_then_eval(tmp_path):
     out = cli(
-        "train",
-        "--dataset",
-        "mnist-5k",
-        "--arch",
-        "mlp",
-        "--latent-dim",
-        "2",
-        "--beta",
-        "1",
-        "--epochs",
-        "2",
-        "--name",
-        "cli",
-        "--checkpoint-dir",
+        *words("train --dataset mnist-5k --arch mlp --latent-dim 2 --beta 1 --epochs 2 --name cli --checkpoint-dir"),
         str(tmp_path),
         "--json",
     )
@@ -51,23 +38,23 @@ def test_train_json_contract_then_eval(tmp_path):
     assert result["dataset"] == "mnist-5k" and result["n"] == 1000 and result["config"]["latent_dim"] == 2
     assert result["loss"] == pytest.approx(records[-1]["test"]["loss"], rel=1e-5)
 
-    iw = cli("eval", str(tmp_path / "cli.pt"), "--json", "--iw", "5", "--n", "100")
+    iw = cli("eval", str(tmp_path / "cli.pt"), *words("--json --iw 5 --n 100"))
     assert iw.returncode == 0, iw.stderr
     iw_result = json.loads(iw.stdout)
     assert iw_result["iw_k"] == 5 and iw_result["iw_n"] == 100 and iw_result["iw_nll"] > 0
 
-    again = cli("train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "cli", "--checkpoint-dir", str(tmp_path))
+    again = cli(*words("train --dataset mnist-5k --epochs 1 --name cli --checkpoint-dir"), str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ["train", "--name", "x", "--latent-dim", "99"],
-        ["train", "--name", "x", "--beta", "-1"],
-        ["train", "--name", "x", "--arch", "resnet"],
-        ["train", "--name", "x", "--epochs", "two"],
-        ["train", "--name", "...", "--epochs", "1"],
+        words("train --name x --latent-dim 99"),
+        words("train --name x --beta -1"),
+        words("train --name x --arch resnet"),
+        words("train --name x --epochs two"),
+        words("train --name ... --epochs 1"),
         ["train"],
         ["frobnicate"],
     ],
@@ -81,9 +68,7 @@ def test_usage_errors_are_one_line_and_exit_2(args, tmp_path):
 
 def test_name_cannot_escape_the_checkpoint_dir(tmp_path):
     target = tmp_path / "ckpt"
-    out = cli(
-        "train", "--dataset", "mnist-5k", "--epochs", "1", "--name", "../../escape", "--checkpoint-dir", str(target)
-    )
+    out = cli(*words("train --dataset mnist-5k --epochs 1 --name ../../escape --checkpoint-dir"), str(target))
     assert out.returncode == 0, out.stderr
     assert [p.name for p in target.iterdir()] == ["escape.pt"]
     assert not (tmp_path / "escape.pt").exists()
@@ -116,16 +101,7 @@ def test_every_train_option_says_what_it_does_and_its_default():
 
 def test_train_without_json_prints_the_final_metrics_and_the_path_on_stdout(tmp_path):
     out = cli(
-        "train",
-        "--dataset",
-        "mnist-5k",
-        "--latent-dim",
-        "2",
-        "--epochs",
-        "1",
-        "--name",
-        "plain",
-        "--checkpoint-dir",
+        *words("train --dataset mnist-5k --latent-dim 2 --epochs 1 --name plain --checkpoint-dir"),
         str(tmp_path),
     )
     assert out.returncode == 0, out.stderr
@@ -148,7 +124,7 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
     monkeypatch.delenv("VAE_CHECKPOINT_DIR", raising=False)
     env = {k: v for k, v in __import__("os").environ.items() if k != "VAE_CHECKPOINT_DIR"}
     listed = subprocess.run(
-        [sys.executable, "-m", "vae", "list", "--json"],
+        [sys.executable, *words("-m vae list --json")],
         cwd=elsewhere,
         env={**env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -162,13 +138,7 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
     chosen = tmp_path / "chosen"
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(chosen))
     out = cli(
-        "train",
-        "--dataset",
-        "mnist-5k",
-        "--epochs",
-        "1",
-        "--name",
-        "here",
+        *words("train --dataset mnist-5k --epochs 1 --name here"),
         cwd=elsewhere,
         env={"VAE_CHECKPOINT_DIR": str(chosen), "PYTHONPATH": str(ROOT)},
     )
@@ -178,27 +148,13 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
 
 
 def test_sweep_trains_one_named_run_per_combination(tmp_path):
+    grid = "--beta 0.5,2 --latent-dim 2,3 --name-prefix sw --jobs 2"
     out = cli(
-        "sweep",
-        "--dataset",
-        "mnist-5k",
-        "--epochs",
-        "1",
-        "--beta",
-        "0.5,2",
-        "--latent-dim",
-        "2,3",
-        "--name-prefix",
-        "sw",
-        "--jobs",
-        "2",
-        "--checkpoint-dir",
-        str(tmp_path),
-        "--json",
+        "sweep", "--dataset", "mnist-5k", "--epochs", "1", *words(grid), "--checkpoint-dir", str(tmp_path), "--json"
     )
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]
-    assert sorted(r["name"] for r in records) == ["sw-d2-b0.5", "sw-d2-b2", "sw-d3-b0.5", "sw-d3-b2"]
+    assert sorted(r["name"] for r in records) == words("sw-d2-b0.5 sw-d2-b2 sw-d3-b0.5 sw-d3-b2")
     from vae.checkpoints import load_run
 
     for r in records:
@@ -208,7 +164,7 @@ def test_sweep_trains_one_named_run_per_combination(tmp_path):
     # Higher β buys a lower rate: the trade-off the sweep is for.
     kl = {r["name"]: r["test"]["kl"] for r in records}
     assert kl["sw-d2-b2"] < kl["sw-d2-b0.5"] and kl["sw-d3-b2"] < kl["sw-d3-b0.5"]
-    again = cli("sweep", "--beta", "0.5", "--latent-dim", "2", "--name-prefix", "sw", "--checkpoint-dir", str(tmp_path))
+    again = cli(*words("sweep --beta 0.5 --latent-dim 2 --name-prefix sw --checkpoint-dir"), str(tmp_path))
     assert again.returncode == 2 and "already exist" in again.stderr
-    bad = cli("sweep", "--beta", "0.5,x", "--name-prefix", "sw2", "--checkpoint-dir", str(tmp_path))
+    bad = cli(*words("sweep --beta 0.5,x --name-prefix sw2 --checkpoint-dir"), str(tmp_path))
     assert bad.returncode == 2 and "beta" in bad.stderr and "Traceback" not in bad.stderr

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import cli, snapshot, wait_until
+from tests.conftest import cli, snapshot, wait_until, words
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
 from vae.checkpoints import load_run
 from vae.cli import main
@@ -25,19 +25,19 @@ def _subparser(name: str):
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["train", "--name", "x", "--latent-dim", "-3"], "vae train: error: --latent-dim must be in [2, 64]; got -3"),
-        (["train", "--name", "x", "--hidden", "200,x"], "vae train: error: --hidden: expected an integer, got 'x'"),
-        (["train", "--name", "x", "--lr-schedule", "step"], None),
+        (words("train --name x --latent-dim -3"), "vae train: error: --latent-dim must be in [2, 64]; got -3"),
+        (words("train --name x --hidden 200,x"), "vae train: error: --hidden: expected an integer, got 'x'"),
+        (words("train --name x --lr-schedule step"), None),
         (
-            ["sweep", "--beta", "1", "--latent-dim", "99", "--name-prefix", "s"],
+            words("sweep --beta 1 --latent-dim 99 --name-prefix s"),
             "vae sweep: error: --latent-dim must be in [2, 64]; got 99",
         ),
-        (["sweep", "--beta", "1,500", "--name-prefix", "s"], "vae sweep: error: --beta must be in [0, 100]; got 500"),
+        (words("sweep --beta 1,500 --name-prefix s"), "vae sweep: error: --beta must be in [0, 100]; got 500"),
         (
-            ["sweep", "--beta", "1", "--name-prefix", "s", "--jobs", "0"],
+            words("sweep --beta 1 --name-prefix s --jobs 0"),
             "vae sweep: error: --jobs must be in [1, 64]; got 0",
         ),
-        (["eval", "x", "--iw", "0"], None),
+        (words("eval x --iw 0"), None),
     ],
 )
 def test_errors_name_the_flag_the_user_typed(args, line, tmp_path, capsys):
@@ -53,7 +53,7 @@ def test_a_run_name_made_file_safe_is_reported_as_typed_and_as_it_became(tmp_pat
     assert "no run named 'my run' (as a run name: 'my-run')" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["sweep", "eval", "import", "list", "train"])
+@pytest.mark.parametrize("command", words("sweep eval import list train"))
 def test_every_option_of_every_command_explains_itself_with_its_default(command):
     parser = _subparser(command)
     for action in parser._actions:
@@ -87,7 +87,7 @@ def test_results_go_to_stdout_and_every_command_takes_a_name_or_a_path(run_dir, 
     assert "continuing 'mine' from epoch 2 for 1 more epoch (2), saving as 'mine-continued'" in more.stderr
     assert (elsewhere / "mine.pt").read_bytes() == (run_dir / "tiny-d4.pt").read_bytes(), "the source was changed"
 
-    again = cli("train", "--resume", "mine-continued", "--epochs", "2", "--checkpoint-dir", str(run_dir))
+    again = cli(*words("train --resume mine-continued --epochs 2 --checkpoint-dir"), str(run_dir))
     assert "for 2 more epochs (3 to 4)" in again.stderr and again.stdout.startswith("epoch 4/4 test:")
 
 
@@ -112,18 +112,18 @@ def test_import_follows_trains_naming_rules(run_dir, tmp_path):
     source = tmp_path / "source.pt"
     shutil.copy(run_dir / "tiny-d4.pt", source)
     imported = cli("import", str(source), "--name", "tiny-d4", "--checkpoint-dir", str(run_dir))
-    trained = cli("train", "--name", "tiny-d4", "--epochs", "1", "--checkpoint-dir", str(run_dir))
+    trained = cli(*words("train --name tiny-d4 --epochs 1 --checkpoint-dir"), str(run_dir))
     assert imported.returncode == trained.returncode == 2
     refusal = f"run 'tiny-d4' already exists in {run_dir}; choose another --name or pass --overwrite"
     assert imported.stderr.strip() == f"vae import: error: {refusal}"
     assert trained.stderr.strip() == f"vae train: error: {refusal}"
     assert not (run_dir / "tiny-d4-2.pt").exists()
 
-    shipped = cli("import", str(source), "--name", "tiny-d2", "--overwrite", "--checkpoint-dir", str(run_dir))
+    shipped = cli("import", str(source), *words("--name tiny-d2 --overwrite --checkpoint-dir"), str(run_dir))
     assert shipped.returncode == 2 and "shipped run" in shipped.stderr
 
     shutil.copy(run_dir / "tiny-d2.pt", source)
-    replaced = cli("import", str(source), "--name", "tiny-d4", "--overwrite", "--checkpoint-dir", str(run_dir))
+    replaced = cli("import", str(source), *words("--name tiny-d4 --overwrite --checkpoint-dir"), str(run_dir))
     assert replaced.returncode == 0, replaced.stderr
     assert replaced.stdout.startswith(f"imported a VAE Lab run as {run_dir / 'tiny-d4.pt'} (mlp d=2")
     assert load_run(run_dir / "tiny-d4.pt").config.latent_dim == 2
@@ -150,14 +150,7 @@ def test_import_likelihood_bce_measures_the_elbo_that_their_code_trained(tmp_pat
     out = cli(
         "import",
         str(path),
-        "--name",
-        "bce",
-        "--dataset",
-        "mnist-5k",
-        "--likelihood",
-        "bce",
-        "--json",
-        "--checkpoint-dir",
+        *words("--name bce --dataset mnist-5k --likelihood bce --json --checkpoint-dir"),
         str(runs),
     )
     assert out.returncode == 0, out.stderr
@@ -171,12 +164,10 @@ def test_import_likelihood_bce_measures_the_elbo_that_their_code_trained(tmp_pat
         theirs = float(bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / len(x)
     assert reply["test"]["loss"] == pytest.approx(theirs, rel=0.01)
 
-    default = cli("import", str(path), "--name", "mse", "--dataset", "mnist-5k", "--checkpoint-dir", str(runs))
+    default = cli("import", str(path), *words("--name mse --dataset mnist-5k --checkpoint-dir"), str(runs))
     assert default.returncode == 0 and load_run(runs / "mse.pt").config.likelihood == "mse"
     assert load_run(runs / "mse.pt").final["test"]["loss"] < reply["test"]["loss"] / 2, "MSE and BCE read alike"
-    mismatch = cli(
-        "import", str(runs / "bce.pt"), "--name", "again", "--likelihood", "mse", "--checkpoint-dir", str(runs)
-    )
+    mismatch = cli("import", str(runs / "bce.pt"), *words("--name again --likelihood mse --checkpoint-dir"), str(runs))
     assert mismatch.returncode == 2 and "trained with bce" in mismatch.stderr
 
 

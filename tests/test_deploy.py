@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, words
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 FIRST_PARTY = {"vae", "ui", "pages", "tests", "streamlit_app"}
@@ -160,7 +160,7 @@ def test_setup_names_an_interpreter_that_cannot_run_instead_of_calling_it_too_ol
 def test_python_m_vae_without_torch_says_how_to_set_up_in_one_line():
     """``python -S`` leaves out site-packages: a Python without the venv's packages, as a stranger's would be."""
     out = subprocess.run(
-        [sys.executable, "-S", "-m", "vae", "list"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, *words("-S -m vae list")], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (

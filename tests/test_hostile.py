@@ -18,7 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP, ROOT, cli, open_page, session_job, snapshot, wait_until
+from tests.conftest import APP, ROOT, cli, open_page, session_job, snapshot, wait_until, words
 from vae import jobs
 from vae.checkpoints import load_run
 from vae.data import load_dataset
@@ -147,9 +147,7 @@ def test_cli_names_stay_inside_the_directory(tmp_path):
     for raw in HOSTILE_NAMES:
         if "\0" in raw:
             continue  # a NUL cannot pass through argv; the app test below covers it
-        results[raw] = cli(
-            "train", "--dataset", "mnist-5k", "--epochs", "1", "--name", raw, "--checkpoint-dir", str(target)
-        )
+        results[raw] = cli(*words("train --dataset mnist-5k --epochs 1 --name"), raw, "--checkpoint-dir", str(target))
     assert results["tiny-d2"].returncode == 2 and "shipped" in _one_line_error(results["tiny-d2"])
     assert all(results[n].returncode == 0 for n in results if n != "tiny-d2")
     names = sorted(p.name for p in target.iterdir())
@@ -176,16 +174,7 @@ def test_app_names_are_sanitised_unique_and_never_overwrite(app, run_dir):
 
 def test_cli_divergence_is_reported_and_saves_nothing(tmp_path):
     out = cli(
-        "train",
-        "--dataset",
-        "mnist-5k",
-        "--epochs",
-        "2",
-        "--lr",
-        "1.0",
-        "--name",
-        "boom",
-        "--checkpoint-dir",
+        *words("train --dataset mnist-5k --epochs 2 --lr 1.0 --name boom --checkpoint-dir"),
         str(tmp_path),
     )
     assert out.returncode == 1
@@ -233,16 +222,7 @@ def test_cli_interrupt_keeps_finished_epochs(tmp_path):
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "vae",
-            "train",
-            "--dataset",
-            "mnist-5k",
-            "--epochs",
-            "200",
-            "--name",
-            "long",
-            "--checkpoint-dir",
+            *words("-m vae train --dataset mnist-5k --epochs 200 --name long --checkpoint-dir"),
             str(tmp_path),
         ],
         cwd=ROOT,
@@ -321,14 +301,7 @@ def test_cli_unreadable_data_dir_falls_back_with_a_note(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("not a directory")
     out = cli(
-        "train",
-        "--dataset",
-        "mnist",
-        "--epochs",
-        "1",
-        "--name",
-        "fallback",
-        "--checkpoint-dir",
+        *words("train --dataset mnist --epochs 1 --name fallback --checkpoint-dir"),
         str(tmp_path / "ck"),
         env={"VAE_DATA_DIR": str(not_a_dir)},
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import cli, open_page, snapshot
+from tests.conftest import cli, open_page, snapshot, words
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
 from vae.checkpoints import CheckpointError, load_run
 from vae.data import to_float
@@ -45,11 +45,7 @@ def test_an_import_gives_the_originals_outputs(cls, d, flat, tmp_path, mnist_5k,
     out = cli(
         "import",
         str(path),
-        "--name",
-        "foreign",
-        "--dataset",
-        "mnist-5k",
-        "--checkpoint-dir",
+        *words("--name foreign --dataset mnist-5k --checkpoint-dir"),
         str(tmp_path / "runs"),
         "--json",
     )
@@ -99,11 +95,11 @@ def test_cli_import_refuses_clearly_and_writes_nothing(tmp_path, run_dir):
     state = ExamplesVAE(20).state_dict()
     state["fc4.bias"] = torch.zeros(10)
     torch.save(state, path)
-    wrong = cli("import", str(path), "--name", "x", "--dataset", "mnist-5k", "--checkpoint-dir", str(run_dir))
+    wrong = cli("import", str(path), *words("--name x --dataset mnist-5k --checkpoint-dir"), str(run_dir))
     assert wrong.returncode == 1 and "fc4.bias has shape (10,)" in wrong.stderr and "Traceback" not in wrong.stderr
     (tmp_path / "junk.pt").write_bytes(b"junk")
     junk = cli(
-        "import", str(tmp_path / "junk.pt"), "--name", "x", "--dataset", "mnist-5k", "--checkpoint-dir", str(run_dir)
+        "import", str(tmp_path / "junk.pt"), *words("--name x --dataset mnist-5k --checkpoint-dir"), str(run_dir)
     )
     assert junk.returncode == 1 and "not a readable VAE Lab checkpoint" in junk.stderr
     assert snapshot(run_dir) == before

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, words
 from vae.checkpoints import CheckpointError, load_run
 from vae.config import VAEConfig
 from vae.folder import list_runs
@@ -111,18 +111,7 @@ def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
     env = {**os.environ, "VAE_OFFLINE": "1"}
     command = [
         sys.executable,
-        "-m",
-        "vae",
-        "train",
-        "--dataset",
-        "mnist-5k",
-        "--latent-dim",
-        "2",
-        "--epochs",
-        "400",
-        "--name",
-        "victim",
-        "--checkpoint-dir",
+        *words("-m vae train --dataset mnist-5k --latent-dim 2 --epochs 400 --name victim --checkpoint-dir"),
         str(tmp_path),
         "--json",
     ]
@@ -141,7 +130,7 @@ def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
         time.sleep(0.1)
     done = len(load_run(tmp_path / "victim.pt").epochs)
 
-    out = cli("train", "--resume", "victim", "--epochs", "1", "--checkpoint-dir", str(tmp_path), "--json")
+    out = cli(*words("train --resume victim --epochs 1 --checkpoint-dir"), str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     assert [json.loads(line)["epoch"] for line in out.stdout.splitlines()] == [done + 1]
     run = load_run(tmp_path / "victim.pt")
@@ -150,27 +139,18 @@ def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
 
 def test_cli_resume_carries_on_the_epoch_count_and_guards_shipped_runs(run_dir):
     two = cli(
-        "train",
-        "--dataset",
-        "mnist-5k",
-        "--latent-dim",
-        "2",
-        "--epochs",
-        "2",
-        "--name",
-        "mine",
-        "--checkpoint-dir",
+        *words("train --dataset mnist-5k --latent-dim 2 --epochs 2 --name mine --checkpoint-dir"),
         str(run_dir),
         "--json",
     )
     assert two.returncode == 0, two.stderr
-    more = cli("train", "--resume", "mine", "--epochs", "2", "--checkpoint-dir", str(run_dir), "--json")
+    more = cli(*words("train --resume mine --epochs 2 --checkpoint-dir"), str(run_dir), "--json")
     assert more.returncode == 0, more.stderr
     assert [json.loads(line)["epoch"] for line in more.stdout.splitlines()] == [3, 4]
     assert load_run(run_dir / "mine.pt").config.epochs == 4
 
     shipped_before = (run_dir / "tiny-d2.pt").read_bytes()
-    out = cli("train", "--resume", "tiny-d2", "--epochs", "1", "--checkpoint-dir", str(run_dir), "--json")
+    out = cli(*words("train --resume tiny-d2 --epochs 1 --checkpoint-dir"), str(run_dir), "--json")
     assert out.returncode == 0, out.stderr
     assert (run_dir / "tiny-d2.pt").read_bytes() == shipped_before
     copy = load_run(run_dir / "tiny-d2-continued.pt")

@@ -27,6 +27,7 @@ from tests.conftest import (
     session_job,
     snapshot,
     wait_until,
+    words,
 )
 from tests.foreign_models import ExamplesVAE
 from vae import history as step_history
@@ -80,7 +81,7 @@ def test_a_foreign_state_dict_without_its_biases_is_refused_in_one_line(tmp_path
     torch.save(state, tmp_path / "nobias.pt")
     before = snapshot(run_dir)
     out = cli(
-        "import", str(tmp_path / "nobias.pt"), "--name", "x", "--dataset", "mnist-5k", "--checkpoint-dir", str(run_dir)
+        "import", str(tmp_path / "nobias.pt"), *words("--name x --dataset mnist-5k --checkpoint-dir"), str(run_dir)
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert (
@@ -111,14 +112,7 @@ def test_a_name_held_by_another_process_is_refused_to_the_cli_and_skipped_by_the
     try:
         assert holder_process.stdout.readline().strip() == b"held"
         out = cli(
-            "train",
-            "--name",
-            "shared",
-            "--epochs",
-            "1",
-            "--dataset",
-            "mnist-5k",
-            "--checkpoint-dir",
+            *words("train --name shared --epochs 1 --dataset mnist-5k --checkpoint-dir"),
             str(tmp_path),
             "--overwrite",
         )
@@ -144,18 +138,7 @@ def test_the_app_and_the_cli_starting_one_name_at_once_give_one_file_and_one_ref
     form["Run name"].set_value("race")
     command = [
         sys.executable,
-        "-m",
-        "vae",
-        "train",
-        "--name",
-        "race",
-        "--epochs",
-        "1",
-        "--dataset",
-        "mnist-5k",
-        "--latent-dim",
-        "2",
-        "--checkpoint-dir",
+        *words("-m vae train --name race --epochs 1 --dataset mnist-5k --latent-dim 2 --checkpoint-dir"),
         str(run_dir),
     ]
     cli_run = subprocess.Popen(

@@ -3,6 +3,7 @@ import threading
 import pytest
 import torch
 
+from tests.conftest import words
 from vae.checkpoints import load_run
 from vae.history import StepHistory
 from vae.runs import prepare, train_run
@@ -119,7 +120,7 @@ def test_old_checkpoints_step_tensors_still_read():
     import torch
 
     rows = [[1, s, 100.0 - s, 5.0, 105.0 - s, 1.0, 0.0] for s in range(1, 5)] + [[2, 1, 90.0, 5.0, 95.0, 1.0, 0.0]]
-    old = {"steps": torch.tensor(rows), "step_columns": ["epoch", "step", "recon", "kl", "loss", "beta", "capacity"]}
+    old = {"steps": torch.tensor(rows), "step_columns": words("epoch step recon kl loss beta capacity")}
     steps = StepHistory.from_history(old)
     assert len(steps) == 5 and steps.steps_per_epoch == 4 and steps.epoch_axis()[-1] == 1.25
     assert steps.column("recon")[:2] == [99.0, 98.0]

@@ -153,16 +153,7 @@ def latent_plane(
         )
     )
     if here is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[here[0]],
-                y=[here[1]],
-                mode="markers",
-                name="decoded",
-                hoverinfo="skip",
-                marker={"symbol": "x", "size": 16, "color": "black", "line": {"width": 2}},
-            )
-        )
+        mark(fig, here, "decoded", {"symbol": "x", "size": 16, "color": "black", "line": {"width": 2}})
     if background is not None:
         fig.add_layout_image(
             source=background,
@@ -192,4 +183,10 @@ def latent_norms_figure(paths: dict[str, torch.Tensor], latent_dim: int) -> go.F
     fig.update_layout(
         height=260, xaxis_title="step along the chain", yaxis_title="‖z‖", margin={"t": 10, "b": 10, "l": 10, "r": 10}
     )
+    return fig
+
+
+def mark(fig: go.Figure, point: np.ndarray, name: str, marker: dict) -> go.Figure:
+    """Add one marked point ``[2]`` to a latent plot: where a decoded spot, or a drawn digit, lies."""
+    fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name=name, hoverinfo="skip", marker=marker))
     return fig

@@ -20,6 +20,7 @@ from vae.folder import RunInfo, delete_run
 from vae.importers import import_foreign, read_state_dict, recognise
 from vae.jobs import TrainingJob
 from vae.limits import LimitError, check_upload
+from vae.names import Placement
 from vae.runfile import UPLOAD, check_size
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE
@@ -99,7 +100,7 @@ def upload_section(upload) -> None:
     if foreign is None:
         if st.button("Add to my runs", icon=":material/upload:"):
             owner = state.owner_hash_for_new_run()  # a token is made on the click, not while a file waits
-            add(lambda: import_run(directory, data, stem, owner=owner, origin=UPLOAD))
+            add(lambda: import_run(directory, data, stem, Placement(owner, UPLOAD)))
         return
     st.info(
         f"Recognised **{foreign.layout.description}**, d = {foreign.latent_dim}. It is mapped onto VAE Lab's "
@@ -110,7 +111,7 @@ def upload_section(upload) -> None:
     dataset = st.selectbox("Evaluate it on", datasets, index=datasets.index(default_dataset()))
     if st.button("Import", icon=":material/upload:"):
         owner = state.owner_hash_for_new_run()
-        add(lambda: import_foreign(directory, foreign, stem, dataset, source=upload.name, owner=owner, origin=UPLOAD))
+        add(lambda: import_foreign(directory, foreign, stem, dataset, Placement(owner, UPLOAD), source=upload.name))
 
 
 def add(save: Callable[[], Path]) -> None:

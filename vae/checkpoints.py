@@ -22,8 +22,9 @@ from vae.config import VAEConfig
 from vae.errors import CheckpointError
 from vae.models import VAE, build_model
 from vae.names import (
+    NEXT_FREE,
+    Placement,
     release_run_name,
-    reserve_name,
     run_path,
     run_status,
     shipped_names,
@@ -166,31 +167,16 @@ def load_run_bytes(data: bytes, label: str = "the uploaded file") -> Run:
 
 
 def import_run(
-    directory: Path,
-    data: bytes,
-    wanted_name: str,
-    *,
-    owner: str = "",
-    origin: str = "",
-    label: str = "the uploaded file",
-    exact: bool = False,
-    overwrite: bool = False,
+    directory: Path, data: bytes, wanted_name: str, placement: Placement = NEXT_FREE, label: str = "the uploaded file"
 ) -> Path:
-    """Validate uploaded bytes, then store them under a name reserved as ``reserve_name`` does, owned by
-    ``owner`` (a hash). Nothing is written for a bad file."""
+    """Validate uploaded bytes, then store them as a run under ``placement``'s name rule and owner.
+    Nothing is written for a bad file."""
     run = load_run_bytes(data, label)
-    name = reserve_name(directory, wanted_name, exact=exact, overwrite=overwrite)
+    name = placement.reserve(directory, wanted_name)
     try:
+        extra = {"owner": placement.owner, "origin": placement.origin}
         return save_run(
-            directory,
-            name,
-            run.model,
-            run.config,
-            run.history,
-            run.final,
-            train_state=run.train_state,
-            owner=owner,
-            origin=origin,
+            directory, name, run.model, run.config, run.history, run.final, train_state=run.train_state, **extra
         )
     finally:
         release_run_name(directory, name)

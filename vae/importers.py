@@ -23,7 +23,7 @@ from vae.checkpoints import CheckpointError, save_run
 from vae.config import VAEConfig, bounds
 from vae.history import StepHistory
 from vae.models import IMAGE_SHAPE, build_model
-from vae.names import release_run_name, reserve_name
+from vae.names import NEXT_FREE, Placement, release_run_name
 from vae.schema import RunStatus, final_summary
 from vae.train import evaluate
 
@@ -161,18 +161,14 @@ def import_foreign(
     foreign: ForeignModel,
     wanted_name: str,
     dataset: str,
+    placement: Placement = NEXT_FREE,
     *,
     source: str = "",
-    owner: str = "",
-    origin: str = "",
     likelihood: str | None = None,
-    exact: bool = False,
-    overwrite: bool = False,
 ) -> Path:
-    """Evaluate ``foreign`` on ``dataset``'s test split and save it as a run with no training history.
-
-    ``likelihood`` is the loss its own code trained it with, so that the stored −ELBO is that code's.
-    The name is reserved as ``reserve_name`` does (``exact``, ``overwrite``).
+    """Evaluate ``foreign`` on ``dataset``'s test split and save it as a run with no training history, under
+    ``placement``'s name rule and owner. ``likelihood`` is the loss its own code trained it with, so that the
+    stored −ELBO is that code's.
     """
     from vae.data import load_dataset
 
@@ -191,8 +187,8 @@ def import_foreign(
     final = final_summary(
         test, data.name, len(data.test_x), 0, RunStatus.IMPORTED, f"imported from {foreign.layout.description}"
     )
-    name = reserve_name(directory, wanted_name, exact=exact, overwrite=overwrite)
+    name = placement.reserve(directory, wanted_name)
     try:
-        return save_run(directory, name, model, config, history, final, owner=owner, origin=origin)
+        return save_run(directory, name, model, config, history, final, owner=placement.owner, origin=placement.origin)
     finally:
         release_run_name(directory, name)

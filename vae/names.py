@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -214,10 +215,25 @@ def reserve_exact(directory: Path, name: str, *, overwrite: bool = False) -> str
     return name
 
 
-def reserve_name(directory: Path, wanted: str, *, exact: bool = False, overwrite: bool = False) -> str:
-    """``reserve_exact`` (the CLI: the name as given, or a refusal) when ``exact``; else ``reserve_run_name``
-    (the app: the next free name)."""
-    return reserve_exact(directory, wanted, overwrite=overwrite) if exact else reserve_run_name(directory, wanted)
+@dataclass(frozen=True)
+class Placement:
+    """How a new run takes its name and whose it is. ``exact``: the name as given, refused when taken unless
+    ``overwrite`` (the CLI's rule); else the next free one (the app's). ``owner`` (a hash) and ``origin``
+    are stored with the run."""
+
+    owner: str = ""
+    origin: str = ""
+    exact: bool = False
+    overwrite: bool = False
+
+    def reserve(self, directory: Path, wanted: str) -> str:
+        """Reserve the run's name under this placement's rule (release it with ``release_run_name``)."""
+        if self.exact:
+            return reserve_exact(directory, wanted, overwrite=self.overwrite)
+        return reserve_run_name(directory, wanted)
+
+
+NEXT_FREE = Placement()  # the app's rule, with no owner: the next free name
 
 
 def claim_run_name(directory: Path, name: str) -> str:

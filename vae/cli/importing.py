@@ -25,7 +25,9 @@ def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
     """Save the file as a run under exactly ``--name``; returns what it was and the saved path."""
     from vae.checkpoints import import_run, load_run_bytes
     from vae.importers import import_foreign, read_state_dict, recognise
+    from vae.names import Placement
 
+    placement = Placement(exact=True, overwrite=args.overwrite)  # train's rule: the name as given, or a refusal
     state = read_state_dict(data)
     foreign = recognise(state, args.file.name, args.latent_dim) if state is not None else None
     if foreign is None:
@@ -35,9 +37,7 @@ def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
                 f"--likelihood: {args.file.name} is a VAE Lab run trained with "
                 f"{run.config.likelihood}; its own config says so"
             )
-        return "a VAE Lab run", import_run(
-            args.checkpoint_dir, data, args.name, label=args.file.name, exact=True, overwrite=args.overwrite
-        )
+        return "a VAE Lab run", import_run(args.checkpoint_dir, data, args.name, placement, label=args.file.name)
     if args.dataset is None:
         raise UsageError(f"{args.file.name} is {foreign.layout.description}: say which --dataset to evaluate it on")
     path = import_foreign(
@@ -45,10 +45,9 @@ def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
         foreign,
         args.name,
         args.dataset,
+        placement,
         source=args.file.name,
         likelihood=args.likelihood,
-        exact=True,
-        overwrite=args.overwrite,
     )
     return foreign.layout.description, path
 

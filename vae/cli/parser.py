@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from vae.cli.common import UsageError, flag
 from vae.config import DATASETS, LIKELIHOODS, RENAMED_FIELDS, VAEConfig, bounds, flag_text
@@ -18,6 +18,8 @@ from vae.sweep import DEFAULT_SWEEP_JOBS, NAME_RULE, SWEPT
 
 # What a flag means beyond the field's own help, and defaults that depend on the machine.
 FLAG_NOTES = {"epochs": "; with --resume, the number of additional epochs"}
+NAME_HELP = "run name; letters, digits, '-', '_' and '.'"
+OVERWRITE_HELP = "replace a user run of that name (a shipped run never is)"
 MACHINE_DEFAULTS = {"dataset": "mnist when its files are on disk, else mnist-5k"}
 
 
@@ -57,141 +59,105 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (
         )
 
 
+# What each command and option says in --help: the words, kept apart from the grammar below.
+SUMMARY = {
+    "train": "train a run and save it, or continue one with --resume",
+    "sweep": "train one run per β (and latent dimension)",
+    "eval": "evaluate a saved run on its test split",
+    "import": "add a VAE trained elsewhere as a run",
+    "list": "list the runs in a checkpoint directory",
+}
+DESCRIPTION = {
+    "train": "Train a VAE and save it as a run, one checkpoint per epoch. With --resume RUN, continue a saved run "
+    "for --epochs more epochs from its stored optimizer and RNG states.",
+    "sweep": f"Train one run per combination of --beta and --latent-dim, named {NAME_RULE}, --jobs at a time, each "
+    "with its share of the cores. Every other option is a train option.",
+    "eval": "Evaluate a run on its dataset's test split: −ELBO and its terms, KL per dimension and active units; "
+    "with --iw, also the importance-weighted estimate of −log p(x) (Burda et al. 2015).",
+    "import": "Add a VAE trained elsewhere as a run: a VAE Lab checkpoint, or a plain state_dict of the "
+    "pytorch/examples VAE (vae/main.py) or of the design notes' conv VAE. A foreign model is recognised by its keys "
+    "and shapes, mapped onto VAE Lab's model with identical outputs, and evaluated on the test split of --dataset.",
+    "list": "List the runs in --checkpoint-dir, shipped ones first.",
+}
+HELP = {
+    "train --name": f"{NAME_HELP} (required unless --resume; with --resume, the new name for a continued shipped "
+    "run or file from elsewhere)",
+    "train --resume": "continue this run for --epochs more epochs: a run name in --checkpoint-dir, or a path; its "
+    "config comes from the checkpoint",
+    "sweep --beta": "comma-separated β values, each {:g} to {:g}, e.g. 0.25,0.5,1,2,4 (required)".format(
+        *bounds("beta")
+    ),
+    "sweep --latent-dim": "comma-separated latent dimensions, each {} to {}".format(*bounds("latent_dim")),
+    "sweep --jobs": "runs at a time, 1 to 64; the cores are divided among them",
+    "eval --iw": "also estimate −log p(x) with K importance samples per image, 1 to 100000",
+    "import --dataset": "where a foreign model is evaluated (required for one; a VAE Lab run knows its own)",
+    "import --likelihood": "the loss that trained a foreign model (a state_dict does not say): bce or mse",
+    "import --latent-dim": "the latent dimension you expect; refused if the file's differs",
+}
+USUAL_LIKELIHOOD = "the model's usual one: bce for pytorch/examples, mse for the design notes' conv VAE"
+
+
+def _option(parser: argparse.ArgumentParser, flag: str, text: str, **kwargs: Any) -> None:
+    """An option whose help ends with its default: ``shown`` if given, else the default itself (a switch: off)."""
+    shown = kwargs.pop("shown", False if kwargs.get("action") == "store_true" else kwargs.get("default"))
+    parser.add_argument(flag, help=with_default(text, shown), **kwargs)
+
+
+def _command(commands: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=SUMMARY[name], description=DESCRIPTION[name])
+
+
 def _add_checkpoint_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(), help=CHECKPOINT_DIR_HELP)
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser(
-        "train",
-        help="train a run and save it, or continue one with --resume",
-        description="Train a VAE and save it as a run, one checkpoint per epoch. With --resume RUN, continue a "
-        "saved run for --epochs more epochs from its stored optimizer and RNG states.",
-    )
+    train = _command(commands, "train")
     _add_config_flags(train)
-    train.add_argument(
-        "--name",
-        help=with_default(
-            "run name; letters, digits, '-', '_' and '.' (required unless --resume; with --resume, the new name for a "
-            "continued shipped run or file from elsewhere)",
-            None,
-        ),
-    )
-    train.add_argument(
-        "--resume",
-        metavar="RUN",
-        help=with_default(
-            "continue this run for --epochs more epochs: a run name in --checkpoint-dir, or a path; its config comes "
-            "from the checkpoint",
-            None,
-        ),
-    )
+    _option(train, "--name", HELP["train --name"])
+    _option(train, "--resume", HELP["train --resume"], metavar="RUN")
     _add_checkpoint_dir(train)
-    train.add_argument("--overwrite", action="store_true", help=with_default("replace a user run of that name", False))
-    train.add_argument("--json", action="store_true", help=with_default("print one JSON object per epoch", False))
+    _option(train, "--overwrite", OVERWRITE_HELP, action="store_true")
+    _option(train, "--json", "print one JSON object per epoch", action="store_true")
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
-    sweep = commands.add_parser(
-        "sweep",
-        help="train one run per β (and latent dimension)",
-        description=f"Train one run per combination of --beta and --latent-dim, named "
-        f"{NAME_RULE}, --jobs at a time, each with its share of the cores. Every other "
-        "option is a train option.",
-    )
+    sweep = _command(commands, "sweep")
     _add_config_flags(sweep, skip=SWEPT)
-    beta_low, beta_high = bounds("beta")
-    dim_low, dim_high = bounds("latent_dim")
-    sweep.add_argument(
-        "--beta",
-        required=True,
-        help=f"comma-separated β values, each {beta_low:g} to {beta_high:g}, e.g. 0.25,0.5,1,2,4 (required)",
-    )
-    sweep.add_argument(
-        "--latent-dim",
-        default=str(VAEConfig().latent_dim),
-        help=with_default(f"comma-separated latent dimensions, each {dim_low} to {dim_high}", VAEConfig().latent_dim),
-    )
+    sweep.add_argument("--beta", required=True, help=HELP["sweep --beta"])
+    _option(sweep, "--latent-dim", HELP["sweep --latent-dim"], default=str(VAEConfig().latent_dim))
     sweep.add_argument("--name-prefix", required=True, help=f"runs are named {NAME_RULE} (required)")
-    sweep.add_argument(
-        "--jobs",
-        type=int,
-        default=DEFAULT_SWEEP_JOBS,
-        help=with_default("runs at a time, 1 to 64; the cores are divided among them", DEFAULT_SWEEP_JOBS),
-    )
+    _option(sweep, "--jobs", HELP["sweep --jobs"], type=int, default=DEFAULT_SWEEP_JOBS)
     _add_checkpoint_dir(sweep)
-    sweep.add_argument("--json", action="store_true", help=with_default("print one JSON object per run", False))
+    _option(sweep, "--json", "print one JSON object per run", action="store_true")
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
-    evaluate = commands.add_parser(
-        "eval",
-        help="evaluate a saved run on its test split",
-        description="Evaluate a run on its dataset's test split: −ELBO and its terms, KL per dimension and active "
-        "units; with --iw, also the importance-weighted estimate of −log p(x) (Burda et al. 2015).",
-    )
+    evaluate = _command(commands, "eval")
     evaluate.add_argument("run", metavar="RUN", help="a run name in --checkpoint-dir, or a path to a .pt file")
     _add_checkpoint_dir(evaluate)
-    evaluate.add_argument(
-        "--iw",
-        type=int,
-        metavar="K",
-        help=with_default("also estimate −log p(x) with K importance samples per image, 1 to 100000", None),
-    )
-    evaluate.add_argument(
-        "--n", type=int, metavar="N", help=with_default("use only the first N test images for --iw", "all")
-    )
-    evaluate.add_argument("--seed", type=int, default=0, help=with_default("seeds the --iw samples", 0))
-    evaluate.add_argument("--json", action="store_true", help=with_default("print one JSON object", False))
+    _option(evaluate, "--iw", HELP["eval --iw"], type=int, metavar="K")
+    _option(evaluate, "--n", "use only the first N test images for --iw", type=int, metavar="N", shown="all")
+    _option(evaluate, "--seed", "seeds the --iw samples", type=int, default=0)
+    _option(evaluate, "--json", "print one JSON object", action="store_true")
 
 
 def _add_import(commands: argparse._SubParsersAction) -> None:
-    importing = commands.add_parser(
-        "import",
-        help="add a VAE trained elsewhere as a run",
-        description="Add a VAE trained elsewhere as a run: a VAE Lab checkpoint, or a plain state_dict of the "
-        "pytorch/examples VAE (vae/main.py) or of the design notes' conv VAE. A foreign model is recognised by "
-        "its keys and shapes, mapped onto VAE Lab's model with identical outputs, and evaluated on the test "
-        "split of --dataset.",
-    )
+    importing = _command(commands, "import")
     importing.add_argument("file", type=Path, help="the .pt file")
-    importing.add_argument("--name", required=True, help="run name; letters, digits, '-', '_' and '.' (required)")
-    importing.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        help=with_default("where a foreign model is evaluated (required for one; a VAE Lab run knows its own)", None),
-    )
-    importing.add_argument(
-        "--likelihood",
-        choices=LIKELIHOODS,
-        help=with_default(
-            "the loss that trained a foreign model (a state_dict does not say): bce or mse",
-            "the model's usual one: bce for pytorch/examples, mse for the design notes' conv VAE",
-        ),
-    )
-    importing.add_argument(
-        "--latent-dim",
-        type=int,
-        metavar="D",
-        help=with_default("the latent dimension you expect; refused if the file's differs", None),
-    )
+    importing.add_argument("--name", required=True, help=f"{NAME_HELP} (required)")
+    _option(importing, "--dataset", HELP["import --dataset"], choices=DATASETS)
+    _option(importing, "--likelihood", HELP["import --likelihood"], choices=LIKELIHOODS, shown=USUAL_LIKELIHOOD)
+    _option(importing, "--latent-dim", HELP["import --latent-dim"], type=int, metavar="D")
     _add_checkpoint_dir(importing)
-    importing.add_argument(
-        "--overwrite", action="store_true", help=with_default("replace a user run of that name", False)
-    )
-    importing.add_argument(
-        "--json", action="store_true", help=with_default("print the run's name, kind and test metrics as JSON", False)
-    )
+    _option(importing, "--overwrite", OVERWRITE_HELP, action="store_true")
+    _option(importing, "--json", "print the run's name, kind and test metrics as JSON", action="store_true")
 
 
 def _add_list(commands: argparse._SubParsersAction) -> None:
-    listing = commands.add_parser(
-        "list",
-        help="list the runs in a checkpoint directory",
-        description="List the runs in --checkpoint-dir, shipped ones first.",
-    )
+    listing = _command(commands, "list")
     _add_checkpoint_dir(listing)
-    listing.add_argument("--json", action="store_true", help=with_default("print one JSON array", False))
+    _option(listing, "--json", "print one JSON array", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
