@@ -17,3 +17,14 @@ def test_the_papers_row_is_the_one_the_code_holds_the_run_against():
 def test_the_sweep_naming_rule_is_the_one_the_sweep_uses():
     assert f"named `{NAME_RULE}`" in README
     assert NAME_RULE == "PREFIX-d{d}-b{β}"
+
+
+def test_the_live_views_cadences_are_the_ones_the_pages_run_at():
+    from ui import training, widgets
+
+    said = (
+        f"A training tab's live view reruns every {training.LIVE_EVERY_S:g} s and\n"
+        f"rebuilds its curves every {widgets.CURVES_EVERY_S:g} s"
+    )
+    assert said in README
+    assert f"the server's list reruns every {training.SERVER_EVERY_S:g} s" in README

@@ -109,8 +109,8 @@ def _scheduled(epochs: list[dict]) -> bool:
 
 
 # Up to this many points a scatter is drawn as SVG, past it with WebGL. Without a GPU (headless
-# chromium, many laptops' browsers on battery) the WebGL context alone costs ~110 ms a page visit,
-# and 2,000 SVG points draw faster than that; 10,000 do not.
+# chromium, many laptops' browsers on battery) the WebGL context alone costs more than a few
+# thousand SVG points take to draw (bench/app_speed.py).
 def rate_distortion_figure(infos: list[RunInfo], batch: tuple[str, ...] = ()) -> go.Figure:
     """Runs as points at (rate = test KL, distortion = test recon), coloured by β, with iso-ELBO lines R + D = c.
 

@@ -45,7 +45,7 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[st
             )
         )
     # Margins that fit the axes and the legend from the start: left to grow them itself, plotly draws
-    # the plot, measures, and draws it again, ~15% of a visit to Latent space. The legend leaves room
+    # the plot, measures, and draws it again, a visible part of a visit to Latent space. The legend leaves room
     # for the 10 characters of "your digit", which Draw adds, as the explorer adds "decoded".
     legend_width = 50 + 7 * max(10, *(len(trace.name) for trace in fig.data))
     fig.update_layout(

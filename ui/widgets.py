@@ -143,7 +143,7 @@ def job_progress(snap: JobSnapshot) -> None:
 
 
 # The live curves are rebuilt at most this often; the live view's reruns in between send the same
-# figure again, which the browser does not redraw (a redraw of 1,000 points a series: ~110 ms).
+# figure again, which the browser does not redraw (a redraw of the curves is the costly part).
 CURVES_EVERY_S = 6.0
 
 

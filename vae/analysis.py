@@ -193,8 +193,8 @@ def embed_2d(
     # Perplexity must leave room for 3 * perplexity neighbours.
     perplexity = float(min(perplexity, max(2.0, (len(mu) - 1) / 3.0)))
     # 250 iterations after the 250 of early exaggeration, instead of openTSNE's 500, and exact
-    # neighbours below 20k points: on 10,000 MNIST latents that took 7.5 s instead of 22 s with
-    # the same 5-NN label accuracy (bench/embedding_speed.py).
+    # neighbours below 20k points: a fraction of the time, with the same 5-NN label accuracy
+    # (bench/embedding_speed.py).
     embedding = TSNE(
         perplexity=perplexity,
         initialization="pca",

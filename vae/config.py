@@ -70,7 +70,7 @@ class VAEConfig:
     (Kingma et al. 2016); ``capacity`` > 0 switches to ``recon + capacity_gamma * |KL - C|`` with C
     ramping from 0 to ``capacity`` over ``capacity_epochs`` (Burgess et al. 2018).
     ``precision`` is for training matmuls: ``auto`` uses bfloat16 where the hardware does it natively
-    (measured 17% faster per MLP epoch on an AVX512-BF16 CPU, same test loss); evaluation is always fp32.
+    (faster per MLP epoch on an AVX512-BF16 CPU, same test loss: bench/train_speed.py); evaluation is always fp32.
     """
 
     dataset: str = _field("mnist-5k", "training data", choices=DATASETS, label="Dataset")

@@ -147,11 +147,10 @@ class MLPVAE(VAE):
 class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` that adds its bias as a separate op; same parameters and state_dict keys.
 
-    On the CPU, oneDNN's bias gradient for a transposed convolution is slow: 7 ms on its own (4.5 ms
-    more when fused into the backward pass) against 0.1 ms for a plain sum, for the 64->32 layer at
-    batch 128 (bf16, channels-last).
-    Adding the bias afterwards lets autograd take the plain sum: a conv epoch under bf16 autocast went
-    from 12.5 s to 8-10 s on 2 cores. In fp32 the two ways cost about the same.
+    On the CPU, oneDNN's bias gradient for a transposed convolution is many times slower than a plain
+    sum over the batch and pixels. Adding the bias afterwards lets autograd take the plain sum, which
+    shortens a conv epoch under bf16 autocast; in fp32 the two ways cost about the same. The readings
+    are in the README's measured figures (``bench/train_speed.py --arch conv``).
     """
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
@@ -191,8 +190,8 @@ class ConvVAE(VAE):
             nn.ReLU(inplace=True),
             ConvTranspose2d(32, 1, 3, stride=1, padding=1),
         )
-        # oneDNN's convolutions run 6-10% faster per epoch on this CPU with channels-last weights and inputs.
-        # In-place ReLUs save an allocation per activation: about 4% of a training step.
+        # oneDNN's convolutions are faster with channels-last weights and inputs, and in-place ReLUs save
+        # an allocation per activation (bench/train_speed.py --arch conv).
         self.to(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:

@@ -8,7 +8,7 @@ The process yields the cores before anything else, and only then imports torch: 
 of CPU that would otherwise compete with every page of every user at full priority. It is a plain
 subprocess, not a ``multiprocessing`` one, because spawn re-runs the parent's ``__main__`` in the
 child, and in a Streamlit server that is the app's entrypoint: it imported Streamlit and ran the
-router, 2.4 s of CPU per training before its first step.
+router, seconds of CPU per training before its first step.
 
 Only light modules are imported here.
 """
@@ -59,8 +59,8 @@ def yield_cores() -> None:
 
     Niceness only orders the tasks within one autogroup: Linux with autogroups (most desktops, this VM)
     first splits the cores evenly between sessions' groups. A browser in another session, on the same
-    machine, shared the cores half and half with a training at niceness 15, and a page switch beside two
-    trainings took up to 1.35 s; in a niced group of their own, 0.68 s. Best effort: where this fails,
+    machine, shared the cores half and half with a training at niceness 15; in a niced group of their own
+    the trainings wait (README, measured figures: page switches beside trainings). Best effort: where this fails,
     the training keeps the server's priority, or the niceness alone.
     """
     try:
