@@ -29,6 +29,7 @@ from vae.data import load_dataset
 from vae.folder import list_runs
 from vae.names import SHIPPED_MANIFEST
 from vae.runs import train_run
+from vae.schema import RunStatus
 from vae.train import EpochMetrics, TrainingEnded
 
 CHECKPOINTS = ROOT / "checkpoints"
@@ -76,7 +77,7 @@ def build(name: str, config: VAEConfig) -> None:
     for event in train_run(config, name, CHECKPOINTS, data=data, allow_shipped=True, save_train_state=keep_state):
         if isinstance(event, EpochMetrics):
             print(f"{name} epoch {event.epoch}: test loss {event.test['loss']:.2f}", flush=True)
-        elif isinstance(event, TrainingEnded) and event.reason != "completed":
+        elif isinstance(event, TrainingEnded) and event.reason != RunStatus.COMPLETED:
             raise SystemExit(f"{name}: {event.message}")
     print(f"{name}: done in {time.perf_counter() - began:.0f} s", flush=True)
 
@@ -130,7 +131,8 @@ def measure_reference(name: str) -> None:
 
 def adopt(path: Path) -> str:
     """Take ``path``, a shipped run continued elsewhere (more of Burda et al.'s stages, say), as that shipped run:
-    stopped at its last finished epoch, with the optimizer and RNG states that carry it on exactly."""
+    completed when it has its config's every epoch, else stopped at its last finished epoch, with the optimizer
+    and RNG states that carry it on exactly."""
     from vae.checkpoints import save_run
 
     run = load_run(path)
@@ -141,10 +143,13 @@ def adopt(path: Path) -> str:
         )
     done = len(run.epochs)
     final = {key: value for key, value in run.final.items() if key not in ("trainer", "position")}
-    final |= {
-        "status": "stopped",
-        "message": f"stopped after epoch {done:,} of {run.config.epochs:,}; continue it for the rest of the schedule",
-    }
+    if done >= run.config.epochs:
+        final |= {"status": str(RunStatus.COMPLETED), "message": f"trained {done:,} epochs: the whole schedule"}
+    else:
+        final |= {
+            "status": str(RunStatus.STOPPED),
+            "message": f"stopped after epoch {done:,} of {run.config.epochs:,}; continue it for the rest of the schedule",
+        }
     save_run(
         CHECKPOINTS,
         run.name,

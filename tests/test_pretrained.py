@@ -114,9 +114,12 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
     assert ("train_state" in payload) == continuable, "only the runs shipped to be continued keep Adam's state"
 
 
-def test_a_continuation_adopted_as_the_shipped_run_is_stopped_and_carries_on_exactly(tmp_path, small_data, monkeypatch):
+def test_a_continuation_adopted_as_the_shipped_run_keeps_its_status_and_carries_on_exactly(
+    tmp_path, small_data, monkeypatch
+):
     import threading
 
+    from vae.checkpoints import save_run
     from vae.config import VAEConfig
     from vae.runs import continue_config, train_run
     from vae.train import StepMetrics
@@ -132,8 +135,22 @@ def test_a_continuation_adopted_as_the_shipped_run_is_stopped_and_carries_on_exa
         pass
     assert build.adopt(elsewhere / "burda-vae-k1.pt") == "burda-vae-k1"
     adopted, source = load_run(shipped / "burda-vae-k1.pt"), load_run(elsewhere / "burda-vae-k1.pt")
-    assert adopted.status == "stopped" and "trainer" not in adopted.final and len(adopted.epochs) == 2
+    assert adopted.status == "completed" and "trainer" not in adopted.final and len(adopted.epochs) == 2
     assert adopted.train_state["epochs_done"] == 2 and adopted.epochs == source.epochs
+    # One cut short of its schedule (a killed background training, saved at an epoch's end) is stopped.
+    planned = source.config.replace(epochs=5)
+    save_run(
+        tmp_path / "short",
+        "burda-vae-k1",
+        source.model,
+        planned,
+        source.history,
+        source.final,
+        train_state=source.train_state,
+    )
+    build.adopt(tmp_path / "short" / "burda-vae-k1.pt")
+    short = load_run(shipped / "burda-vae-k1.pt")
+    assert short.status == "stopped" and short.final["message"].startswith("stopped after epoch 2 of 5")
     stop = threading.Event()  # a continuation stopped mid-epoch is refused: adopt takes whole epochs
     for event in train_run(
         continue_config(run, 1), "burda-vae-k1", tmp_path / "cut", data=small_data, resume=run, stop=stop

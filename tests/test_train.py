@@ -111,7 +111,7 @@ def test_a_run_stopped_in_its_first_epoch_is_drawn_over_the_part_it_trained(tiny
     steps = StepHistory.from_history(load_run(tmp_path / "early.pt").history)
     assert steps.steps_per_epoch == 8 and len(steps) == 3
     assert steps.epoch_axis() == [1 / 8, 2 / 8, 3 / 8]
-    from ui.figures import step_series
+    from ui.curves import step_series
 
     assert step_series(steps, "early", None)["x"][-1] == 3 / 8
 

@@ -79,7 +79,7 @@ def integer(value: Any, where: str, low: int = 0, high: int = 2**31 - 1) -> int:
 
 
 def text(value: Any, where: str, *, choices: tuple[str, ...] = (), max_length: int = MAX_TEXT) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:  # a str subclass (an enum member) would not load back with weights_only
         raise SchemaError(where, f"expected text, got {_shown(value)}")
     if len(value) > max_length:
         raise SchemaError(where, f"is {len(value):,} characters, over {max_length:,}")
