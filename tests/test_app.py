@@ -9,11 +9,9 @@ from tests.conftest import APP, open_page, png_bytes, session_job, snapshot, wor
 from vae.checkpoints import load_run
 from vae.folder import list_runs
 
-PAGES = [
-    *words(
-        "pages/home.py pages/train.py pages/runs.py pages/latent.py pages/explorer.py pages/interpolation.py pages/generate.py pages/diagnostics.py pages/draw.py"
-    ),
-]
+PAGES = words(
+    "pages/home.py pages/train.py pages/runs.py pages/latent.py pages/explorer.py pages/interpolation.py pages/generate.py pages/diagnostics.py pages/draw.py"
+)
 
 
 _open = open_page
