@@ -11,6 +11,10 @@ def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
     code = "import sys, vae, vae.config; print('streamlit' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+    # The command line's grammar and commands load without torch, so that --help and a usage error are instant.
+    code = "import sys, vae.cli, vae.cli.train, vae.cli.evaluate, vae.cli.importing; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
     code = "import sys, vae.analysis, vae.runs, vae.checkpoints; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

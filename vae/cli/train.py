@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from vae.cli.common import EXIT_OK, Failed, UsageError, ctrl_c_stops, note, result, run_file, taken_message
 from vae.config import VAEConfig, from_dict
 from vae.errors import NameTaken
-from vae.schema import RunStatus
 
 if TYPE_CHECKING:
     from vae.checkpoints import Run
@@ -172,6 +171,7 @@ def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | N
     from vae.checkpoints import CheckpointError
     from vae.data import load_dataset
     from vae.runs import train_run
+    from vae.schema import RunStatus
 
     display = _Display(plan, _say_continuation(plan), args.json)
     data = load_dataset(plan.config.dataset)
