@@ -31,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
 from vae.config import VAEConfig
-from vae.data import SPLITS, data_root, load_dataset
+from vae.data import load_dataset
+from vae.data_files import SPLITS
 from vae.runs import prepare
+from vae.settings import data_root
 from vae.train import EpochMetrics, train
 
 CACHE = Path.home() / ".cache" / "vae-lab" / "torchvision"

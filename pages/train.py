@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui import routing, state, train_form, training, widgets
 from vae.config import VAEConfig
-from vae.data import default_dataset
+from vae.data_files import default_dataset
 
 routing.ensure_routed()
 

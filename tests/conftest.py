@@ -17,7 +17,9 @@ import pytest
 import torch
 
 from vae.config import VAEConfig
-from vae.data import Dataset, data_root, is_available, load_dataset
+from vae.data import Dataset, load_dataset
+from vae.data_files import is_available
+from vae.settings import data_root
 
 ROOT = Path(__file__).resolve().parent.parent
 

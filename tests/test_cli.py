@@ -15,6 +15,10 @@ def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
     code = "import sys, vae.cli, vae.cli.train, vae.cli.evaluate, vae.cli.importing; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+    for bad in (["train", "--name", "x", "--latent-dim", "-3"], ["sweep", "--beta", "1,x", "--name-prefix", "s"]):
+        code = f"import sys; from vae.cli import main; code = main({bad!r}); print(code, 'torch' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == ["2", "False"], (bad, out.stdout, out.stderr)
     code = "import sys, vae.analysis, vae.runs, vae.checkpoints; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from vae.data import DataError, batches, default_dataset, is_available, load_dataset, read_idx, to_float
+from vae.data import DataError, batches, load_dataset, read_idx, to_float
+from vae.data_files import default_dataset, is_available
 
 
 def test_mnist_5k_is_a_fixed_stratified_split(mnist_5k):

@@ -15,7 +15,7 @@ import streamlit as st
 from ui import state, widgets
 from vae.checkpoints import CheckpointError, import_run, load_run
 from vae.config import ConfigError, bounds, field_spec
-from vae.data import default_dataset
+from vae.data_files import default_dataset
 from vae.folder import RunInfo, delete_run
 from vae.importers import import_foreign, read_state_dict, recognise
 from vae.jobs import TrainingJob

@@ -13,12 +13,13 @@ from ui import curves
 from ui.state import CURRENT_RUN_KEY, LIVE_CURVES_KEY, dataset_of, load, runs
 from vae.analysis import image_grid, to_uint8
 from vae.checkpoints import CheckpointError, Run
-from vae.data import OFFLINE_DATASET, Dataset, data_root, default_dataset
+from vae.data import Dataset
+from vae.data_files import OFFLINE_DATASET, default_dataset
 from vae.folder import RunInfo
 from vae.jobs import TrainingJob, max_concurrent
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
-from vae.settings import retention_text
+from vae.settings import data_root, retention_text
 
 
 def select_run(where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:

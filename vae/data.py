@@ -23,18 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vae.data_files import (
+    BINARIZED,
+    FULL_DATASETS,
+    OFFLINE_DATASET,
+    SPLITS,
+    find,
+    is_available,
+    raw_dir,
+)
 from vae.download import download
 from vae.settings import data_root
 
-FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-OFFLINE_DATASET = "mnist-5k"
-# Binarized MNIST, as in the likelihood literature: each dataset here, binarized from the one it names.
-BINARIZED = {"binarized-mnist": "mnist", "binarized-mnist-5k": OFFLINE_DATASET}
 BINARIZE_TEST_SEED = 0
-SPLITS = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 FASHION_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits and Fashion-MNIST's articles
@@ -100,31 +101,6 @@ def batches(x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu"
         yield to_float(x[start : start + batch_size].to(device))
 
 
-def _raw_dir(name: str, root: Path) -> Path:
-    return root / FULL_DATASETS[name] / "raw"
-
-
-def _find(raw: Path, stem: str) -> Path | None:
-    for candidate in (raw / stem, raw / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def is_available(name: str, root: Path | None = None) -> bool:
-    """Whether all four files of a full dataset are on disk (no network is touched)."""
-    name = BINARIZED.get(name, name)
-    if name == OFFLINE_DATASET:
-        return True
-    raw = _raw_dir(name, root or data_root())
-    return all(_find(raw, stem) for pair in SPLITS.values() for stem in pair)
-
-
-def default_dataset(root: Path | None = None) -> str:
-    """``mnist`` when its files are on disk, else the offline ``mnist-5k``."""
-    return "mnist" if is_available("mnist", root) else OFFLINE_DATASET
-
-
 def read_idx(path: Path) -> np.ndarray:
     """Read an idx file (gz or plain) into a uint8 array, checking its header against its size."""
     try:
@@ -153,10 +129,10 @@ def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
 
 
 def _load_full(name: str, root: Path) -> Dataset:
-    raw = _raw_dir(name, root)
+    raw = raw_dir(name, root)
     tensors = []
     for images_stem, labels_stem in SPLITS.values():
-        images_path, labels_path = _find(raw, images_stem), _find(raw, labels_stem)
+        images_path, labels_path = find(raw, images_stem), find(raw, labels_stem)
         if images_path is None or labels_path is None:
             raise FileNotFoundError(f"{raw}: {images_stem} or {labels_stem} missing")
         tensors.extend(_to_tensors(read_idx(images_path), read_idx(labels_path)))
@@ -221,7 +197,7 @@ def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
     try:
         if allow_download and not is_available(name, root_path):
             try:
-                download(name, _raw_dir(name, root_path))
+                download(name, raw_dir(name, root_path))
             except OSError as exc:
                 download_error = f"{exc}; "  # said first: why the files below are still missing
         return _load_full(name, root_path)

@@ -32,7 +32,6 @@ def _line(outcome: SweepResult, as_json: bool) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from vae.names import run_path, sanitize_run_name, shipped_names
     from vae.sweep import parse_values, plan, run_sweep
 
     if not 1 <= args.jobs <= 64:
@@ -41,6 +40,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = plan(
         base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int), args.name_prefix
     )
+    from vae.names import run_path, sanitize_run_name, shipped_names  # torch: after the flags are checked
+
     try:
         names = [sanitize_run_name(name) for name, _ in grid]
     except ValueError as exc:

@@ -29,7 +29,7 @@ class Plan:
 
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> VAEConfig:
     """The config that the flags describe, with the machine's default dataset where none is given."""
-    from vae.data import default_dataset
+    from vae.data_files import default_dataset
 
     values = {spec.name: getattr(args, spec.name) for spec in fields(VAEConfig) if spec.name not in skip}
     return from_dict({**values, "dataset": args.dataset or default_dataset()})
@@ -88,12 +88,12 @@ def _resume_plan(args: argparse.Namespace) -> Plan:
 
 def _fresh_plan(args: argparse.Namespace) -> Plan:
     """For a new run: the config from the flags and a checked, file-safe name."""
+    if args.name is None:
+        raise UsageError("--name is required (or --resume RUN to continue a saved run)")
+    config = config_from_args(args)  # before torch is imported: a bad flag is refused at once
     from vae.models import resolve_device
     from vae.names import reserve_exact, run_path, sanitize_run_name
 
-    if args.name is None:
-        raise UsageError("--name is required (or --resume RUN to continue a saved run)")
-    config = config_from_args(args)
     try:
         resolve_device(config.device)
     except ValueError as exc:
@@ -196,9 +196,9 @@ def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | N
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
     from vae.names import release_run_name, run_path
 
-    plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
     path = run_path(args.checkpoint_dir, plan.name)
     try:
         last = _train(args, plan, path)
