@@ -207,6 +207,8 @@ class TrainingJob:
         try:
             self._give_orders(process.stdin)
             ended = self._read_messages(process.stdout)
+        except BrokenPipeError:
+            pass  # it ended before it took its orders: said below, with its exit code
         finally:
             with self.lock:
                 self._orders = None
