@@ -51,6 +51,9 @@ fi
 # --retries 0: where PyTorch's CPU index cannot be reached, pip moves on at once to the other indexes
 # instead of retrying it for about 8 s on every lookup.
 .venv/bin/python -m pip install -q --disable-pip-version-check --retries 0 -r "$requirements"
+# A path file in the venv's site-packages: its python finds VAE Lab's packages from any folder.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$repo" > "$site/vae-lab.pth"
 build=$(.venv/bin/python -c 'import torch; print(f"torch {torch.__version__}, " + ("CUDA " + torch.version.cuda + " build" if torch.version.cuda else "CPU-only build"))')
 echo "Installed: $build; .venv takes $(du -sh .venv | cut -f1)."
 

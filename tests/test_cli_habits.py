@@ -201,3 +201,21 @@ def test_a_sweep_stopped_by_ctrl_c_starts_no_further_run(tmp_path, tiny_config):
     assert sorted(r.name for r in results) == ["a", "b"]
     assert all(r.error == "not started: the sweep was interrupted" for r in results)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(run_dir):
+    """``python -m vae list | head -1``: the pipe closes before the list is written."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vae", "list", "--checkpoint-dir", str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before a line is written
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and b"Traceback" not in err and err == b""

@@ -140,6 +140,22 @@ def test_setup_runs_from_any_folder_and_ends_with_the_command_that_starts_the_ap
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_venvs_python_runs_the_cli_from_any_folder(tmp_path):
+    """Set up by setup.sh, the venv finds VAE Lab's packages wherever ``python -m vae`` is typed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-m", "vae", "list", "--checkpoint-dir", str(ROOT / "checkpoints")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "mlp-d20-b1" in out.stdout and list(tmp_path.iterdir()) == []
+
+
 def test_setup_names_an_interpreter_that_cannot_run_instead_of_calling_it_too_old(tmp_path):
     """A pyenv shim for a Python that is installed but not active exists, and fails when run."""
     shim = tmp_path / "python3.12"

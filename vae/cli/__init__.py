@@ -8,6 +8,7 @@ it was carried out and failed (a file that is not a run, a training that diverge
 
 from __future__ import annotations
 
+import os
 import sys
 
 from vae.cli.common import EXIT_FAILED, EXIT_USAGE, Failed, UsageError, flag_message
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except Failed as exc:
         print(f"{prefix} {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # the reader has gone (``python -m vae list | head``): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exit's flush cannot fail again
         return EXIT_FAILED
     except KeyboardInterrupt:  # a second Ctrl-C during training, or one outside it
         print(f"{prefix} interrupted; finished epochs are saved", file=sys.stderr)
