@@ -143,6 +143,14 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     owner = page.url.split("owner=")[1].split("&")[0]  # the browser's own link carries its owner token
     server.send_signal(signal.SIGKILL)
     server.wait(timeout=20)
+    # The kernel ends the training process with its server (PR_SET_PDEATHSIG); on a loaded core that can take
+    # seconds, and until then the run is still being written, so it reads running, not interrupted.
+    from vae.folder import list_runs
+
+    deadline = time.monotonic() + 60
+    while next(i for i in list_runs(runs) if i.name == "victim").status != "interrupted":
+        assert time.monotonic() < deadline, "the training process outlived its killed server"
+        time.sleep(0.2)
 
     url, _ = serve()
     page = _page(browser)
