@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Tests never wait on the network: full datasets come from VAE_DATA_DIR or not at all.
 os.environ.setdefault("VAE_OFFLINE", "1")
 torch.set_num_threads(2)
+# Ray's token authentication, as a cluster should have it, with a token of the session's own (not ~/.ray's): set
+# before Ray is first imported, for the tests' cluster, their drivers and the processes they start.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", os.urandom(16).hex())
 
 
 @pytest.fixture(scope="session")
@@ -188,3 +192,50 @@ def session(token: str | None, page: str | None = None):
 
 def buttons(at, label: str) -> list:
     return [b for b in at.button if b.label == label]
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """A real Ray cluster of one node, as a process of its own (``ray start --head --block`` on 127.0.0.1, 2 CPUs),
+    for the whole session: its ``HOST:PORT``. Stopped at the end with everything it started."""
+    pytest.importorskip("ray")
+    import socket
+    import tempfile
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths live under it
+    ray = Path(sys.executable).with_name("ray")
+    command = [str(ray), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1"]
+    head = subprocess.Popen(
+        [*command, "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={folder}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        start_new_session=True,  # its processes end with it, and a Ctrl-C of pytest reaches them only through it
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(port), "the Ray head answered", timeout=90, poll=0.2)
+        yield address
+    finally:
+        from vae import ray_cluster
+
+        ray_cluster.shutdown()
+        head.terminate()
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, 9)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

@@ -250,3 +250,36 @@ def test_runs_belong_to_the_browser_that_made_them_after_the_job_has_expired_too
     alice.get_by_text("Deleted alices.").wait_for()
     assert not (runs / "alices.pt").exists() and (runs / "her-upload.pt").exists()
     _no_errors(alice)
+
+
+def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, browser, runs, ray_address):
+    url, _ = serve(VAE_ENGINE="ray", VAE_RAY_ADDRESS=ray_address)
+    page = _page(browser)
+    page.goto(url + "/train?latent_dim=2&epochs=60")
+    _routed(page, "Train a VAE")
+    page.get_by_text("β sweep: several runs as one batch").click()
+    page.get_by_text(re.compile(rf"^Trainings run on the Ray cluster at {ray_address}, \d+ of 2 CPUs free")).wait_for()
+    page.get_by_label("Name prefix", exact=True).fill("onray")
+    page.get_by_role("button", name="Start the sweep").click()
+    page.get_by_text("Your sweep: 0 of 5 runs finished").wait_for(timeout=60_000)
+    table = page.get_by_test_id("stDataFrame")
+    # The runs' rows name the Ray host they train on once their first epoch is saved.
+    deadline = time.monotonic() + 120
+    while len(list(runs.glob("onray-*.pt"))) < 2:
+        assert time.monotonic() < deadline, "no Ray run saved an epoch"
+        time.sleep(0.5)
+
+    page.reload()  # mid-sweep: the URL's batch token brings the live view back
+    page.get_by_text(re.compile(r"Your sweep: \d of 5 runs finished")).wait_for(timeout=30_000)
+    settle(page)
+    table.filter(has_text="Ray: ").wait_for(timeout=30_000)  # the host each run trains on
+    _no_errors(page)
+    page.get_by_role("button", name="Stop the sweep").click()
+    page.get_by_text("Your sweep: 5 of 5 runs finished").wait_for(timeout=120_000)
+    settle(page)
+    _no_errors(page)
+    from vae.folder import list_runs
+
+    status = {i.name: i.status for i in list_runs(runs) if i.name.startswith("onray-")}
+    assert status and set(status.values()) <= {"stopped", "completed"}, status
+    assert "stopped" in status.values()

@@ -287,3 +287,8 @@ def test_the_readme_settings_table_is_the_settings_module():
     readme = (ROOT / "README.md").read_text()
     for name, spec in SETTINGS.items():
         assert f"| `{name}` | `{spec.default}` | {spec.help} |" in readme, name
+    from vae.engine import ENGINE_SETTINGS
+
+    for name, (default, help_text) in ENGINE_SETTINGS.items():
+        shown = default if default == "unset" else f"`{default}`"
+        assert f"| `{name}` | {shown} | {help_text} |" in readme, name

@@ -6,11 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import state
-from ui.training import launch
+from ui.training import launch, where_trainings_run
 from vae import burda
 from vae.checkpoints import load_run
 from vae.config import VAEConfig, bounds, field_spec, flag_text
-from vae.jobs import TrainingJob, max_concurrent
+from vae.jobs import TrainingJob
 from vae.names import sanitize_run_name
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE
@@ -177,7 +177,7 @@ def sweep(start: VAEConfig, busy: bool) -> None:
         prefix = right.text_input(
             "Name prefix", value="sweep", max_chars=40, key="sweep_prefix", help=f"Runs are named {NAME_RULE}."
         )
-        right.caption(f"At most {max_concurrent()} trainings run at once on this server; the rest wait.")
+        right.caption(where_trainings_run())
         go = st.form_submit_button("Start the sweep", type="primary", disabled=busy)
     if not go:
         return

@@ -14,11 +14,12 @@ import streamlit as st
 from ui import state, widgets
 from vae.checkpoints import CheckpointError
 from vae.config import ConfigError
-from vae.jobs import TrainingJob
+from vae.engine import EngineError, engine_from_env
+from vae.jobs import TrainingJob, max_concurrent
 from vae.names import run_path
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
-from vae.settings import retention_text
+from vae.settings import retention_text, threads_per_job
 
 # How often each live section reruns while it has something training. Every rerun also costs the
 # browser a redraw of the page, so the cadences are as slow as a person watching allows, and the
@@ -26,6 +27,19 @@ from vae.settings import retention_text
 LIVE_EVERY_S = 2.0
 SWEEP_EVERY_S = 10.0
 SERVER_EVERY_S = 10.0
+
+
+def where_trainings_run() -> str:
+    """One line: this server and its limit, or the Ray cluster and its free CPUs (the setting ``VAE_ENGINE``)."""
+    try:
+        engine = engine_from_env()
+    except EngineError as exc:
+        return f"Trainings cannot start: {exc}."
+    if not engine.is_ray:
+        return f"Trainings run on this server, at most {max_concurrent()} at once; the rest wait."
+    from vae.ray_cluster import status_line
+
+    return f"Trainings run on {status_line(engine)}; each asks for {threads_per_job(max_concurrent())} CPU(s)."
 
 
 def stale_link_notice() -> None:
@@ -96,6 +110,11 @@ def _ended(token: str, snap: JobSnapshot) -> None:
         st.info(f"Stopped: {snap.message}. The trained weights are saved as **{snap.name}**.")
     elif snap.status == RunStatus.DIVERGED:
         st.error(f"Training diverged: {snap.message}", icon=":material/error:")
+    elif snap.status == RunStatus.INTERRUPTED:
+        st.warning(
+            f"Interrupted: {snap.message}. Its finished epochs are saved as **{snap.name}**, and it can be continued.",
+            icon=":material/warning:",
+        )
     else:
         st.error(f"{snap.message}. Nothing already saved was changed.", icon=":material/error:")
     if saved:
@@ -138,5 +157,6 @@ def _server_jobs() -> None:
     mine = state.session_job()
     widgets.server_jobs_table(state.job_registry().jobs(), mine[1] if mine else None)
     st.caption(
-        "Anyone on this server sees these; only the tab that started a training (or a copy of its link) can stop it."
+        "Anyone on this server sees these; only the tab that started a training (or a copy of its link) can stop it. "
+        + where_trainings_run()
     )

@@ -184,6 +184,7 @@ def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None, key: str
                 "ETA": "" if snap.done or eta is None else f"{eta:.0f} s",
                 "status": snap.status,
                 "epochs": f"{len(snap.epochs)}/{snap.config.epochs}",
+                "on": job.where,
             }
         )
     st.dataframe(

@@ -11,10 +11,11 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -120,11 +121,20 @@ def save_run(
 
 def write_atomic(path: Path, payload: dict[str, Any]) -> None:
     """``torch.save`` into a temporary sibling, fsync, then ``os.replace`` over ``path``."""
+    _replace_atomically(path, lambda f: torch.save(payload, f))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """A run's file as bytes (a Ray worker's save) written over ``path`` the same way: whole or not at all."""
+    _replace_atomically(path, lambda f: f.write(data))
+
+
+def _replace_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARKER}", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; a run is shared like any other file
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)

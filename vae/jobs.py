@@ -16,30 +16,23 @@ unguessable token, which a tab keeps in its URL.
 from __future__ import annotations
 
 import logging
-import os
-import pickle
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from vae.checkpoints import Run
 from vae.config import VAEConfig
+from vae.engine import Engine, EngineError, engine_from_env
 from vae.history import StepHistory
 from vae.names import claim_run_name, release_run_name, reserve_run_name
-from vae.pipe import Failure, Message, Notice, TrainingOrders
+from vae.pipe import Failure, Lost, Message, Notice, Started, TrainingOrders
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
 from vae.settings import setting, threads_per_job
 from vae.train import EpochMetrics, StepMetrics, TrainingEnded
-from vae.trainer_process import own_session
 
 log = logging.getLogger(__name__)
-
-# The package's parent: a training process imports ``vae`` from there, wherever the server was started.
-_ROOT = Path(__file__).resolve().parent.parent
 
 _slots_lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None
@@ -87,6 +80,7 @@ class TrainingJob:
         resume: Run | None = None,
         in_place: bool = False,
         owner: str = "",
+        engine: Engine | None = None,
     ) -> None:
         self.config = config
         self.directory = Path(directory)
@@ -108,12 +102,13 @@ class TrainingJob:
         )
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
-        self.stop_event = threading.Event()  # passed on to the training process once it runs
-        self._orders: BinaryIO | None = None  # the training process's stdin, while it runs
+        self.stop_event = threading.Event()  # the engine passes it on to the training once it runs
+        self.engine = engine if engine is not None else engine_from_env()
         self.status = RunStatus.QUEUED
         self.message = "waiting for a free training slot"
         self.error = ""  # what the training process said when it crashed
-        self.pid: int | None = None  # the training process, once started
+        self.pid: int | None = None  # the training process (a Ray worker's on Ray), once started
+        self.host = ""  # where it trains
         self.notice = ""  # set when a stand-in dataset replaces the one asked for
         self._last_step: StepMetrics | None = None
         self._steps = StepHistory()
@@ -132,19 +127,8 @@ class TrainingJob:
         return self
 
     def request_stop(self) -> None:
-        with self.lock:
-            self.stop_event.set()
-            self._order_stop()
-
-    def _order_stop(self) -> None:
-        """Tell a running training process to stop after its current step (with ``self.lock`` held)."""
-        if self._orders is None:
-            return
-        try:
-            self._orders.write(b"s")
-            self._orders.flush()
-        except (OSError, ValueError):
-            pass  # it has ended already
+        """Ask the training to stop after its current step (the engine passes it on), or not to start."""
+        self.stop_event.set()
 
     def join(self, timeout: float | None = None) -> bool:
         self.thread.join(timeout)
@@ -170,17 +154,23 @@ class TrainingJob:
             self.status, self.message = status, message
 
     def _work(self) -> None:
-        slots = _training_slots()
         try:
+            if self.engine.is_ray:  # Ray queues the task until the cluster has a CPU free
+                self._train()
+                return
+            slots = _training_slots()
             while not slots.acquire(timeout=0.5):
                 if self.stop_event.is_set():
                     self._set(RunStatus.STOPPED, "cancelled before it started")
                     return
             try:
                 self._set(RunStatus.RUNNING, "starting a training process")
-                self._run_process()
+                self._train()
             finally:
                 slots.release()
+        except EngineError as exc:
+            self.error = str(exc)
+            self._set(RunStatus.FAILED, f"training failed: {exc}")
         except Exception as exc:
             log.exception("training job %s failed", self.name)
             self.error = str(exc)
@@ -191,67 +181,59 @@ class TrainingJob:
             with self.lock:
                 self.finished_at = time.monotonic()
 
-    def _run_process(self) -> None:
-        """Start the training process, give it its orders, and fold in what it sends until it ends."""
-        path = os.environ.get("PYTHONPATH")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vae.trainer_process", str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), *([path] if path else [])])},
-            start_new_session=own_session(),
-        )
-        ended = False
-        with self.lock:
-            self.pid = process.pid
-        try:
-            self._give_orders(process.stdin)
-            ended = self._read_messages(process.stdout)
-        except BrokenPipeError:
-            pass  # it ended before it took its orders: said below, with its exit code
-        finally:
-            with self.lock:
-                self._orders = None
-            try:
-                process.stdin.close()  # end of file: a process still running stops after its step
-            except BrokenPipeError:
-                pass
-            process.stdout.close()
-            process.wait()
-        if not ended:
-            self.error = f"the training process ended unexpectedly (exit code {process.returncode})"
-            self._set(RunStatus.FAILED, f"training failed: {self.error}")
+    def _train(self) -> None:
+        """Fold in what the engine says of the training until it ends."""
+        for message in self._messages():
+            self._fold(message)
 
-    def _give_orders(self, stdin: BinaryIO) -> None:
-        orders = TrainingOrders(
+    @property
+    def where(self) -> str:
+        """Where it trains, for a person: "this server", or the Ray host ("" before it starts)."""
+        if not self.engine.is_ray:
+            return "this server"
+        return f"Ray: {self.host}" if self.host else "Ray"
+
+    def _orders(self) -> TrainingOrders:
+        threads = self.engine_threads()
+        return TrainingOrders(
             config=self.config,
             name=self.name,
             directory=self.directory,
-            threads=threads_per_job(max_concurrent()),
+            threads=threads,
             owner=self.run_owner,
             resume_path=self.resume.path if self.resume else None,
             resume_version=self.resume_version,
             origin=self.origin,
         )
-        pickle.dump(orders, stdin)
-        stdin.flush()
-        with self.lock:
-            self._orders = stdin
-            if self.stop_event.is_set():  # asked while the process was starting
-                self._order_stop()
 
-    def _read_messages(self, stdout: BinaryIO) -> bool:
-        """Fold in the process's ``Message``s until it ends; whether it said how it ended."""
-        ended = False
-        try:
-            while True:
-                ended = self._fold(pickle.load(stdout)) or ended
-        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
-            pass  # the process has ended; a message it was cut off writing is lost with it
-        return ended
+    def engine_threads(self) -> int:
+        """Torch threads for this training: the machine's cores shared among the app's concurrent trainings, the
+        same on either engine so that a run has the same numbers on both."""
+        return threads_per_job(max_concurrent())
+
+    def _messages(self) -> Iterator[Message]:
+        if self.engine.is_ray:
+            from vae.ray_cluster import connect
+            from vae.ray_engine import train_on_ray
+
+            self._set(RunStatus.QUEUED, f"waiting for a free CPU on {self.engine.describe()}")
+            connect(self.engine)
+            return train_on_ray(self._orders(), self.stop_event)
+        from vae.local_engine import run_local
+
+        return run_local(self._orders(), self.stop_event)
 
     def _fold(self, message: Message) -> bool:
-        """Take in one message; whether it ends the training (a failure, or the loop's last event)."""
+        """Take in one message; whether it ends the training (a failure, a lost worker, or the loop's last event)."""
+        if isinstance(message, Started):
+            with self.lock:
+                self.pid, self.host = message.pid, message.host
+                self.status, self.message = RunStatus.RUNNING, f"starting on {message.host}"
+            return False
+        if isinstance(message, Lost):
+            self.error = message.text
+            self._set(RunStatus.INTERRUPTED, message.text)
+            return True
         if isinstance(message, Notice):
             with self.lock:
                 self.notice = message.text

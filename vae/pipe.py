@@ -1,5 +1,6 @@
-"""What crosses the pipe between the server (``vae.jobs``) and a training process (``vae.trainer_process``),
-each a small frozen dataclass pickled whole: ``TrainingOrders`` in, then ``Message``s out.
+"""What crosses between a driver (``vae.jobs``, the CLI) and a training worker, on either engine: a local
+process (``vae.trainer_process``, over a pipe) or a Ray task (``vae.ray_engine``). Each is a small frozen
+dataclass pickled whole: ``TrainingOrders`` in, then ``Message``s out.
 
 They live in a module of their own, which neither side runs as ``__main__``: a class pickled by the
 training process, run with ``python -m``, would otherwise be named ``__main__.Notice`` and could not be
@@ -32,6 +33,17 @@ class TrainingOrders:
     resume_path: Path | None = None
     resume_version: str = ""
     origin: str = ""  # the run's ``origin``, kept when an uploaded run is continued in place
+    # Who the saved file names as its writer (``vae.names.trainer_id``): "" for the process that trains, or the
+    # driver that writes the bytes a Ray worker sends, so that the run reads ``interrupted`` once the driver is gone.
+    trainer: str = ""
+
+
+@dataclass(frozen=True)
+class Started:
+    """Sent first, by the engine: which process trains the run, on which host."""
+
+    pid: int
+    host: str
 
 
 @dataclass(frozen=True)
@@ -49,10 +61,27 @@ class EventBundle:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """The run's file as it was just saved by a worker with no access to the driver's disk (Ray)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Failure:
     """Sent when the training cannot go on: what went wrong, for a person."""
 
     text: str
 
 
-Message = Notice | EventBundle | Failure  # what crosses the pipe from a training process, pickled whole
+@dataclass(frozen=True)
+class Lost:
+    """Said by the engine when the worker died under the run (killed, out of memory, node lost): the run keeps
+    its saved epochs and reads ``interrupted``."""
+
+    text: str
+
+
+# What an engine yields for one training: Started, Notice, EventBundles (and Saved), then the loop's last event
+# in a bundle, or a Failure or Lost.
+Message = Started | Notice | EventBundle | Saved | Failure | Lost

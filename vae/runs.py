@@ -44,8 +44,10 @@ class RunRecorder:
         save_train_state: bool = True,
         owner: str = "",
         origin: str = "",
+        trainer: str = "",
     ) -> None:
         self.directory = Path(directory)
+        self.trainer = trainer  # who the file names as its writer; "" for this process
         self.name = name
         self.model = model
         self.config = config
@@ -100,7 +102,7 @@ class RunRecorder:
             len(self.epochs),
             status,
             message,
-            trainer=trainer_id(),
+            trainer=self.trainer or trainer_id(),
             **(position if self.state.epoch_step else {}),
         )
         self.path = save_run(
@@ -163,6 +165,7 @@ def train_run(
     owner: str = "",
     resume_version: str = "",
     origin: str = "",
+    trainer: str = "",
 ) -> Iterator[Event]:
     """Train and save run ``name`` in ``directory``, yielding every event of ``vae.train.train``.
 
@@ -172,6 +175,7 @@ def train_run(
     ``save_train_state=False`` leaves the optimizer state out (shipped runs: a third of the size).
     ``owner`` is the hash of the owning browser's token ("" for none). With ``resume_version``, the file
     ``resume`` came from must still be that version (``Run.version``): a changed file is refused.
+    ``trainer`` is the writer the file names (``vae.names.trainer_id``) when it is not this process.
     """
     if resume is not None and resume_version and resume.version != resume_version:
         raise CheckpointError(
@@ -206,6 +210,7 @@ def train_run(
         save_train_state=save_train_state,
         owner=owner,
         origin=origin,
+        trainer=trainer,
     )
     path = run_path(directory, name)
     mark_writing(path, True)

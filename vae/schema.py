@@ -42,8 +42,8 @@ class RunStatus(StrEnum):
 
 
 FILE_STATUSES = (RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.IMPORTED)
-# A job that has ended, however it ended.
-FINISHED = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.FAILED)
+# A job that has ended, however it ended (interrupted: its Ray worker was lost).
+FINISHED = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.INTERRUPTED)
 # A run that more epochs may carry on.
 CONTINUABLE = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.IMPORTED)
 

@@ -113,3 +113,70 @@ def run_sweep(
         futures = [pool.submit(one, name, config) for name, config in grid]
         for future in as_completed(futures):
             yield future.result()
+
+
+class _RayRun:
+    """What one Ray run of a sweep said, folded as it comes: when it started, its last epoch, how it ended."""
+
+    def __init__(self) -> None:
+        self.began, self.last, self.ended, self.error = time.perf_counter(), None, None, ""
+
+    def fold(self, message: object) -> None:
+        from vae.pipe import EventBundle, Failure, Lost, Started
+        from vae.train import EpochMetrics, TrainingEnded
+
+        if isinstance(message, Started):
+            self.began = time.perf_counter()
+        if isinstance(message, Failure | Lost):
+            self.error = message.text
+        if not isinstance(message, EventBundle):
+            return
+        self.last = next((e for e in reversed(message.events) if isinstance(e, EpochMetrics)), self.last)
+        if isinstance(message.events[-1], TrainingEnded):
+            self.ended = message.events[-1]
+
+    def result(self, name: str, config: VAEConfig) -> SweepResult:
+        error, ended = self.error, self.ended
+        if not error and ended is not None and ended.reason != "completed":
+            error = f"{ended.reason} during epoch {ended.epochs_completed + 1}: {ended.message}"
+        test = {k: self.last.test[k] for k in ("recon", "kl", "loss")} if self.last is not None and not error else {}
+        return SweepResult(name, config, time.perf_counter() - self.began, test, error)
+
+
+def _ray_run(name: str, config: VAEConfig, directory: Path, threads: int, stop: threading.Event | None) -> SweepResult:
+    """One run of the sweep as a Ray task, its name held here from before it starts until it ends."""
+    from vae.names import release_run_name, reserve_exact
+    from vae.pipe import TrainingOrders
+    from vae.ray_engine import train_on_ray
+
+    reserve_exact(directory, name)
+    run = _RayRun()
+    try:
+        orders = TrainingOrders(config=config, name=name, directory=Path(directory), threads=threads)
+        for message in train_on_ray(orders, stop or threading.Event()):
+            run.fold(message)
+    finally:
+        release_run_name(directory, name)
+    return run.result(name, config)
+
+
+def run_sweep_ray(
+    grid: list[tuple[str, VAEConfig]],
+    directory: Path,
+    jobs: int,
+    *,
+    on_start: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[SweepResult]:
+    """``run_sweep`` on Ray (connected first): every run is submitted at once as a task that asks for the
+    threads that ``jobs`` local runs would each have, so the numbers are the same, and the cluster's free CPUs
+    decide how many train at a time. ``stop`` stops the running ones after their step, saved as ``stopped``."""
+    threads = threads_per_job(jobs)
+    with ThreadPoolExecutor(max_workers=max(1, len(grid))) as pool:
+        futures = []
+        for name, config in grid:
+            if on_start is not None:
+                on_start(name)
+            futures.append(pool.submit(_ray_run, name, config, directory, threads, stop))
+        for future in as_completed(futures):
+            yield future.result()

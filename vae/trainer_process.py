@@ -15,17 +15,15 @@ Only light modules are imported here.
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import BinaryIO
 
-from vae.pipe import EventBundle, Failure, Message, Notice, TrainingOrders
+from vae.pipe import TrainingOrders
 
 # Page reruns share the cores with background trainings; a niced trainer lets them go first.
 # CFS weights: nice 0 -> 1024, nice 15 -> 36, so a page gets about 97% of a contended core.
@@ -33,8 +31,6 @@ TRAINING_NICENESS = 15
 # The same for the training's own scheduling group (Linux autogroup): weight 15 against 1024.
 AUTOGROUP_NICENESS = 19
 AUTOGROUP = Path("/proc/self/autogroup")
-# A training process sends its step metrics in bundles: one pickle a bundle, not one a step.
-SEND_EVERY_S = 0.2
 
 
 def own_session() -> bool:
@@ -77,48 +73,16 @@ def _stop_on_order(orders: BinaryIO, stop: threading.Event) -> None:
 
 
 def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.Event) -> None:
-    """Train and save the run that ``orders`` name, and pickle what happens to ``events`` as ``Message``s:
-    a ``Notice``, then ``EventBundle``s, or a ``Failure`` when it cannot go on. ``stop`` is set when the
-    server asks the run to stop after its current step."""
-    import torch  # after the priority is set
+    """Train and save the run that ``orders`` name, and pickle what happens to ``events`` as ``Message``s (see
+    ``vae.worker.training_messages``). ``stop`` is set when the server asks the run to stop after its current step."""
+    from vae.worker import training_messages
 
-    from vae.checkpoints import load_run
-    from vae.data import load_dataset
-    from vae.runs import train_run
-    from vae.train import StepMetrics
-
-    def send(message: Message) -> None:
-        pickle.dump(message, events, protocol=pickle.HIGHEST_PROTOCOL)
-        events.flush()
-
-    torch.set_num_threads(orders.threads)
     try:
-        data = load_dataset(orders.config.dataset)
-        send(Notice(data.notice))
-        resume = load_run(orders.resume_path) if orders.resume_path is not None else None
-        bundle: list = []
-        sent = time.monotonic()
-        run = train_run(
-            orders.config,
-            orders.name,
-            orders.directory,
-            data=data,
-            stop=stop,
-            resume=resume,
-            owner=orders.owner,
-            resume_version=orders.resume_version,
-            origin=orders.origin,
-        )
-        for event in run:
-            bundle.append(event)
-            if not isinstance(event, StepMetrics) or time.monotonic() - sent >= SEND_EVERY_S:
-                send(EventBundle(tuple(bundle)))
-                bundle, sent = [], time.monotonic()
+        for message in training_messages(orders, stop):
+            pickle.dump(message, events, protocol=pickle.HIGHEST_PROTOCOL)
+            events.flush()
     except BrokenPipeError:
         return  # the server is gone; the saved epochs stay, and the run reads interrupted
-    except Exception as exc:
-        logging.getLogger(__name__).exception("training %s failed", orders.name)
-        send(Failure(str(exc) or type(exc).__name__))
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vae.config import ConfigError
+from vae.engine import RAY, Engine, EngineError, engine_from_env
 from vae.errors import NameTaken
 
 EXIT_OK = 0
@@ -83,6 +84,42 @@ def run_file(text: str, directory: Path) -> Path:
         became = f" (as a run name: {path.stem!r})" if sanitize_run_name(text) != text else ""
         raise UsageError(f"no run named {text!r}{became} in {directory}, and no such file")
     raise UsageError(f"no such file: {text}")
+
+
+def engine_from_args(args: object) -> Engine:
+    """The engine that ``--engine`` and ``--address`` name (their defaults: ``VAE_ENGINE``, ``VAE_RAY_ADDRESS``)."""
+    kind, address = getattr(args, "engine", None), getattr(args, "address", None)
+    if address and kind not in (RAY, None):
+        raise UsageError("--address is the Ray cluster to join; it needs --engine ray")
+    try:
+        return engine_from_env(kind, address)
+    except EngineError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def connected(engine: Engine) -> Engine:
+    """``engine``, connected to its Ray cluster first when it is Ray; one line (exit 1) when that fails."""
+    if engine.is_ray:
+        from vae.ray_cluster import connect
+
+        try:
+            connect(engine)
+        except EngineError as exc:
+            raise Failed(str(exc)) from None
+    return engine
+
+
+@contextmanager
+def leaving(engine: Engine) -> Iterator[None]:
+    """Leave Ray (stop a local instance) when the block ends, rather than at exit, where Ray first sleeps 0.5 s
+    to let its logs print."""
+    try:
+        yield
+    finally:
+        if engine.is_ray:
+            from vae.ray_cluster import shutdown
+
+            shutdown()
 
 
 @contextmanager

@@ -25,6 +25,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                     {
                         "name": r.name,
                         "shipped": r.shipped,
+                        "status": r.status,  # as a person should read it: a run whose writer is gone is interrupted
                         "config": r.config.to_dict() if r.config else None,
                         "final": r.final,
                         "error": r.error,
@@ -42,5 +43,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         loss = r.final.get("test", {}).get("loss", float("nan"))
         shipped = "  (shipped)" if r.shipped else ""
-        result(f"{r.name.ljust(name_width)}  {_cell(r.config.label, label_width)}  test loss {loss:8.2f}{shipped}")
+        status = f"  {r.status}" if r.status not in ("completed", "imported") else ""
+        result(
+            f"{r.name.ljust(name_width)}  {_cell(r.config.label, label_width)}  test loss {loss:8.2f}{shipped}{status}"
+        )
     return EXIT_OK

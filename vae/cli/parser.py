@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from vae.cli.common import UsageError, flag
 from vae.config import DATASETS, LIKELIHOODS, RENAMED_FIELDS, VAEConfig, bounds, flag_text
+from vae.engine import ADDRESS_SETTING, ENGINE_SETTING, ENGINES, LOCAL
 from vae.settings import default_checkpoint_dir
 from vae.sweep import DEFAULT_SWEEP_JOBS, NAME_RULE, SWEPT
 
@@ -88,11 +89,14 @@ HELP = {
         *bounds("beta")
     ),
     "sweep --latent-dim": "comma-separated latent dimensions, each {} to {}".format(*bounds("latent_dim")),
-    "sweep --jobs": "runs at a time, 1 to 64; the cores are divided among them",
+    "sweep --jobs": "runs at a time, 1 to 64; the cores are divided among them (with --engine ray, each run asks "
+    "Ray for its share, and the cluster's free CPUs decide how many run at once)",
     "eval --iw": "also estimate −log p(x) with K importance samples per image, 1 to 100000",
     "import --dataset": "where a foreign model is evaluated (required for one; a VAE Lab run knows its own)",
     "import --likelihood": "the loss that trained a foreign model (a state_dict does not say): bce or mse",
     "import --latent-dim": "the latent dimension you expect; refused if the file's differs",
+    "--engine": "where the training runs: local (processes on this machine) or ray (Ray tasks)",
+    "--address": "with --engine ray, the Ray cluster to join: HOST:PORT, ray://HOST:PORT or auto",
 }
 USUAL_LIKELIHOOD = "the model's usual one: bce for pytorch/examples, mse for the design notes' conv VAE"
 
@@ -111,6 +115,11 @@ def _add_checkpoint_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=default_checkpoint_dir(), help=CHECKPOINT_DIR_HELP)
 
 
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    _option(parser, "--engine", HELP["--engine"], choices=ENGINES, shown=f"${ENGINE_SETTING}, else {LOCAL}")
+    _option(parser, "--address", HELP["--address"], shown=f"${ADDRESS_SETTING}, else a local Ray instance")
+
+
 def _add_train(commands: argparse._SubParsersAction) -> None:
     train = _command(commands, "train")
     _add_config_flags(train)
@@ -118,6 +127,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     _option(train, "--resume", HELP["train --resume"], metavar="RUN")
     _add_checkpoint_dir(train)
     _option(train, "--overwrite", OVERWRITE_HELP, action="store_true")
+    _add_engine(train)
     _option(train, "--json", "print one JSON object per epoch", action="store_true")
 
 
@@ -129,6 +139,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--name-prefix", required=True, help=f"runs are named {NAME_RULE} (required)")
     _option(sweep, "--jobs", HELP["sweep --jobs"], type=int, default=DEFAULT_SWEEP_JOBS)
     _add_checkpoint_dir(sweep)
+    _add_engine(sweep)
     _option(sweep, "--json", "print one JSON object per run", action="store_true")
 
 

@@ -6,7 +6,17 @@ import argparse
 import json
 import time
 
-from vae.cli.common import EXIT_FAILED, EXIT_OK, UsageError, ctrl_c_stops, note, result
+from vae.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    connected,
+    ctrl_c_stops,
+    engine_from_args,
+    leaving,
+    note,
+    result,
+)
 from vae.cli.train import config_from_args
 from vae.sweep import SWEPT, SweepResult
 
@@ -32,10 +42,16 @@ def _line(outcome: SweepResult, as_json: bool) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from vae.sweep import parse_values, plan, run_sweep
+    from vae.settings import threads_per_job
+    from vae.sweep import parse_values, plan, run_sweep, run_sweep_ray
 
     if not 1 <= args.jobs <= 64:
         raise UsageError(f"--jobs must be in [1, 64]; got {args.jobs}")
+    engine = engine_from_args(args)
+    if engine.is_ray:
+        from vae.ray_cluster import connect_soon
+
+        connect_soon(engine)  # Ray starts while torch is imported and the runs are planned
     base = config_from_args(args, skip=SWEPT)
     grid = plan(
         base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int), args.name_prefix
@@ -52,10 +68,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another --name-prefix"
         )
     grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
-    note(f"sweep: {len(grid)} runs, {args.jobs} at a time")
+    if engine.is_ray:
+        connected(engine)
+        note(f"sweep: {len(grid)} runs on {engine.describe()}, {threads_per_job(args.jobs)} CPU(s) each")
+    else:
+        note(f"sweep: {len(grid)} runs, {args.jobs} at a time")
     began, failed = time.perf_counter(), 0
-    with ctrl_c_stops() as stop:  # each run's own process stops and saves on the same Ctrl-C
-        for outcome in run_sweep(grid, args.checkpoint_dir, args.jobs, stop=stop):
+    sweep = run_sweep_ray if engine.is_ray else run_sweep
+    with ctrl_c_stops() as stop, leaving(engine):  # each run stops after its step and is saved
+        for outcome in sweep(grid, args.checkpoint_dir, args.jobs, stop=stop):
             failed += bool(outcome.error)
             result(_line(outcome, args.json))
     note(f"sweep: {len(grid) - failed} of {len(grid)} runs saved in {time.perf_counter() - began:.1f} s")

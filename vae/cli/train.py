@@ -5,11 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vae.cli.common import EXIT_OK, Failed, UsageError, ctrl_c_stops, note, result, run_file, taken_message
+from vae.cli.common import (
+    EXIT_OK,
+    Failed,
+    UsageError,
+    connected,
+    ctrl_c_stops,
+    engine_from_args,
+    leaving,
+    note,
+    result,
+    run_file,
+    taken_message,
+)
 from vae.config import VAEConfig, from_dict
 from vae.errors import NameTaken
 
@@ -166,22 +180,52 @@ class _Display:
             self.bar.close()
 
 
+def _events(args: argparse.Namespace, plan: Plan, stop: threading.Event) -> Iterator[Event]:
+    """The training's events: trained here (local), or by a Ray task whose saves this process writes."""
+    engine = connected(engine_from_args(args))
+    if not engine.is_ray:
+        from vae.data import load_dataset
+        from vae.runs import train_run
+
+        data = load_dataset(plan.config.dataset)
+        if data.notice:
+            note(data.notice)
+        yield from train_run(plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop, resume=plan.resume)
+        return
+    from vae.pipe import EventBundle, Notice, Started, TrainingOrders
+    from vae.ray_engine import train_on_ray
+    from vae.settings import threads_per_job
+
+    resume = plan.resume
+    orders = TrainingOrders(
+        config=plan.config,
+        name=plan.name,
+        directory=Path(args.checkpoint_dir),
+        threads=threads_per_job(1),
+        resume_path=resume.path if resume is not None else None,
+        resume_version=resume.version if resume is not None else "",
+    )
+    for message in train_on_ray(orders, stop):
+        if isinstance(message, Started):
+            note(f"training on {engine.describe()}, host {message.host}")
+        elif isinstance(message, Notice):
+            if message.text:
+                note(message.text)
+        elif isinstance(message, EventBundle):
+            yield from message.events
+        else:  # Failure, Lost
+            raise Failed(message.text)
+
+
 def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | None:
     """Run the training, showing its progress (``_Display``); returns the last finished epoch."""
     from vae.checkpoints import CheckpointError
-    from vae.data import load_dataset
-    from vae.runs import train_run
     from vae.schema import RunStatus
 
     display = _Display(plan, _say_continuation(plan), args.json)
-    data = load_dataset(plan.config.dataset)
-    if data.notice:
-        note(data.notice)
-    with ctrl_c_stops() as stop:
+    with ctrl_c_stops() as stop, leaving(engine_from_args(args)):
         try:
-            for event in train_run(
-                plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop, resume=plan.resume
-            ):
+            for event in _events(args, plan, stop):
                 display.show(event)
         except (CheckpointError, OSError) as exc:
             raise Failed(f"could not save the run: {exc}") from None
@@ -196,6 +240,11 @@ def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | N
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)  # a bad --engine or --address is refused before anything is read or reserved
+    if engine.is_ray:
+        from vae.ray_cluster import connect_soon
+
+        connect_soon(engine)  # Ray starts while torch is imported and the data is read
     plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
     from vae.names import release_run_name, run_path
 
