@@ -272,7 +272,7 @@ def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, brows
     page.reload()  # mid-sweep: the URL's batch token brings the live view back
     page.get_by_text(re.compile(r"Your sweep: \d of 5 runs finished")).wait_for(timeout=30_000)
     settle(page)
-    table.filter(has_text="Ray: ").wait_for(timeout=30_000)  # the host each run trains on
+    table.filter(has_text="Ray: ").first.wait_for(timeout=30_000)  # the host each run trains on
     _no_errors(page)
     page.get_by_role("button", name="Stop the sweep").click()
     page.get_by_text("Your sweep: 5 of 5 runs finished").wait_for(timeout=120_000)

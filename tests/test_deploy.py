@@ -23,9 +23,9 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 FIRST_PARTY = {"vae", "ui", "pages", "tests", "streamlit_app"}
 
 
-def _requirements() -> tuple[list[str], dict[str, Requirement]]:
+def _requirements(file: str = "requirements.txt") -> tuple[list[str], dict[str, Requirement]]:
     options, requirements = [], {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / file).read_text().splitlines():
         line = line.split(" #")[0].strip()
         if not line or line.startswith("#"):
             continue
@@ -53,11 +53,18 @@ def test_cloud_gets_a_cpu_only_torch(package):
     assert not any("+cu" in str(s) for s in req.specifier)
 
 
-def _third_party_imports() -> set[str]:
+# The optional Ray engine: its package, and the only modules that may import it (when the engine is used).
+RAY_MODULES = {"ray_cluster.py", "ray_engine.py"}
+
+
+def _third_party_imports(optional: bool = False) -> set[str]:
+    """What the app and the core import from outside; with ``optional``, only what the Ray engine's modules do."""
     files = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
-    files += [*sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "vae").glob("*.py"))]
+    files += [*sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "vae").rglob("*.py"))]
     modules = set()
     for path in files:
+        if (path.name in RAY_MODULES) != optional:
+            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.split(".")[0] for alias in node.names)
@@ -66,16 +73,31 @@ def _third_party_imports() -> set[str]:
     return {m for m in modules if m not in sys.stdlib_module_names and m not in FIRST_PARTY}
 
 
-def test_every_third_party_import_of_the_app_and_core_is_a_requirement():
-    _, requirements = _requirements()
+def _missing(modules: set[str], requirements: dict) -> dict[str, list[str]]:
     owners = packages_distributions()
-    assert _third_party_imports() >= {"torch", "streamlit", "numpy", "plotly"}, "the import scan found too little"
     missing = {}
-    for module in sorted(_third_party_imports()):
+    for module in sorted(modules):
         dists = {canonicalize_name(d) for d in owners.get(module, [module])}
         if not dists & set(requirements):
             missing[module] = sorted(dists)
+    return missing
+
+
+def test_every_third_party_import_of_the_app_and_core_is_a_requirement():
+    _, requirements = _requirements()
+    assert _third_party_imports() >= {"torch", "streamlit", "numpy", "plotly"}, "the import scan found too little"
+    missing = _missing(_third_party_imports(), requirements)
     assert not missing, f"imported but not in requirements.txt: {missing}"
+
+
+def test_ray_is_optional_and_only_the_ray_engine_imports_it():
+    _, cloud = _requirements()
+    _, optional = _requirements("requirements-ray.txt")
+    assert "ray" in optional and "ray" not in cloud  # Cloud's install does not pull it in
+    assert "ray" in _third_party_imports(optional=True) and "ray" not in _third_party_imports()
+    assert not _missing(_third_party_imports(optional=True), {**cloud, **optional})
+    dev = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    assert "-r requirements-ray.txt" in dev  # the test setup installs it
 
 
 def test_streamlit_config_names_only_options_this_streamlit_knows():

@@ -93,13 +93,14 @@ def test_a_killed_ray_worker_leaves_its_run_interrupted_and_the_others_complete(
 
 def test_stop_during_a_ray_sweep_leaves_stopped_runs_that_load_and_continue(ray_address, tmp_path):
     from vae import ray_cluster
-    from vae.sweep import plan, run_sweep_ray
+    from vae.sweep import plan, run_sweep
 
-    ray_cluster.connect(Engine("ray", ray_address))
+    engine = Engine("ray", ray_address)
+    ray_cluster.connect(engine)
     grid = plan(LONG, [1.0, 2.0, 4.0], [2], "stopped")  # one CPU each on 2: the third waits for a CPU
     stop = threading.Event()
     results = []
-    thread = threading.Thread(target=lambda: results.extend(run_sweep_ray(grid, tmp_path, 2, stop=stop)))
+    thread = threading.Thread(target=lambda: results.extend(run_sweep(grid, tmp_path, 2, stop=stop, engine=engine)))
     thread.start()
     wait_until(lambda: len(list(tmp_path.glob("stopped-*.pt"))) == 2, "two runs saved an epoch", timeout=180)
     stop.set()

@@ -1,13 +1,13 @@
 """Background training jobs for the dashboard: training processes that never touch the UI, and the
 process-wide registry that holds them.
 
-Each job trains in a process of its own (``vae.trainer_process``), niced, with its share of the
-cores: in a thread of the server it would hold the GIL for its Python work between torch ops, and
-every page of every user would wait on it. A thread of the server starts the process and folds the
-events it sends into the job: the metrics so far, the status, the error if any; a page polls
-``snapshot()`` to draw progress.
-At most ``max_concurrent()`` jobs train at once; later ones wait in a queue, so several users on one
-small machine cannot oversubscribe it.
+Each job trains on the app's engine (``VAE_ENGINE``), never in the server's own process, where it would hold
+the GIL for its Python work between torch ops and every page of every user would wait on it: locally in a
+process of its own, niced, with its share of the cores (``vae.local_engine``), or as a Ray task
+(``vae.ray_engine``). A thread of the server folds the ``vae.pipe`` messages that the engine yields into the
+job: the metrics so far, the status, the error if any; a page polls ``snapshot()`` to draw progress.
+Locally, at most ``max_concurrent()`` jobs train at once and later ones wait in a queue, so several users on one
+small machine cannot oversubscribe it; on Ray, the cluster's free CPUs decide.
 
 Jobs belong to the server, not to a browser tab: ``vae.registry.JobRegistry`` keeps them by an
 unguessable token, which a tab keeps in its URL.
@@ -26,7 +26,7 @@ from vae.config import VAEConfig
 from vae.engine import Engine, EngineError, engine_from_env
 from vae.history import StepHistory
 from vae.names import claim_run_name, release_run_name, reserve_run_name
-from vae.pipe import Failure, Lost, Message, Notice, Started, TrainingOrders
+from vae.pipe import EventBundle, Failure, Lost, Message, Notice, Started, TrainingOrders
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
 from vae.settings import setting, threads_per_job
@@ -168,11 +168,9 @@ class TrainingJob:
                 self._train()
             finally:
                 slots.release()
-        except EngineError as exc:
-            self.error = str(exc)
-            self._set(RunStatus.FAILED, f"training failed: {exc}")
         except Exception as exc:
-            log.exception("training job %s failed", self.name)
+            if not isinstance(exc, EngineError):  # an engine's refusal is one line for a person, not a crash
+                log.exception("training job %s failed", self.name)
             self.error = str(exc)
             self._set(RunStatus.FAILED, f"training failed: {exc}")
         finally:
@@ -194,22 +192,17 @@ class TrainingJob:
         return f"Ray: {self.host}" if self.host else "Ray"
 
     def _orders(self) -> TrainingOrders:
-        threads = self.engine_threads()
         return TrainingOrders(
             config=self.config,
             name=self.name,
             directory=self.directory,
-            threads=threads,
+            # The cores shared among the app's concurrent trainings, on either engine: the same numbers on both.
+            threads=threads_per_job(max_concurrent()),
             owner=self.run_owner,
             resume_path=self.resume.path if self.resume else None,
             resume_version=self.resume_version,
             origin=self.origin,
         )
-
-    def engine_threads(self) -> int:
-        """Torch threads for this training: the machine's cores shared among the app's concurrent trainings, the
-        same on either engine so that a run has the same numbers on both."""
-        return threads_per_job(max_concurrent())
 
     def _messages(self) -> Iterator[Message]:
         if self.engine.is_ray:
@@ -223,28 +216,27 @@ class TrainingJob:
 
         return run_local(self._orders(), self.stop_event)
 
-    def _fold(self, message: Message) -> bool:
-        """Take in one message; whether it ends the training (a failure, a lost worker, or the loop's last event)."""
-        if isinstance(message, Started):
-            with self.lock:
+    def _fold(self, message: Message) -> None:
+        """Take in one message from the engine."""
+        if isinstance(message, EventBundle):
+            for event in message.events:
+                self._record(event)
+            return
+        if isinstance(message, Lost | Failure):
+            self.error = message.text
+            lost = isinstance(message, Lost)
+            self._set(
+                *(RunStatus.INTERRUPTED, message.text)
+                if lost
+                else (RunStatus.FAILED, f"training failed: {message.text}")
+            )
+            return
+        with self.lock:
+            if isinstance(message, Started):
                 self.pid, self.host = message.pid, message.host
                 self.status, self.message = RunStatus.RUNNING, f"starting on {message.host}"
-            return False
-        if isinstance(message, Lost):
-            self.error = message.text
-            self._set(RunStatus.INTERRUPTED, message.text)
-            return True
-        if isinstance(message, Notice):
-            with self.lock:
+            elif isinstance(message, Notice):
                 self.notice = message.text
-            return False
-        if isinstance(message, Failure):
-            self.error = message.text
-            self._set(RunStatus.FAILED, f"training failed: {message.text}")
-            return True
-        for event in message.events:
-            self._record(event)
-        return isinstance(message.events[-1], TrainingEnded)
 
     def _record(self, event: StepMetrics | EpochMetrics | TrainingEnded) -> None:
         with self.lock:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vae.errors import NameTaken
-from vae.schema import RunStatus
+from vae.status import RunStatus
 
 SUFFIX = ".pt"
 LOCK_SUFFIX = ".lock"

@@ -21,6 +21,7 @@ RETRY_AFTER_S = 30.0  # a page tries a failed connection again after this long
 STATUS_WAIT_S = 3.0  # a page waits this long for a first connection (a local instance starts in about 2 s)
 
 _lock = threading.Lock()
+_data_lock = threading.Lock()
 _state: dict[str, Any] = {}  # the connection: engine, the thread that holds it, the control actor, dataset refs
 
 
@@ -111,8 +112,8 @@ def connected() -> Engine | None:
 
 
 def status_line(engine: Engine) -> str:
-    """For a person, without waiting: "a local Ray instance, 2 of 2 CPUs free", or that it is still connecting
-    (started here in the background), or why it cannot be used."""
+    """For a person: "a local Ray instance, 2 of 2 CPUs free", or that it is still connecting (begun here, in the
+    background, and waited for ``STATUS_WAIT_S`` at most), or why it cannot be used."""
     if connected() == engine:
         free, total = cpus()
         return f"{engine.describe()}, {free:g} of {total:g} CPUs free"
@@ -161,6 +162,7 @@ def cpus() -> tuple[float, float]:
 def shutdown() -> None:
     """Leave the cluster (or stop the local instance): tests, and a CLI command that is done."""
     with _lock:
+        _attempts.clear()
         if _state:
             ray().shutdown()
             _state["release"].set()
@@ -175,11 +177,12 @@ def control() -> Any:
 def dataset(name: str) -> Any:
     """The dataset as one object in Ray's store, put once per process and shared by every run that uses it."""
     refs = _state["data"]
-    if name not in refs:
-        from vae.data import load_dataset
+    with _data_lock:  # the runs of a sweep ask at once: one load, one copy in the store
+        if name not in refs:
+            from vae.data import load_dataset
 
-        refs[name] = ray().put(load_dataset(name))
-    return refs[name]
+            refs[name] = ray().put(load_dataset(name))
+        return refs[name]
 
 
 class Control:

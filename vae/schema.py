@@ -10,13 +10,13 @@ unreadable, with the reason that ``SchemaError`` gives (the path of the field, t
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from typing import Any
 
 import torch
 
 from vae.config import DATASETS, MAX_EPOCHS
 from vae.models import IMAGE_SHAPE
+from vae.status import CONTINUABLE, FILE_STATUSES, FINISHED, RunStatus  # noqa: F401 (the file's vocabulary too)
 
 STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
 METRIC_KEYS = ("recon", "kl", "loss")
@@ -25,27 +25,6 @@ MAX_STEP_ROWS = 50_000  # ~1.4 MB in a checkpoint; a classic 10-epoch run has 4,
 MAX_STORED_STEP_ROWS = 4 * MAX_STEP_ROWS
 MAX_TEXT = 1000
 MAX_TEST_IMAGES = 1_000_000
-
-
-class RunStatus(StrEnum):
-    """Where a run or a training job stands. A file stores only ``FILE_STATUSES``; ``interrupted`` is
-    what a ``running`` file reads once its trainer is gone; ``queued`` and ``failed`` are jobs' alone."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    IMPORTED = "imported"
-
-
-FILE_STATUSES = (RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.IMPORTED)
-# A job that has ended, however it ended (interrupted: its Ray worker was lost).
-FINISHED = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.INTERRUPTED)
-# A run that more epochs may carry on.
-CONTINUABLE = (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.IMPORTED)
 
 
 class SchemaError(ValueError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from vae.config import ConfigError, VAEConfig, flag_text
+from vae.engine import Engine
 from vae.settings import SETTINGS, threads_per_job
 
 SWEPT = ("beta", "latent_dim")
@@ -83,14 +84,21 @@ def run_sweep(
     *,
     on_start: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    engine: Engine | None = None,
 ) -> Iterator[SweepResult]:
     """Train every run of ``grid``, ``jobs`` at a time, yielding each result as it finishes.
 
-    Each run is its own process with ``cores // jobs`` torch threads, so that N runs at once neither
+    Locally, each run is its own process with ``cores // jobs`` torch threads, so that N runs at once neither
     share one Python interpreter's lock nor oversubscribe the cores. Once ``stop`` is set, the runs not yet
-    started are reported as not started (a Ctrl-C reaches the running ones' processes itself).
+    started are reported as not started (a Ctrl-C reaches the running ones' processes itself). On Ray (connected
+    first), every run is submitted at once as a task that asks for the same threads, so the numbers are the same,
+    and the cluster's free CPUs decide how many train at a time; ``stop`` stops the running ones after their step,
+    saved as ``stopped``, and the waiting ones before they start.
     """
     threads = threads_per_job(jobs)
+    if engine is not None and engine.is_ray:
+        yield from _ray_sweep(grid, directory, threads, on_start, stop)
+        return
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def one(name: str, config: VAEConfig) -> SweepResult:
@@ -160,18 +168,13 @@ def _ray_run(name: str, config: VAEConfig, directory: Path, threads: int, stop: 
     return run.result(name, config)
 
 
-def run_sweep_ray(
+def _ray_sweep(
     grid: list[tuple[str, VAEConfig]],
     directory: Path,
-    jobs: int,
-    *,
-    on_start: Callable[[str], None] | None = None,
-    stop: threading.Event | None = None,
+    threads: int,
+    on_start: Callable[[str], None] | None,
+    stop: threading.Event | None,
 ) -> Iterator[SweepResult]:
-    """``run_sweep`` on Ray (connected first): every run is submitted at once as a task that asks for the
-    threads that ``jobs`` local runs would each have, so the numbers are the same, and the cluster's free CPUs
-    decide how many train at a time. ``stop`` stops the running ones after their step, saved as ``stopped``."""
-    threads = threads_per_job(jobs)
     with ThreadPoolExecutor(max_workers=max(1, len(grid))) as pool:
         futures = []
         for name, config in grid:

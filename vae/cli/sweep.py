@@ -10,11 +10,11 @@ from vae.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    connected,
+    begin,
     ctrl_c_stops,
-    engine_from_args,
-    leaving,
+    engine_for,
     note,
+    on_engine,
     result,
 )
 from vae.cli.train import config_from_args
@@ -43,20 +43,16 @@ def _line(outcome: SweepResult, as_json: bool) -> str:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from vae.settings import threads_per_job
-    from vae.sweep import parse_values, plan, run_sweep, run_sweep_ray
+    from vae.sweep import parse_values, plan, run_sweep
 
     if not 1 <= args.jobs <= 64:
         raise UsageError(f"--jobs must be in [1, 64]; got {args.jobs}")
-    engine = engine_from_args(args)
-    if engine.is_ray:
-        from vae.ray_cluster import connect_soon
-
-        connect_soon(engine)  # Ray starts while torch is imported and the runs are planned
+    engine = engine_for(args)
     base = config_from_args(args, skip=SWEPT)
     grid = plan(
         base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int), args.name_prefix
     )
-    from vae.names import run_path, sanitize_run_name, shipped_names  # torch: after the flags are checked
+    from vae.names import run_path, sanitize_run_name, shipped_names
 
     try:
         names = [sanitize_run_name(name) for name, _ in grid]
@@ -68,15 +64,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another --name-prefix"
         )
     grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
-    if engine.is_ray:
-        connected(engine)
-        note(f"sweep: {len(grid)} runs on {engine.describe()}, {threads_per_job(args.jobs)} CPU(s) each")
-    else:
-        note(f"sweep: {len(grid)} runs, {args.jobs} at a time")
+    begin(engine)
+    import vae.runs  # noqa: F401  (torch and the training code load while Ray starts, when it does)
+
     began, failed = time.perf_counter(), 0
-    sweep = run_sweep_ray if engine.is_ray else run_sweep
-    with ctrl_c_stops() as stop, leaving(engine):  # each run stops after its step and is saved
-        for outcome in sweep(grid, args.checkpoint_dir, args.jobs, stop=stop):
+    with ctrl_c_stops() as stop, on_engine(engine):  # each run stops after its step and is saved
+        where = f"on {engine.describe()}, {threads_per_job(args.jobs)} CPU(s) each" if engine.is_ray else ""
+        note(f"sweep: {len(grid)} runs {where or f'{args.jobs} at a time'}")
+        for outcome in run_sweep(grid, args.checkpoint_dir, args.jobs, stop=stop, engine=engine):
             failed += bool(outcome.error)
             result(_line(outcome, args.json))
     note(f"sweep: {len(grid) - failed} of {len(grid)} runs saved in {time.perf_counter() - began:.1f} s")

@@ -15,16 +15,17 @@ from vae.cli.common import (
     EXIT_OK,
     Failed,
     UsageError,
-    connected,
+    begin,
     ctrl_c_stops,
-    engine_from_args,
-    leaving,
+    engine_for,
     note,
+    on_engine,
     result,
     run_file,
     taken_message,
 )
 from vae.config import VAEConfig, from_dict
+from vae.engine import Engine
 from vae.errors import NameTaken
 
 if TYPE_CHECKING:
@@ -180,9 +181,8 @@ class _Display:
             self.bar.close()
 
 
-def _events(args: argparse.Namespace, plan: Plan, stop: threading.Event) -> Iterator[Event]:
+def _events(args: argparse.Namespace, plan: Plan, stop: threading.Event, engine: Engine) -> Iterator[Event]:
     """The training's events: trained here (local), or by a Ray task whose saves this process writes."""
-    engine = connected(engine_from_args(args))
     if not engine.is_ray:
         from vae.data import load_dataset
         from vae.runs import train_run
@@ -217,15 +217,15 @@ def _events(args: argparse.Namespace, plan: Plan, stop: threading.Event) -> Iter
             raise Failed(message.text)
 
 
-def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | None:
+def _train(args: argparse.Namespace, plan: Plan, path: Path, engine: Engine) -> EpochMetrics | None:
     """Run the training, showing its progress (``_Display``); returns the last finished epoch."""
     from vae.checkpoints import CheckpointError
     from vae.schema import RunStatus
 
     display = _Display(plan, _say_continuation(plan), args.json)
-    with ctrl_c_stops() as stop, leaving(engine_from_args(args)):
+    with ctrl_c_stops() as stop, on_engine(engine):
         try:
-            for event in _events(args, plan, stop):
+            for event in _events(args, plan, stop, engine):
                 display.show(event)
         except (CheckpointError, OSError) as exc:
             raise Failed(f"could not save the run: {exc}") from None
@@ -240,17 +240,14 @@ def _train(args: argparse.Namespace, plan: Plan, path: Path) -> EpochMetrics | N
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    engine = engine_from_args(args)  # a bad --engine or --address is refused before anything is read or reserved
-    if engine.is_ray:
-        from vae.ray_cluster import connect_soon
-
-        connect_soon(engine)  # Ray starts while torch is imported and the data is read
+    engine = engine_for(args)  # a bad --engine or --address is refused before anything is read or reserved
     plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
+    begin(engine)
     from vae.names import release_run_name, run_path
 
     path = run_path(args.checkpoint_dir, plan.name)
     try:
-        last = _train(args, plan, path)
+        last = _train(args, plan, path, engine)
     finally:
         release_run_name(args.checkpoint_dir, plan.name)
     if not args.json and last is not None:
