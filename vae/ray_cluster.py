@@ -5,6 +5,7 @@ and in ``vae.ray_engine``, and only when the Ray engine is used.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -186,13 +187,26 @@ def dataset(name: str) -> Any:
 
 
 class Control:
-    """An actor of the driver's: the tokens of the trainings asked to stop."""
+    """An async actor of the driver's that knows which trainings were asked to stop: a task learns it from
+    ``stopped``, a call that returns then (and fails when the driver, and with it the actor, is gone)."""
 
     def __init__(self) -> None:
-        self.stopped: set[str] = set()
+        self.events: dict[str, asyncio.Event] = {}
 
-    def stop(self, token: str) -> None:
-        self.stopped.add(token)
+    def _event(self, token: str) -> asyncio.Event:
+        return self.events.setdefault(token, asyncio.Event())
 
-    def is_stopped(self, token: str) -> bool:
-        return token in self.stopped
+    async def stop(self, token: str) -> None:
+        self._event(token).set()
+
+    async def is_stopped(self, token: str) -> bool:
+        return self._event(token).is_set()
+
+    async def stopped(self, token: str) -> bool:
+        await self._event(token).wait()
+        return True
+
+    async def forget(self, token: str) -> None:
+        """The training has ended: answer its ``stopped`` call and let the token go."""
+        self._event(token).set()
+        self.events.pop(token, None)

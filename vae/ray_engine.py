@@ -26,46 +26,33 @@ from typing import Any
 from vae import ray_cluster
 from vae.pipe import EventBundle, Failure, Lost, Message, Saved, Started, TrainingOrders
 
-STOP_POLL_S = 0.5  # how often a task asks whether it was stopped: a stop takes at most this long to arrive
 _tasks: dict[str, Any] = {}  # the training task, registered once: each call would pickle the function anew
-
-
-def _watch(control: Any, token: str, stop: threading.Event, done: threading.Event) -> None:
-    """In the task: set ``stop`` once the driver asks, or once the driver's control actor is gone."""
-    import ray
-
-    while not done.wait(STOP_POLL_S):
-        try:
-            if ray.get(control.is_stopped.remote(token), timeout=30):
-                break
-        except ray.exceptions.GetTimeoutError:
-            continue  # a busy cluster: ask again
-        except ray.exceptions.RayError:  # the driver is gone: stop and save, nobody is left to show the run
-            break
-    stop.set()
 
 
 def _train_task(orders: TrainingOrders, data: Any, resume: bytes | None, control: Any, token: str) -> Iterator[Message]:
     """The Ray task (a streaming generator): train in a temporary folder of this worker and yield the messages,
-    with every save of the run's file as ``Saved`` bytes ahead of the events that caused it."""
+    with every save of the run's file as ``Saved`` bytes ahead of the events that caused it.
+
+    Stop arrives as the answer to a call on the driver's control actor that returns when the run is stopped (or
+    the driver is gone). It is awaited through a future, never ``ray.get``: a worker blocked in ``ray.get`` lends
+    its CPU back to Ray, which then starts a waiting run on it, and the cores are oversubscribed.
+    """
     import tempfile
 
-    import ray
-
     yield Started(os.getpid(), socket.gethostname())
-    if ray.get(control.is_stopped.remote(token)):  # stopped while it waited for a CPU: like a local queued job
+    if control.is_stopped.remote(token).future().result():  # stopped while it waited for a CPU: like a local job
         from vae.schema import RunStatus
         from vae.train import TrainingEnded
 
         yield EventBundle((TrainingEnded(RunStatus.STOPPED, "cancelled before it started", 0),))
         return
-    stop, done = threading.Event(), threading.Event()
-    threading.Thread(target=_watch, args=(control, token, stop, done), daemon=True).start()
+    stop = threading.Event()
+    control.stopped.remote(token).future().add_done_callback(lambda _: stop.set())
     try:
         with tempfile.TemporaryDirectory(prefix="vae-ray-") as folder:
             yield from _train_in(Path(folder), orders, data, resume, stop)
     finally:
-        done.set()
+        control.forget.remote(token)  # ends the call above; a stop after the end changes nothing
 
 
 def _train_in(
