@@ -14,6 +14,7 @@ and the time from reloading a training tab to its live view (progress and Stop) 
 
     python bench/app_speed.py --only sessions     # just that last part
     python bench/app_speed.py --only explorer     # Latent explorer: slider move to new digit
+    python bench/app_speed.py --cold [--servers 3] [--baseline REV]   # every page's first visit, cold server
 """
 
 from __future__ import annotations
@@ -198,6 +199,11 @@ def sessions_case(browser, env: dict[str, str]) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--cold"]:  # bench/cold_start.py
+        from bench.cold_start import main as cold
+
+        cold(sys.argv[2:])
+        return
     only = sys.argv[2] if sys.argv[1:2] == ["--only"] else None
     # The shipped runs, linked into a scratch folder, so the run trained below never lands in the repo.
     scratch = Path(tempfile.mkdtemp(prefix="vae-bench-runs-"))

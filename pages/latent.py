@@ -1,5 +1,7 @@
 """Latent space: the encoded test set, directly in 2-D or through t-SNE / PCA; click a point to see it."""
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 import torch
@@ -10,6 +12,7 @@ from vae.data import to_float
 from vae.frames import align_frames
 from vae.limits import tsne_over_budget
 from vae.settings import setting
+from vae.views import cached_view
 
 routing.ensure_routed()
 
@@ -21,9 +24,12 @@ n_total = len(mu)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, _mu: np.ndarray) -> np.ndarray:
-    """Cached per run file, method, point count and perplexity; ``_mu`` is not hashed."""
-    return embed_2d(_mu[:n], method, perplexity=perplexity, seed=0)
+def embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, _mu: np.ndarray, data: str):
+    """``[n, 2]``, cached per run file, method, point count and perplexity, in memory and on disk beside the run
+    (a restarted server does not run t-SNE again); ``_mu`` is not hashed."""
+    key = f"{method}-{n}-p{perplexity:g}-{data}"
+    compute = lambda: embed_2d(_mu[:n], method, perplexity=perplexity, seed=0)
+    return cached_view(Path(path), key, compute, (n, 2), np.float32)
 
 
 def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float) -> tuple[np.ndarray, str]:
@@ -34,7 +40,8 @@ def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float)
     name = EMBEDDING_NAMES[method]
     with st.spinner(f"Running {name} on {n} points of dimension {dim}…", show_time=True):
         path = run_info.path
-        return embedding(str(path), path.stat().st_mtime_ns, method, n, float(perplexity), latents), name
+        mtime_ns = path.stat().st_mtime_ns
+        return embedding(str(path), mtime_ns, method, n, float(perplexity), latents, run_info.config.dataset), name
 
 
 d = info.config.latent_dim

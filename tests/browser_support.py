@@ -28,20 +28,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str], port: int, timeout: float = 60) -> subprocess.Popen:
-    """Start the app on a loopback port and wait until it accepts connections."""
+def start_server(env: dict[str, str], port: int, timeout: float = 60, root: Path = ROOT) -> subprocess.Popen:
+    """Start the app (of the checkout at ``root``) on a loopback port and wait until it accepts connections."""
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(ROOT / "streamlit_app.py"),
+        str(root / "streamlit_app.py"),
         "--server.port",
         str(port),
         *words("--server.address 127.0.0.1 --server.headless true"),
     ]
     process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=root, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -24,6 +24,7 @@ from vae.names import new_owner_token, owner_hash
 from vae.registry import JobRegistry
 from vae.runfile import UPLOAD
 from vae.settings import default_checkpoint_dir
+from vae.views import cached_view
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT_RUN_KEY = "current_run"
@@ -103,10 +104,14 @@ def dataset_of(info: RunInfo) -> Dataset:
 
 @st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
 def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split."""
-    run = _load_run_cached(path, mtime_ns)
+    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split; kept on disk beside the run."""
     data = dataset(dataset_name)
-    return encode_mu(run.model, data.test_x).numpy(), data.test_y.numpy()
+
+    def encode() -> np.ndarray:
+        return encode_mu(_load_run_cached(path, mtime_ns).model, data.test_x).numpy()
+
+    mu = cached_view(Path(path), f"mu-{dataset_name}", encode, (len(data.test_x), None), np.float32)
+    return mu, data.test_y.numpy()
 
 
 def latents_of(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from vae.config import VAEConfig
 from vae.errors import CheckpointError
 from vae.names import SUFFIX, owns, run_path, run_status, shipped_names
 from vae.runfile import owner_of, read_payload, validated
+from vae.views import drop_views
 
 STALE_TMP_SECONDS = 3600
 
@@ -110,6 +111,7 @@ def delete_run(directory: Path, name: str, owner_token: str | None) -> None:
     if not info.owned_by(owner_token):
         raise CheckpointError(f"{path.stem!r} is not yours to delete: only the browser that made it can")
     path.unlink(missing_ok=True)
+    drop_views(path)
 
 
 def clean_stale_tmp(directory: Path, older_than_s: float = STALE_TMP_SECONDS) -> list[Path]:
