@@ -66,27 +66,33 @@ def _row(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} s, max {max(values):.2f} s"
 
 
+def measure(roots: dict[str, Path], servers: int) -> dict[str, dict[str, list[float]]]:
+    """Every page's first visits on ``servers`` fresh servers of each checkout, taking turns."""
+    results: dict[str, dict[str, list[float]]] = {label: {} for label in roots}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for i in range(servers):
+            for label, root in roots.items():
+                for heading, seconds in first_visits(browser, root).items():
+                    results[label].setdefault(heading, []).append(seconds)
+                print(f"server {i + 1}, {label}: done", flush=True)
+        browser.close()
+    return results
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="cold-server first visits of every page")
     parser.add_argument("--servers", type=int, default=3)
     parser.add_argument("--baseline", metavar="REV", help="also measure this revision, server for server")
     args = parser.parse_args(argv)
-    roots = {"now": ROOT}
     with tempfile.TemporaryDirectory(prefix="vae-cold-") as scratch:
+        roots = {"now": ROOT}
         if args.baseline:
             baseline = Path(scratch) / "baseline"
             subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline], cwd=ROOT, check=True)
             roots = {"baseline": baseline, "now": ROOT}
-        results: dict[str, dict[str, list[float]]] = {label: {} for label in roots}
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                for i in range(args.servers):
-                    for label, root in roots.items():
-                        for heading, seconds in first_visits(browser, root).items():
-                            results[label].setdefault(heading, []).append(seconds)
-                        print(f"server {i + 1}, {label}: done", flush=True)
-                browser.close()
+            results = measure(roots, args.servers)
         finally:
             if args.baseline:
                 subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT, check=False)

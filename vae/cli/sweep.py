@@ -6,8 +6,15 @@ import argparse
 import json
 import time
 
-from vae.cli import common
-from vae.cli.common import EXIT_FAILED, EXIT_OK, UsageError, ctrl_c_stops, note, result
+from vae.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    ctrl_c_stops,
+    note,
+    result,
+)
+from vae.cli.engines import begin_connecting, engine_for, on_engine
 from vae.cli.train import config_from_args
 from vae.sweep import SWEPT, SweepResult
 
@@ -38,7 +45,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if not 1 <= args.jobs <= 64:
         raise UsageError(f"--jobs must be in [1, 64]; got {args.jobs}")
-    engine = common.engine_for(args)
+    engine = engine_for(args)
     base = config_from_args(args, skip=SWEPT)
     grid = plan(
         base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int), args.name_prefix
@@ -55,11 +62,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another --name-prefix"
         )
     grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
-    common.begin(engine)
+    begin_connecting(engine)
     import vae.runs  # noqa: F401  (torch and the training code load while Ray starts, when it does)
 
     began, failed = time.perf_counter(), 0
-    with ctrl_c_stops() as stop, common.on_engine(engine):  # each run stops after its step and is saved
+    with ctrl_c_stops() as stop, on_engine(engine):  # each run stops after its step and is saved
         where = f"on {engine.describe()}, {threads_per_job(args.jobs)} CPU(s) each" if engine.is_ray else ""
         note(f"sweep: {len(grid)} runs {where or f'{args.jobs} at a time'}")
         for outcome in run_sweep(grid, args.checkpoint_dir, args.jobs, stop=stop, engine=engine):

@@ -15,15 +15,13 @@ from vae.cli.common import (
     EXIT_OK,
     Failed,
     UsageError,
-    begin,
     ctrl_c_stops,
-    engine_for,
     note,
-    on_engine,
     result,
     run_file,
     taken_message,
 )
+from vae.cli.engines import begin_connecting, engine_for, on_engine
 from vae.config import VAEConfig, from_dict
 from vae.engine import Engine
 from vae.errors import NameTaken
@@ -242,7 +240,7 @@ def _train(args: argparse.Namespace, plan: Plan, path: Path, engine: Engine) -> 
 def cmd_train(args: argparse.Namespace) -> int:
     engine = engine_for(args)  # a bad --engine or --address is refused before anything is read or reserved
     plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
-    begin(engine)
+    begin_connecting(engine)
     from vae.names import release_run_name, run_path
 
     path = run_path(args.checkpoint_dir, plan.name)
