@@ -88,6 +88,13 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
+def leftovers(directory: Path) -> list[str]:
+    """Hidden files a writer left in a run folder (locks, temporary files); not the views kept beside the runs."""
+    from vae.views import VIEWS
+
+    return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith(".") and p.name != VIEWS)
+
+
 APP = str(ROOT / "streamlit_app.py")
 
 

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, leftovers, wait_until
 from vae.checkpoints import load_run
 from vae.config import VAEConfig
 from vae.engine import Engine
@@ -49,10 +49,6 @@ def _sweep(folder, *engine: str) -> dict[str, dict]:
     return {line["name"]: line for line in map(json.loads, out.stdout.splitlines())}
 
 
-def _leftovers(folder) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
 def test_a_ray_sweep_lands_the_same_runs_as_a_local_one(ray_address, tmp_path):
     local, on_ray = tmp_path / "local", tmp_path / "ray"
     local.mkdir(), on_ray.mkdir()
@@ -64,7 +60,7 @@ def test_a_ray_sweep_lands_the_same_runs_as_a_local_one(ray_address, tmp_path):
         run, twin = load_run(on_ray / f"{name}.pt"), load_run(local / f"{name}.pt")
         assert run.status == "completed" and run.final["test"] == twin.final["test"]
         assert all(run.model.state_dict()[k].equal(v) for k, v in twin.model.state_dict().items())
-    assert _leftovers(on_ray) == []  # no lock, no temporary file
+    assert leftovers(on_ray) == []  # no lock, no temporary file
 
 
 def _ray_job(config: VAEConfig, name: str, folder, address: str) -> TrainingJob:
@@ -88,7 +84,7 @@ def test_a_killed_ray_worker_leaves_its_run_interrupted_and_the_others_complete(
     # Read from another process too: the file names no living writer.
     out = _cli("list", "--json", folder=tmp_path)
     assert {r["name"]: r["status"] for r in json.loads(out.stdout)}["victim"] == "interrupted"
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_stop_during_a_ray_sweep_leaves_stopped_runs_that_load_and_continue(ray_address, tmp_path):
@@ -122,7 +118,7 @@ def test_stop_during_a_ray_sweep_leaves_stopped_runs_that_load_and_continue(ray_
     assert out.returncode == 0, out.stderr
     run = load_run(tmp_path / f"{stopped[0]}.pt")
     assert run.status == "completed" and [e["epoch"] for e in run.epochs] == list(range(1, done + 2))
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_an_unreachable_address_is_one_line_naming_it(tmp_path):

@@ -21,6 +21,7 @@ from tests.conftest import (
     TOKEN_B,
     buttons,
     cli,
+    leftovers,
     open_page,
     poisoned,
     session,
@@ -230,7 +231,7 @@ def test_a_link_that_books_the_server_for_a_week_is_refused_in_one_line(run_dir,
         "this server's limit of 100,000 steps (setting VAE_MAX_TRAINING_STEPS)"
     )
     assert errors == [expected]
-    assert snapshot(run_dir) == before and not list(run_dir.glob(".*"))
+    assert snapshot(run_dir) == before and not leftovers(run_dir)
 
 
 def test_the_queue_and_one_training_per_browser(tmp_path, monkeypatch):
