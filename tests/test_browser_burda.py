@@ -13,7 +13,8 @@ pytestmark = pytest.mark.browser
 
 if not shutil.which(CHROMIUM):
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-pytest.importorskip("playwright.sync_api")
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect  # retries until the value is there: an expander's fields are drawn after the click
 
 LINK = (
     "/train?dataset=binarized-mnist-5k&hidden=32,16&activation=tanh&latent_dim=4&lr_schedule=burda"
@@ -32,11 +33,11 @@ def test_burdas_setup_from_a_link_trains_and_the_shipped_run_meets_the_paper(tmp
         page.get_by_role("heading", name="Train a VAE").first.wait_for(timeout=60_000)
         settle(page)
         form = page.get_by_test_id("stForm")
-        assert form.get_by_role("combobox", name="Dataset").input_value() == "binarized-mnist-5k"
+        expect(form.get_by_role("combobox", name="Dataset")).to_have_value("binarized-mnist-5k", timeout=30_000)
         form.get_by_text("MLP layers and optimiser").click()
-        assert form.get_by_role("textbox", name="MLP hidden layers").input_value() == "32,16"
-        assert form.get_by_role("combobox", name="MLP activation").input_value() == "tanh"
-        assert form.get_by_role("combobox", name="Learning-rate schedule").input_value() == "burda"
+        expect(form.get_by_role("textbox", name="MLP hidden layers")).to_have_value("32,16", timeout=30_000)
+        expect(form.get_by_role("combobox", name="MLP activation")).to_have_value("tanh", timeout=30_000)
+        expect(form.get_by_role("combobox", name="Learning-rate schedule")).to_have_value("burda", timeout=30_000)
         form.get_by_label("Run name", exact=True).fill("burda-tiny")
         page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
         page.get_by_text("Finished and saved").wait_for(timeout=180_000)

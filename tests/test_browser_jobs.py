@@ -84,7 +84,7 @@ def test_a_deep_link_as_the_first_request_renders_through_the_router(serve, brow
     _routed(page, title)
     if path.startswith("/train"):
         form = page.get_by_test_id("stForm")
-        assert form.get_by_role("combobox", name="Architecture").input_value() == "conv"
+        sync_api.expect(form.get_by_role("combobox", name="Architecture")).to_have_value("conv", timeout=30_000)
         assert "4.0" in form.get_by_test_id("stSlider").filter(has_text="KL weight").inner_text()
     else:
         page.get_by_text("mlp-d2-b1 has a 2-D latent space").wait_for()
@@ -164,7 +164,7 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     picker.fill("victim")
     picker.press("Enter")
     settle(page)
-    assert picker.input_value() == "victim"
+    sync_api.expect(picker).to_have_value("victim", timeout=30_000)
     from vae.checkpoints import load_run
 
     before = load_run(runs / "victim.pt")
@@ -207,7 +207,7 @@ def _pick_run(page, name: str) -> None:
     picker.fill(name)
     picker.press("Enter")
     settle(page)
-    assert picker.input_value() == name
+    sync_api.expect(picker).to_have_value(name, timeout=30_000)
 
 
 def test_runs_belong_to_the_browser_that_made_them_after_the_job_has_expired_too(serve, browser, runs, tmp_path):
