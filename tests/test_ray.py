@@ -139,3 +139,24 @@ def test_an_unreachable_address_is_one_line_naming_it(tmp_path):
             f"vae {command}: error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_engine_setting_is_one_line_in_the_app_and_takes_no_name(run_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP, open_page, snapshot
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    monkeypatch.setenv("VAE_ENGINE", "bogus")
+    before = snapshot(run_dir)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at = open_page(at, "pages/train.py")
+    at.run()
+    assert any("Trainings cannot start: the engine must be local or ray; got 'bogus'" in c.value for c in at.caption)
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Cannot start training: the engine must be local or ray; got 'bogus' (from VAE_ENGINE)"
+    ]
+    assert snapshot(run_dir) == before and not leftovers(run_dir)  # no name was taken

@@ -23,8 +23,9 @@ ENGINE_SETTINGS = {
 }
 
 
-class EngineError(Exception):
-    """The engine cannot be used as asked (Ray missing, a cluster out of reach): one line for a person."""
+class EngineError(ValueError):
+    """The engine cannot be used as asked (a bad setting, Ray missing, a cluster out of reach): one line for a
+    person. A ``ValueError``, as a bad value of any other setting is to the pages that start trainings."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,14 @@ class Engine:
 def engine_from_env(kind: str | None = None, address: str | None = None) -> Engine:
     """The engine named by ``kind`` and ``address`` (a command line's), each taken from ``VAE_ENGINE`` and
     ``VAE_RAY_ADDRESS`` when not given: the app's engine when neither is. ``EngineError`` for a bad value."""
-    kind = kind or os.environ.get(ENGINE_SETTING, "").strip().lower() or LOCAL
+    settings = []  # the settings that the values came from, to name them when they are wrong
+    if not kind:
+        kind = os.environ.get(ENGINE_SETTING, "").strip().lower() or LOCAL
+        settings.append(ENGINE_SETTING)
     if address is None and kind == RAY:
         address = os.environ.get(ADDRESS_SETTING, "").strip()
-    return Engine(kind, address or "")
+        settings.append(ADDRESS_SETTING)
+    try:
+        return Engine(kind, address or "")
+    except EngineError as exc:
+        raise EngineError(f"{exc} (from {' and '.join(settings)})" if settings else str(exc)) from None

@@ -95,6 +95,7 @@ class TrainingJob:
         self.resume_version = resume.version if resume is not None else ""
         self.origin = resume.origin if in_place and resume is not None else ""
         self.first_epoch = len(resume.epochs) + 1 if resume is not None else 1
+        self.engine = engine if engine is not None else engine_from_env()  # a bad setting: before a name is taken
         self.name = (
             claim_run_name(self.directory, resume.name)
             if in_place and resume
@@ -103,7 +104,6 @@ class TrainingJob:
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
         self.stop_event = threading.Event()  # the engine passes it on to the training once it runs
-        self.engine = engine if engine is not None else engine_from_env()
         self.status = RunStatus.QUEUED
         self.message = "waiting for a free training slot"
         self.error = ""  # what the training process said when it crashed
