@@ -252,6 +252,14 @@ def test_runs_belong_to_the_browser_that_made_them_after_the_job_has_expired_too
     _no_errors(alice)
 
 
+def _shown(page, text: re.Pattern, timeout: float = 120_000) -> None:
+    """Wait for ``text``; failing, say what the page shows instead."""
+    try:
+        page.get_by_text(text).first.wait_for(timeout=timeout)
+    except sync_api.TimeoutError:
+        raise AssertionError(f"{text.pattern!r} never showed; the page: {page.get_by_test_id('stMain').inner_text()}")
+
+
 def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, browser, runs, ray_address):
     url, _ = serve(VAE_ENGINE="ray", VAE_RAY_ADDRESS=ray_address)
     page = _page(browser)
@@ -259,9 +267,10 @@ def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, brows
     _routed(page, "Train a VAE")
     page.get_by_text("β sweep: several runs as one batch").click()
     page.get_by_text(re.compile(rf"^Trainings run on the Ray cluster at {ray_address}, \d+ of 2 CPUs free")).wait_for()
+    settle(page)
     page.get_by_label("Name prefix", exact=True).fill("onray")
     page.get_by_role("button", name="Start the sweep").click()
-    page.get_by_text("Your sweep: 0 of 5 runs finished").wait_for(timeout=60_000)
+    _shown(page, re.compile(r"Your sweep: \d of 5 runs finished"))
     table = page.get_by_test_id("stDataFrame")
     # The runs' rows name the Ray host they train on once their first epoch is saved.
     deadline = time.monotonic() + 120
@@ -270,7 +279,7 @@ def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, brows
         time.sleep(0.5)
 
     page.reload()  # mid-sweep: the URL's batch token brings the live view back
-    page.get_by_text(re.compile(r"Your sweep: \d of 5 runs finished")).wait_for(timeout=30_000)
+    _shown(page, re.compile(r"Your sweep: \d of 5 runs finished"))
     settle(page)
     table.filter(has_text="Ray: ").first.wait_for(timeout=30_000)  # the host each run trains on
     _no_errors(page)
