@@ -20,6 +20,7 @@ RAY_MISSING = "Ray is not installed here: pip install -r requirements-ray.txt, o
 CONNECT_TIMEOUT_S = 5.0
 RETRY_AFTER_S = 30.0  # a page tries a failed connection again after this long
 STATUS_WAIT_S = 3.0  # a page waits this long for a first connection (a local instance starts in about 2 s)
+CPU_READING_S = 2.0  # a page's reading of the cluster's free CPUs is at most this old, plus one Ray round trip
 
 _lock = threading.Lock()
 _data_lock = threading.Lock()
@@ -116,8 +117,10 @@ def status_line(engine: Engine) -> str:
     """For a person: "a local Ray instance, 2 of 2 CPUs free", or that it is still connecting (begun here, in the
     background, and waited for ``STATUS_WAIT_S`` at most), or why it cannot be used."""
     if connected() == engine:
-        free, total = cpus()
-        return f"{engine.describe()}, {free:g} of {total:g} CPUs free"
+        reading = _cpu_reading()
+        if reading is None:
+            return f"{engine.describe()} (reading its free CPUs…)"
+        return f"{engine.describe()}, {reading[0]:g} of {reading[1]:g} CPUs free"
     with _lock:
         attempt = _attempts.get(engine)
         if attempt is None or attempt.stale():
@@ -130,6 +133,32 @@ def status_line(engine: Engine) -> str:
         if attempt.error
         else f"{engine.describe()} (connecting…)"
     )
+
+
+def _cpu_reading() -> tuple[float, float] | None:
+    """(free, total) CPUs as last read, read again in the background when older than ``CPU_READING_S``: a page
+    never waits on Ray for it, but for the first reading (``STATUS_WAIT_S`` at most)."""
+    with _lock:
+        reading, refresh = _cpus.get("reading"), _cpus.get("refresh")
+        if (refresh is None or not refresh.is_alive()) and (
+            reading is None or time.monotonic() - _cpus.get("at", 0.0) > CPU_READING_S
+        ):
+            refresh = _cpus["refresh"] = threading.Thread(target=_read_cpus, name="ray-cpus", daemon=True)
+            refresh.start()
+    if reading is None:
+        refresh.join(timeout=STATUS_WAIT_S)
+    return _cpus.get("reading")
+
+
+def _read_cpus() -> None:
+    try:
+        reading = cpus()
+    except Exception:  # noqa: BLE001  (Ray went away: the next page reads again)
+        return
+    _cpus.update(reading=reading, at=time.monotonic())
+
+
+_cpus: dict[str, Any] = {}  # the last reading of the cluster's CPUs, when it was taken, and the thread taking one
 
 
 class _Attempt:
@@ -164,6 +193,7 @@ def shutdown() -> None:
     """Leave the cluster (or stop the local instance): tests, and a CLI command that is done."""
     with _lock:
         _attempts.clear()
+        _cpus.clear()
         if _state:
             ray().shutdown()
             _state["release"].set()
