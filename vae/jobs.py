@@ -222,14 +222,13 @@ class TrainingJob:
             for event in message.events:
                 self._record(event)
             return
-        if isinstance(message, Lost | Failure):
+        if isinstance(message, Lost):  # the worker died: the run keeps its saved epochs
             self.error = message.text
-            lost = isinstance(message, Lost)
-            self._set(
-                *(RunStatus.INTERRUPTED, message.text)
-                if lost
-                else (RunStatus.FAILED, f"training failed: {message.text}")
-            )
+            self._set(RunStatus.INTERRUPTED, message.text)
+            return
+        if isinstance(message, Failure):
+            self.error = message.text
+            self._set(RunStatus.FAILED, f"training failed: {message.text}")
             return
         with self.lock:
             if isinstance(message, Started):

@@ -1,4 +1,4 @@
-"""``python -m vae sweep``: one run per (latent dimension, β), each its own training process."""
+"""``python -m vae sweep``: one run per (latent dimension, β), each its own training process or Ray task."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import argparse
 import json
 import time
 
-from vae.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    UsageError,
-    ctrl_c_stops,
-    note,
-    result,
-)
+from vae.cli.common import EXIT_FAILED, EXIT_OK, UsageError, ctrl_c_stops, note, result
 from vae.cli.engines import begin_connecting, engine_for, on_engine
 from vae.cli.train import config_from_args
 from vae.sweep import SWEPT, SweepResult
@@ -62,13 +55,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"runs already exist in {args.checkpoint_dir}: {', '.join(taken)}; choose another --name-prefix"
         )
     grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
-    begin_connecting(engine)
-    import vae.runs  # noqa: F401  (torch and the training code load while Ray starts, when it does)
+    if engine.is_ray:  # this process trains nothing locally: only Ray's driver needs torch, loaded while Ray starts
+        begin_connecting(engine)
+        import vae.runs  # noqa: F401
 
     began, failed = time.perf_counter(), 0
     with ctrl_c_stops() as stop, on_engine(engine):  # each run stops after its step and is saved
-        where = f"on {engine.describe()}, {threads_per_job(args.jobs)} CPU(s) each" if engine.is_ray else ""
-        note(f"sweep: {len(grid)} runs {where or f'{args.jobs} at a time'}")
+        if engine.is_ray:
+            note(f"sweep: {len(grid)} runs on {engine.describe()}, {threads_per_job(args.jobs)} CPU(s) each")
+        else:
+            note(f"sweep: {len(grid)} runs, {args.jobs} at a time")
         for outcome in run_sweep(grid, args.checkpoint_dir, args.jobs, stop=stop, engine=engine):
             failed += bool(outcome.error)
             result(_line(outcome, args.json))
