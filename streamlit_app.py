@@ -19,6 +19,7 @@ navigation = st.navigation(
             st.Page("pages/interpolation.py", title="Interpolation", icon=":material/linear_scale:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
             st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/troubleshoot:"),
+            st.Page("pages/disentanglement.py", title="Disentanglement", icon=":material/grid_view:"),
             st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
         ],
     }

@@ -36,6 +36,7 @@ PAGES = [
     ("interpolation", "Interpolation"),
     ("generate", "Generate"),
     ("diagnostics", "Diagnostics"),
+    ("disentanglement", "Disentanglement"),
     ("draw", "Draw a digit"),
 ]
 

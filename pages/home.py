@@ -4,7 +4,7 @@ is, and where to go next."""
 import streamlit as st
 
 from ui import routing, state, widgets
-from vae.analysis import DEFAULT_CHAIN, decode_images, interpolate_chain, sample_prior
+from vae.analysis import decode_images, default_chain, interpolate_chain, sample_prior
 
 routing.ensure_routed()
 
@@ -19,11 +19,12 @@ else:
     run = state.load(info)
     data = state.dataset(info.config.dataset)
     means = state.class_means(info)
+    chain = default_chain(len(data.class_names))
     chain_col, samples_col = st.columns([3, 2])
     with chain_col:
-        if not bool(means[list(DEFAULT_CHAIN)].isnan().any()):
-            path = interpolate_chain(means, DEFAULT_CHAIN, HOME_STEPS).flatten(0, 1)  # one row per leg
-            arrow = " → ".join(data.class_names[c] for c in DEFAULT_CHAIN)
+        if not bool(means[list(chain)].isnan().any()):
+            path = interpolate_chain(means, chain, HOME_STEPS).flatten(0, 1)  # one row per leg
+            arrow = " → ".join(data.class_names[c] for c in chain)
             widgets.show_images(
                 decode_images(run.model, path),
                 ncols=HOME_STEPS,
@@ -53,6 +54,8 @@ z = μ + σ·ε (the reparameterisation trick) goes through the decoder. Trainin
 **ELBO** = E_q[log p(x|z)] − KL(q(z|x) ‖ N(0, I)): reconstruct well, but keep the codes close to the
 prior so that the latent space is smooth enough to sample from and walk through.
 A **β-VAE** weighs the KL term by β: more β, smoother but blurrier; less β, sharper but less regular.
+What more β buys is **disentanglement**: latents that each move one true factor of the data. The Disentanglement
+page measures it on `shapes`, whose factors are known.
 """
 )
 
@@ -68,3 +71,4 @@ with right:
     st.page_link("pages/generate.py", label="Generate samples", icon=":material/auto_awesome:")
     st.page_link("pages/diagnostics.py", label="KL per dimension and the IWAE bound", icon=":material/troubleshoot:")
     st.page_link("pages/draw.py", label="Draw a digit and encode it", icon=":material/draw:")
+    st.page_link("pages/disentanglement.py", label="What β is for: disentangled factors", icon=":material/grid_view:")

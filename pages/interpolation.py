@@ -5,10 +5,10 @@ import torch
 
 from ui import figures, routing, state, widgets
 from vae.analysis import (
-    DEFAULT_CHAIN,
     INTERPOLATION_METHODS,
     chain_path,
     decode_images,
+    default_chain,
     encode_mu,
     interpolate,
     interpolate_chain,
@@ -59,7 +59,10 @@ def downloads(grid, along: torch.Tensor) -> None:
 def chain_strip() -> None:
     """The chain's controls and strip: a fragment, so moving a slider redraws only this part."""
     left, middle, right = st.columns([2, 1, 1])
-    chain_text = left.text_input("Chain of classes", ", ".join(map(str, DEFAULT_CHAIN)), help="e.g. 9, 4, 2, 6, 1")
+    chain = default_chain(len(data.class_names))
+    chain_text = left.text_input(
+        "Chain of classes", ", ".join(map(str, chain)), help=f"class numbers, e.g. {', '.join(map(str, chain))}"
+    )
     steps = middle.slider("Steps per pair", 2, 20, 8, help="Points on each leg, both ends included.")
     method = right.radio(
         "Method",

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import figures, routing, state, widgets
+from ui import factors, figures, routing, state, widgets
 from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, embed_2d, reconstruct
 from vae.data import to_float
 from vae.frames import align_frames
@@ -74,8 +74,9 @@ else:
         n = setting("VAE_MAX_TSNE_POINTS")
         st.info(f"{over_budget}, so the first {n:,} points are shown; PCA draws them all.", icon=":material/speed:")
 
+labels, class_names, legend = factors.colouring(data, labels)
 points, axis = plane(info, mu, n, method, perplexity)
-fig = figures.latent_scatter(points, labels[:n], data.class_names, axis)
+fig = figures.latent_scatter(points, labels[:n], class_names, axis, legend)
 if other is None:
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
 else:
@@ -87,7 +88,7 @@ else:
         event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
     with other_col:
         st.markdown(f"**{other.name}** · {other.config.label}")
-        other_fig = figures.latent_scatter(other_points, labels[:n], data.class_names, other_axis)
+        other_fig = figures.latent_scatter(other_points, labels[:n], class_names, other_axis, legend)
         st.plotly_chart(other_fig, key="latent_scatter_compare")
 
 index = widgets.selected_point_index(event)
@@ -99,7 +100,7 @@ else:
     if other is not None:
         shown.append(reconstruct(state.load(other).model, image))
     names = "original, reconstruction" + (f", {other.name}'s reconstruction" if other is not None else "")
-    st.markdown(f"**Test image {index}** (label {data.class_names[int(labels[index])]}): {names}")
+    st.markdown(f"**Test image {index}** (label {class_names[int(labels[index])]}): {names}")
     widgets.show_images(torch.cat(shown), ncols=len(shown), scale=4)
 
 st.subheader("Watch it form, epoch by epoch")

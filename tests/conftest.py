@@ -83,6 +83,44 @@ def run_dir(tiny_runs_template, tmp_path) -> Path:
     return directory
 
 
+SHAPES_RUNS = {"shapes-b1": 1.0, "shapes-b4": 4.0}
+
+
+@pytest.fixture(scope="session")
+def shapes_template(tmp_path_factory, tiny_runs_template):
+    """The tiny MNIST runs, plus two 1-epoch runs on 2,048 shapes at β = 1 and 4 (scores stored for β = 4 only)."""
+    from vae.checkpoints import load_run, store_in_final
+    from vae.disentanglement import evaluate_run
+    from vae.runs import train_run
+
+    full = load_dataset("shapes")
+    data = dataclasses.replace(
+        full,
+        train_x=full.train_x[:2048],
+        train_y=full.train_y[:2048],
+        train_factors=full.train_factors[:2048],
+        test_x=full.test_x[:300],
+        test_y=full.test_y[:300],
+        test_factors=full.test_factors[:300],
+    )
+    directory = tmp_path_factory.mktemp("shapes_runs")
+    shutil.copytree(tiny_runs_template, directory, dirs_exist_ok=True)
+    for name, beta in SHAPES_RUNS.items():
+        config = VAEConfig(dataset="shapes", arch="mlp", hidden=(64,), latent_dim=4, beta=beta, epochs=1)
+        for _ in train_run(config, name, directory, data=data):
+            pass
+    run = load_run(directory / "shapes-b4.pt")
+    store_in_final(run.path, "disentanglement", evaluate_run(run.model))
+    return directory
+
+
+@pytest.fixture
+def shapes_dir(shapes_template, tmp_path):
+    directory = tmp_path / "runs"
+    shutil.copytree(shapes_template, directory)
+    return directory
+
+
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file's bytes, to prove that nothing was added, lost or changed."""
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}

@@ -10,7 +10,7 @@ from vae.checkpoints import load_run
 from vae.folder import list_runs
 
 PAGES = words(
-    "pages/home.py pages/train.py pages/runs.py pages/latent.py pages/explorer.py pages/interpolation.py pages/generate.py pages/diagnostics.py pages/draw.py"
+    "pages/home.py pages/train.py pages/runs.py pages/latent.py pages/explorer.py pages/interpolation.py pages/generate.py pages/diagnostics.py pages/disentanglement.py pages/draw.py"
 )
 
 

@@ -62,7 +62,18 @@ HISTORY = [
     ("history", "frames", "epochs"),
 ]
 PAYLOAD = [("config",), ("state_dict",), ("format_version",), ("owner",), ("name",), ("created",)]
-PAGES = ("home", "train", "runs", "latent", "explorer", "interpolation", "generate", "diagnostics", "draw")
+PAGES = (
+    "home",
+    "train",
+    "runs",
+    "latent",
+    "explorer",
+    "interpolation",
+    "generate",
+    "diagnostics",
+    "disentanglement",
+    "draw",
+)
 
 
 def _set(payload: dict, path: tuple, value: object) -> None:

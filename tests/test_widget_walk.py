@@ -17,7 +17,18 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, open_page, wait_until
 
-PAGES = ("home", "train", "runs", "latent", "explorer", "interpolation", "generate", "diagnostics", "draw")
+PAGES = (
+    "home",
+    "train",
+    "runs",
+    "latent",
+    "explorer",
+    "interpolation",
+    "generate",
+    "diagnostics",
+    "disentanglement",
+    "draw",
+)
 WALKS_PER_PAGE = 4
 STEPS_PER_WALK = 20
 SEED = 20261125

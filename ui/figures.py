@@ -7,6 +7,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.colors import sample_colorscale
 
 from vae.analysis import latent_norms
 
@@ -27,9 +28,20 @@ PALETTE = (
 SVG_MAX_POINTS = 2500
 
 
-def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], axis: str) -> go.Figure:
+def label_colors(n: int) -> tuple[str, ...]:
+    """Colours for ``n`` labels: the categorical palette for up to 10, else an ordered scale (a factor's values,
+    such as 40 orientations, read best as a gradient)."""
+    if n <= len(PALETTE):
+        return PALETTE
+    return tuple(sample_colorscale("Viridis", [i / (n - 1) for i in range(n)]))
+
+
+def latent_scatter(
+    points: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], axis: str, legend: str = "label"
+) -> go.Figure:
     """Points ``[N, 2]`` coloured by label, one legend entry per class; ``customdata`` is the row index."""
     fig = go.Figure()
+    colors = label_colors(len(class_names))
     scatter = go.Scatter if len(points) <= SVG_MAX_POINTS else go.Scattergl
     for c, class_name in enumerate(class_names):
         idx = np.flatnonzero(labels == c)
@@ -39,7 +51,7 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[st
                 y=points[idx, 1],
                 mode="markers",
                 name=class_name if class_name == str(c) else f"{c}: {class_name}",
-                marker={"size": 5, "color": PALETTE[c % len(PALETTE)], "opacity": 0.75},
+                marker={"size": 5, "color": colors[c % len(colors)], "opacity": 0.75},
                 customdata=idx,
                 hovertemplate="test image %{customdata}<extra>" + class_name + "</extra>",
             )
@@ -52,7 +64,7 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[st
         height=560,
         xaxis_title=f"{axis} 1",
         yaxis_title=f"{axis} 2",
-        legend_title="label",
+        legend_title=legend,
         margin={"t": 10, "b": 50, "l": 60, "r": legend_width, "autoexpand": False},
     )
     return fig

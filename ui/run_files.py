@@ -141,6 +141,11 @@ def unreadable_files() -> None:
             delete_control(bad)
 
 
+def _score(info: RunInfo, key: str) -> float | None:
+    scores = info.final.get("disentanglement")
+    return round(scores[key], 3) if scores else None
+
+
 def metrics_table(available: list[RunInfo]) -> None:
     """Every run's final test metrics (validated when listed, so each row is numbers), and a CSV of them."""
     rows = []
@@ -160,6 +165,9 @@ def metrics_table(available: list[RunInfo]) -> None:
                 "test recon": round(test["recon"], 3),
                 "test KL": round(test["kl"], 3),
                 "test loss": round(test["loss"], 3),
+                # Disentanglement, for runs on data with known factors that have it stored (eval --disentanglement).
+                "MIG": _score(info, "mig"),
+                "FactorVAE": _score(info, "factor_vae"),
                 "saved": info.created.replace("T", " ")[:16],
             }
         )

@@ -23,6 +23,12 @@ EMBEDDING_NAMES = {"tsne": "t-SNE", "pca": "PCA"}  # method -> how a page writes
 EMBEDDING_METHODS = tuple(EMBEDDING_NAMES)
 
 
+def default_chain(n_classes: int) -> tuple[int, ...]:
+    """The classes a chain walks through by default: 9 → 4 → 2 → 6 → 1 for ten classes, else every class in turn
+    (square → ellipse → heart for shapes)."""
+    return DEFAULT_CHAIN if max(DEFAULT_CHAIN) < n_classes else tuple(range(n_classes))
+
+
 @torch.inference_mode()
 def encode_mu(model: VAE, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
     """Posterior means for ``x`` ``[N, 1, 28, 28]`` (uint8 or float). Returns ``[N, D]``."""

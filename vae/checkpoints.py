@@ -25,6 +25,7 @@ from vae.models import VAE, build_model
 from vae.names import (
     NEXT_FREE,
     Placement,
+    claim_run_name,
     release_run_name,
     run_path,
     run_status,
@@ -190,3 +191,30 @@ def import_run(
         )
     finally:
         release_run_name(directory, name)
+
+
+def store_in_final(path: Path, key: str, value: dict[str, Any], *, allow_shipped: bool = False) -> Path:
+    """Add ``final[key] = value`` (a measurement, such as ``disentanglement``) to the run at ``path``, keeping
+    everything else it holds. Refused (``CheckpointError`` or ``NameTaken``) for a shipped run, unless
+    ``allow_shipped``, and while a training writes the run; the file is replaced atomically either way."""
+    path = Path(path)
+    run = load_run(path)
+    if run.shipped and not allow_shipped:
+        raise CheckpointError(f"{run.name} is a shipped run: its {key} is stored by scripts/build_pretrained.py")
+    name = claim_run_name(path.parent, run.name)
+    try:
+        run = load_run(path)  # again, now that no training can write it: the newest file is the one kept
+        extra = {"owner": run.owner, "origin": run.origin}
+        return save_run(
+            path.parent,
+            name,
+            run.model,
+            run.config,
+            run.history,
+            {**run.final, key: value},
+            train_state=run.train_state or None,
+            allow_shipped=allow_shipped,
+            **extra,
+        )
+    finally:
+        release_run_name(path.parent, name)

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DATASETS = ("mnist", "fashion-mnist", "mnist-5k", "binarized-mnist", "binarized-mnist-5k")
+DATASETS = ("mnist", "fashion-mnist", "mnist-5k", "binarized-mnist", "binarized-mnist-5k", "shapes")
 ARCHITECTURES = ("mlp", "conv")
 ACTIVATIONS = ("relu", "tanh")
 LIKELIHOODS = ("bce", "mse")

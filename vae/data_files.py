@@ -7,8 +7,10 @@ from pathlib import Path
 
 from vae.settings import data_root
 
+IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits, Fashion-MNIST's articles and the drawn shapes
 FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 OFFLINE_DATASET = "mnist-5k"
+GENERATED_DATASET = "shapes"  # drawn by vae.shapes, never downloaded
 # Binarized MNIST, as in the likelihood literature: each dataset here, binarized from the one it names.
 BINARIZED = {"binarized-mnist": "mnist", "binarized-mnist-5k": OFFLINE_DATASET}
 SPLITS = {
@@ -31,7 +33,7 @@ def find(raw: Path, stem: str) -> Path | None:
 def is_available(name: str, root: Path | None = None) -> bool:
     """Whether all four files of a full dataset are on disk (no network is touched)."""
     name = BINARIZED.get(name, name)
-    if name == OFFLINE_DATASET:
+    if name in (OFFLINE_DATASET, GENERATED_DATASET):
         return True
     raw = raw_dir(name, root or data_root())
     return all(find(raw, stem) for pair in SPLITS.values() for stem in pair)

@@ -42,7 +42,8 @@ def _shown(value: Any) -> str:
 
 def number(value: Any, where: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A finite real number in [low, high] (a bool is not one)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # By exact type: a numpy scalar is a float subclass that would not load back with weights_only.
+    if type(value) not in (int, float) or not math.isfinite(value):
         raise SchemaError(where, f"expected a finite number, got {_shown(value)}")
     if not low <= value <= high:
         raise SchemaError(where, f"must be in [{low:g}, {high:g}]; got {value:g}")
@@ -50,7 +51,7 @@ def number(value: Any, where: str, low: float = -math.inf, high: float = math.in
 
 
 def integer(value: Any, where: str, low: int = 0, high: int = 2**31 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:  # not a bool, nor a numpy integer (see ``number``)
         raise SchemaError(where, f"expected a whole number, got {_shown(value)}")
     if not low <= value <= high:
         raise SchemaError(where, f"must be in [{low}, {high}]; got {value}")
@@ -123,8 +124,50 @@ def _iw(value: Any, where: str) -> None:
     number(value["seconds"], f"{where}.seconds", 0)
 
 
+def numbers(value: Any, where: str, low: float = 0.0, high: float = math.inf, max_length: int = 64) -> list[float]:
+    """A list of at most ``max_length`` finite numbers in [low, high]."""
+    if not isinstance(value, list) or len(value) > max_length:
+        raise SchemaError(where, f"expected a list of at most {max_length} numbers, got {_shown(value)}")
+    return [number(v, f"{where}[{i}]", low, high) for i, v in enumerate(value)]
+
+
+DISENTANGLEMENT_KEYS = (
+    "seed",
+    "mig",
+    "mig_per_factor",
+    "mi",
+    "entropy",
+    "factor_vae",
+    "factor_vae_train",
+    "factor_vae_active",
+    "seconds",
+)
+
+
+def _disentanglement(value: Any, where: str) -> None:
+    """``vae.disentanglement.evaluate_run``'s result: scores in [0, 1], MI ``[D][F]`` and entropies in nats."""
+    mapping(value, where, DISENTANGLEMENT_KEYS, ("dci",))
+    integer(value["seed"], f"{where}.seed")
+    for key in ("mig", "factor_vae", "factor_vae_train", "dci"):
+        if key in value:
+            number(value[key], f"{where}.{key}", 0, 1)
+    n_factors = len(numbers(value["entropy"], f"{where}.entropy"))
+    if len(numbers(value["mig_per_factor"], f"{where}.mig_per_factor", -1, 1)) != n_factors:
+        raise SchemaError(f"{where}.mig_per_factor", f"should have {n_factors} values, one per factor")
+    rows = value["mi"]
+    if not isinstance(rows, list) or not 1 <= len(rows) <= 64:
+        raise SchemaError(f"{where}.mi", f"expected a list of 1 to 64 latents' rows, got {_shown(rows)}")
+    for j, row in enumerate(rows):
+        if len(numbers(row, f"{where}.mi[{j}]")) != n_factors:
+            raise SchemaError(f"{where}.mi[{j}]", f"should have {n_factors} values, one per factor")
+    integer(value["factor_vae_active"], f"{where}.factor_vae_active", 0, len(rows))
+    seconds = mapping(value["seconds"], f"{where}.seconds", ("mig", "factor_vae"), ("dci",))
+    for key, v in seconds.items():
+        number(v, f"{where}.seconds.{key}", 0)
+
+
 FINAL_REQUIRED = ("test", "dataset", "n_test", "epochs", "status", "message")
-FINAL_OPTIONAL = ("trainer", "position", "reference", "iw", "active_units")
+FINAL_OPTIONAL = ("trainer", "position", "reference", "iw", "active_units", "disentanglement")
 
 
 def check_final(final: Any) -> dict[str, Any]:
@@ -142,6 +185,7 @@ def check_final(final: Any) -> dict[str, Any]:
         "reference": _reference,
         "iw": _iw,
         "active_units": lambda v, w: integer(v, w, 0, 4096),
+        "disentanglement": _disentanglement,
     }
     for key, check in checks.items():
         if key in final:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vae.cli.common import EXIT_OK, Failed, UsageError, note, result, run_file
+from vae.data_files import GENERATED_DATASET
+
+if TYPE_CHECKING:
+    from vae.checkpoints import Run
 
 
 def _foreign_hint(path: Path) -> str:
@@ -27,6 +32,20 @@ def _foreign_hint(path: Path) -> str:
     )
 
 
+def _disentanglement(path: Path, run: Run, args: argparse.Namespace) -> dict[str, Any]:
+    """The run's disentanglement metrics, stored with it when it is the CLI's to write (not shipped, not training)."""
+    from vae.checkpoints import CheckpointError, store_in_final
+    from vae.disentanglement import evaluate_run
+    from vae.names import NameTaken
+
+    measured = evaluate_run(run.model, seed=args.seed, dci=args.dci)
+    try:
+        store_in_final(path, "disentanglement", measured)
+    except (CheckpointError, NameTaken) as exc:
+        note(f"not stored with the run: {exc}")
+    return measured
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from vae.checkpoints import CheckpointError, load_run
     from vae.data import load_dataset
@@ -42,6 +61,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         run = load_run(path)
     except CheckpointError as exc:
         raise Failed(_foreign_hint(path) or str(exc)) from None
+    if (args.disentanglement or args.dci) and run.config.dataset != GENERATED_DATASET:
+        raise UsageError(
+            f"--disentanglement needs a run trained on {GENERATED_DATASET}, whose true factors are known; "
+            f"{run.name} was trained on {run.config.dataset}"
+        )
     if args.iw is not None and run.config.likelihood != "bce":
         raise UsageError(
             f"--iw needs a run trained with the bce (Bernoulli) likelihood; {run.name} used {run.config.likelihood}"
@@ -63,6 +87,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         subset = data.test_x[: args.n]
         report["iw_k"], report["iw_n"] = args.iw, len(subset)
         report["iw_nll"] = iw_nll(run.model, subset, args.iw, seed=args.seed)
+    if args.disentanglement or args.dci:
+        report["disentanglement"] = _disentanglement(path, run, args)
     if args.json:
         result(json.dumps(report))
         return EXIT_OK
@@ -73,4 +99,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     if args.iw is not None:
         result(f"importance-weighted -log p(x), K={args.iw}, n={report['iw_n']}: {report['iw_nll']:.2f} nats")
+    if "disentanglement" in report:
+        scores = report["disentanglement"]
+        dci = f"  DCI disentanglement {scores['dci']:.3f}" if "dci" in scores else ""
+        result(f"MIG {scores['mig']:.3f}  FactorVAE score {scores['factor_vae']:.3f}{dci}")
     return EXIT_OK

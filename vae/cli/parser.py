@@ -91,6 +91,9 @@ HELP = {
     "sweep --latent-dim": "comma-separated latent dimensions, each {} to {}".format(*bounds("latent_dim")),
     "sweep --jobs": "runs at a time, 1 to 64; the cores are divided among them (with --engine ray, each run asks "
     "Ray for its share, and the cluster's free CPUs decide how many run at once)",
+    "eval --disentanglement": "for a run trained on shapes: MIG and the FactorVAE score of its encoder means, as "
+    "disentanglement_lib defines them, stored with the run (seconds on 2 cores)",
+    "eval --dci": "with --disentanglement, also DCI disentanglement (gradient-boosted trees: about a minute)",
     "eval --iw": "also estimate −log p(x) with K importance samples per image, 1 to 100000",
     "import --dataset": "where a foreign model is evaluated (required for one; a VAE Lab run knows its own)",
     "import --likelihood": "the loss that trained a foreign model (a state_dict does not say): bce or mse",
@@ -149,7 +152,9 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     _add_checkpoint_dir(evaluate)
     _option(evaluate, "--iw", HELP["eval --iw"], type=int, metavar="K")
     _option(evaluate, "--n", "use only the first N test images for --iw", type=int, metavar="N", shown="all")
-    _option(evaluate, "--seed", "seeds the --iw samples", type=int, default=0)
+    _option(evaluate, "--seed", "seeds the --iw samples and the disentanglement metrics' points", type=int, default=0)
+    _option(evaluate, "--disentanglement", HELP["eval --disentanglement"], action="store_true")
+    _option(evaluate, "--dci", HELP["eval --dci"], action="store_true")
     _option(evaluate, "--json", "print one JSON object", action="store_true")
 
 

@@ -1,0 +1,64 @@
+"""What the disentanglement lab costs on this machine: an epoch on ``shapes`` for the shipped sweep's MLP against
+the conv model it was chosen over (the baseline, in the same run), and the time of each metric.
+
+    .venv/bin/python bench/disentanglement_speed.py            # epochs, then MIG and FactorVAE on a shipped run
+    .venv/bin/python bench/disentanglement_speed.py --dci      # also DCI disentanglement (about a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import torch
+from build_pretrained import GRID
+
+from vae import disentanglement as dis
+from vae.checkpoints import load_run
+from vae.data import load_dataset
+from vae.data_files import GENERATED_DATASET
+from vae.runs import prepare
+from vae.train import EpochMetrics, train
+
+
+def epoch_seconds(config, data) -> float:
+    """Seconds of training (not testing) in one epoch of ``config`` on ``data``: the loop's own reading."""
+    config, model, data = prepare(config.replace(epochs=1), data)
+    return next(e for e in train(model, config, data) if isinstance(e, EpochMetrics)).train_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dci", action="store_true", help="also time DCI disentanglement")
+    args = parser.parse_args()
+    shipped = {name: c for name, c in GRID.items() if c.dataset == GENERATED_DATASET}
+    name, config = next(iter(shipped.items()))
+    data = load_dataset(GENERATED_DATASET)
+    mlp = epoch_seconds(config, data)
+    conv = epoch_seconds(config.replace(arch="conv"), data)
+    print(f"epoch on shapes ({len(data.train_x):,} images), {torch.get_num_threads()} threads:")
+    print(f"  {config.label}: {mlp:.1f} s; conv d=10 (the baseline): {conv:.1f} s; {mlp / conv:.2f}x")
+    model = load_run(ROOT / "checkpoints" / f"{name}.pt").model
+    code = dis.encoder_means(model)
+    for metric, call in (
+        ("MIG (10,000 points)", lambda: dis.mig(code, torch.Generator().manual_seed(0))),
+        ("FactorVAE score (15,000 votes of 64)", lambda: dis.factor_vae_score(code, torch.Generator().manual_seed(1))),
+        *(
+            (("DCI disentanglement", lambda: dis.dci_disentanglement(code, torch.Generator().manual_seed(2))),)
+            if args.dci
+            else ()
+        ),
+    ):
+        began = time.perf_counter()
+        call()
+        print(f"  {metric} of {name}: {time.perf_counter() - began:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

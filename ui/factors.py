@@ -1,0 +1,154 @@
+"""What the Disentanglement page shares with the others: a run's disentanglement scores, and their figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.state import load, runs
+from vae.data import Dataset
+from vae.data_files import GENERATED_DATASET
+from vae.folder import RunInfo
+from vae.shapes import FACTORS
+
+SCORES_KEY = "disentanglement"  # final[...] as vae.disentanglement.evaluate_run writes it
+
+
+def colouring(data: Dataset, labels: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], str]:
+    """What the test points are coloured by: the class ``labels`` ``[N]``, or for data with known factors, the
+    factor the user picks. Returns (labels ``[N]``, their names, the legend's title)."""
+    if not data.factors:
+        return labels, data.class_names, "label"
+    k = st.selectbox(
+        "Colour by", range(len(data.factors)), format_func=lambda i: data.factors[i].name, help="a true factor"
+    )
+    return data.test_factors[:, k].numpy(), data.factors[k].values, data.factors[k].name
+
+
+def factor_runs() -> list[RunInfo]:
+    """The runs trained on data with known factors (``shapes``)."""
+    return [r for r in runs() if r.config.dataset == GENERATED_DATASET]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _measured(path: str, mtime_ns: int, _info: RunInfo) -> dict[str, Any]:
+    """Keyed by the file's path and version; ``_info`` (not hashed) is that file's run."""
+    from vae.disentanglement import evaluate_run  # the metrics are needed only here
+
+    return evaluate_run(load(_info).model)
+
+
+def scores(info: RunInfo) -> dict[str, Any]:
+    """The run's stored disentanglement scores; a run without them is measured here once per file version, with
+    the same seed as ``python -m vae eval --disentanglement``, and nothing is written to the file."""
+    stored = info.final.get(SCORES_KEY)
+    if stored:
+        return stored
+    with st.spinner(f"Measuring MIG and the FactorVAE score of {info.name}…", show_time=True):
+        return _measured(str(info.path), info.path.stat().st_mtime_ns, info)
+
+
+def captured(mi: np.ndarray, entropy: np.ndarray) -> list[int]:
+    """For each latent ``mi`` ``[D, F]``: the factor it holds the largest share of (MI over the factor's entropy)."""
+    return [int(k) for k in (mi / entropy).argmax(axis=1)]
+
+
+def mi_heatmap(mi: np.ndarray, entropy: np.ndarray) -> go.Figure:
+    """Latent × factor mutual information as a share of each factor's entropy, ``[D, F]`` in [0, 1]."""
+    share = mi / entropy
+    holds = captured(mi, entropy)
+    rows = [f"z{j} · {FACTORS[k].name}" for j, k in enumerate(holds)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=share,
+            x=[f.name for f in FACTORS],
+            y=rows,
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            customdata=mi,
+            text=np.round(share, 2),
+            texttemplate="%{text}",
+            hovertemplate="%{y} and %{x}: I = %{customdata:.3f} nats, %{z:.0%} of H(factor)<extra></extra>",
+            colorbar={"title": "I / H"},
+        )
+    )
+    fig.update_layout(
+        height=80 + 32 * len(rows),
+        yaxis={"autorange": "reversed"},
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+    )
+    return fig
+
+
+def beta_figure(points: list[dict[str, float]]) -> go.Figure:
+    """MIG and FactorVAE score (left axis) and test reconstruction (right) against β, one marker per run."""
+    points = sorted(points, key=lambda p: p["beta"])
+    betas = [p["beta"] for p in points]
+    names = [p["name"] for p in points]
+    fig = go.Figure()
+    for key, label, color in (("mig", "MIG", "#6f42c1"), ("factor_vae", "FactorVAE score", "#2ca02c")):
+        fig.add_trace(
+            go.Scatter(
+                x=betas,
+                y=[p[key] for p in points],
+                name=label,
+                mode="lines+markers",
+                customdata=names,
+                marker={"color": color, "size": 9},
+                hovertemplate="%{customdata}: β %{x:g}, " + label + " %{y:.3f}",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=betas,
+            y=[p["recon"] for p in points],
+            name="test reconstruction (nats)",
+            yaxis="y2",
+            mode="lines+markers",
+            line={"dash": "dot", "color": "#d62728"},
+            customdata=names,
+            hovertemplate="%{customdata}: β %{x:g}, reconstruction %{y:.2f} nats",
+        )
+    )
+    log_axis = min(betas) > 0 and max(betas) / min(betas) >= 4
+    fig.update_layout(
+        height=380,
+        xaxis={"title": "β", "type": "log" if log_axis else "linear"},
+        yaxis={"title": "score (1 is disentangled)", "range": [0, 1.05]},
+        yaxis2={"title": "reconstruction (nats)", "overlaying": "y", "side": "right", "showgrid": False},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+    )
+    return fig
+
+
+def sweep_key(info: RunInfo) -> str:
+    """What the runs of one β sweep share: everything in the config but β (and the epochs it ran)."""
+    c = info.config
+    return f"{c.arch} d={c.latent_dim} {c.likelihood}"
+
+
+def sweep_points(members: list[RunInfo]) -> list[dict[str, float]]:
+    """One point per run of a sweep: its β, scores and test reconstruction."""
+    out = []
+    for info in members:
+        measured = scores(info)
+        out.append(
+            {
+                "name": info.name,
+                "beta": info.config.beta,
+                "mig": measured["mig"],
+                "factor_vae": measured["factor_vae"],
+                "recon": info.final["test"]["recon"],
+            }
+        )
+    return out
+
+
+def traversal_values(steps: int, span: float = 3.0) -> np.ndarray:
+    """``steps`` values from −span to +span, in units of the prior's σ = 1."""
+    return np.linspace(-span, span, steps)
