@@ -7,7 +7,9 @@ import torch
 from ui import factors, routing, state, widgets
 from vae.analysis import traverse
 from vae.checkpoints import CheckpointError
+from vae.data import to_float
 from vae.data_files import GENERATED_DATASET
+from vae.likelihood import ACTIVE_UNIT_THRESHOLD
 from vae.shapes import FACTORS
 
 routing.ensure_routed()
@@ -71,24 +73,27 @@ st.caption(
 )
 
 st.subheader("Traversals")
-kl, active = state.kl_and_activity(info)
-data = state.dataset_of(info)
-index = st.slider("Start from test image", 0, len(data.test_x) - 1, 0, help="Its μ fixes every latent not moved.")
-base = run.model.encode(data.test_x[index : index + 1].float().div(255)).mu[0].detach()
-holds = factors.captured(mi, entropy)
-rows = [j for j in np.argsort(-kl) if active[j]] or list(np.argsort(-kl)[:3])
+variance = np.array(measured.get("mu_variance") or state.diagnostics_of(info)["mu_variance"])
+rows = [int(j) for j in np.argsort(-variance) if variance[j] > ACTIVE_UNIT_THRESHOLD] or [int(np.argmax(variance))]
+start = st.radio("Start from", ("the origin", "a test image"), horizontal=True, help="It fixes every latent not moved.")
+base = torch.zeros(info.config.latent_dim)
+if start == "a test image":
+    data = state.dataset_of(info)
+    index = st.slider("Test image", 0, len(data.test_x) - 1, 0)
+    base = run.model.encode(to_float(data.test_x[index : index + 1])).mu[0].detach()
 values = torch.tensor(factors.traversal_values(TRAVERSAL_STEPS), dtype=torch.float32)
-images = torch.cat([traverse(run.model, base, int(j), values) for j in rows])
-labels = ", ".join(f"z{j} ({FACTORS[holds[j]].name}, KL {kl[j]:.2f})" for j in rows)
+images = torch.cat([traverse(run.model, base, j, values) for j in rows])
+holds = factors.captured(mi, entropy)
 image_col, text_col = st.columns([3, 1])
 with image_col:
     widgets.show_images(images, ncols=TRAVERSAL_STEPS, scale=2)
 with text_col:
     for j in rows:
-        st.markdown(f"**z{j}**: {FACTORS[holds[j]].name}  \nKL {kl[j]:.2f} nats")
+        st.markdown(f"**z{j}**: {FACTORS[holds[j]].name}  \nVar[μ] {variance[j]:.2f}")
 st.caption(
-    f"Rows, top to bottom: {labels}. Each row moves one active latent from −3 to +3 (the prior's σ is 1), the "
-    "others held at the start image's μ. A disentangled latent changes one thing: the shape grows, turns or slides."
+    f"One row per active latent (Var[μ] > {ACTIVE_UNIT_THRESHOLD}), most used first, from −3 to +3 (the prior's σ "
+    "is 1), the other latents held where they start. A disentangled latent changes one thing: the shape grows, "
+    "turns or slides."
 )
 
 st.subheader("β against disentanglement")

@@ -51,7 +51,9 @@ def test_a_deep_link_reload_second_user_and_slider_edges(server):
         assert page.locator(".js-plotly-plot").count() == 2
         assert page.get_by_test_id("stImage").count() >= 1
         _no_errors(page)
-        # The slider at both ends: the last test image, then the first.
+        # From a test image, the slider at both ends: the last test image, then the first.
+        page.get_by_text("a test image", exact=True).click()
+        settle(page, 120_000)
         slider = page.get_by_role("slider").first
         for key in ("End", "Home"):
             slider.focus()

@@ -127,9 +127,9 @@ def beta_figure(points: list[dict[str, float]]) -> go.Figure:
 
 
 def sweep_key(info: RunInfo) -> str:
-    """What the runs of one β sweep share: everything in the config but β (and the epochs it ran)."""
-    c = info.config
-    return f"{c.arch} d={c.latent_dim} {c.likelihood}"
+    """What the runs of one β sweep share: the model and its likelihood (the label without β), not the epochs."""
+    c = info.config.replace(beta=1.0)
+    return c.label.replace(" β=1", "") + f", {c.likelihood}"
 
 
 def sweep_points(members: list[RunInfo]) -> list[dict[str, float]]:

@@ -108,8 +108,14 @@ def mig_from_codes(codes: np.ndarray, factors: np.ndarray, bins: int = MIG_BINS)
 
 def mig(code: CodeFunction, generator: torch.Generator, n: int = MIG_POINTS) -> MIG:
     """MIG over ``n`` points (10,000 in disentanglement_lib) drawn from the factor grid."""
+    return mig_and_variance(code, generator, n)[0]
+
+
+def mig_and_variance(code: CodeFunction, generator: torch.Generator, n: int = MIG_POINTS) -> tuple[MIG, np.ndarray]:
+    """MIG, and each latent's variance over the same points ``[D]``: Var[μ_j] > 0.01 marks an active unit."""
     factors = shapes.sample_factors(n, generator)
-    return mig_from_codes(code(factors), factors.numpy())
+    codes = code(factors)
+    return mig_from_codes(codes, factors.numpy()), codes.var(axis=0)
 
 
 def _votes(code: CodeFunction, scale: np.ndarray, n_votes: int, generator: torch.Generator, batch: int) -> np.ndarray:
@@ -207,7 +213,7 @@ def evaluate_run(model: torch.nn.Module, seed: int = 0, dci: bool = False) -> di
     code = encoder_means(model)
     seconds: dict[str, float] = {}
     began = time.perf_counter()
-    gap = mig(code, torch.Generator().manual_seed(seed))
+    gap, variance = mig_and_variance(code, torch.Generator().manual_seed(seed))
     seconds["mig"] = time.perf_counter() - began
     began = time.perf_counter()
     factor_vae = factor_vae_score(code, torch.Generator().manual_seed(seed + 1))
@@ -218,6 +224,7 @@ def evaluate_run(model: torch.nn.Module, seed: int = 0, dci: bool = False) -> di
         "mig_per_factor": list(gap.per_factor),
         "mi": [list(row) for row in gap.mi],
         "entropy": list(gap.entropy),
+        "mu_variance": variance.tolist(),
         "factor_vae": factor_vae.score,
         "factor_vae_train": factor_vae.train_accuracy,
         "factor_vae_active": len(factor_vae.active),

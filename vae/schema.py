@@ -146,7 +146,7 @@ DISENTANGLEMENT_KEYS = (
 
 def _disentanglement(value: Any, where: str) -> None:
     """``vae.disentanglement.evaluate_run``'s result: scores in [0, 1], MI ``[D][F]`` and entropies in nats."""
-    mapping(value, where, DISENTANGLEMENT_KEYS, ("dci",))
+    mapping(value, where, DISENTANGLEMENT_KEYS, ("dci", "mu_variance"))
     integer(value["seed"], f"{where}.seed")
     for key in ("mig", "factor_vae", "factor_vae_train", "dci"):
         if key in value:
@@ -161,6 +161,8 @@ def _disentanglement(value: Any, where: str) -> None:
         if len(numbers(row, f"{where}.mi[{j}]")) != n_factors:
             raise SchemaError(f"{where}.mi[{j}]", f"should have {n_factors} values, one per factor")
     integer(value["factor_vae_active"], f"{where}.factor_vae_active", 0, len(rows))
+    if "mu_variance" in value and len(numbers(value["mu_variance"], f"{where}.mu_variance")) != len(rows):
+        raise SchemaError(f"{where}.mu_variance", f"should have {len(rows)} values, one per latent")
     seconds = mapping(value["seconds"], f"{where}.seconds", ("mig", "factor_vae"), ("dci",))
     for key, v in seconds.items():
         number(v, f"{where}.seconds.{key}", 0)
