@@ -57,7 +57,7 @@ def main() -> None:
     ):
         began = time.perf_counter()
         call()
-        print(f"  {metric} of {name}: {time.perf_counter() - began:.1f} s")
+        print(f"  {metric} of {name}: {time.perf_counter() - began:.2f} s")
 
 
 if __name__ == "__main__":

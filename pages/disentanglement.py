@@ -10,6 +10,7 @@ from vae.checkpoints import CheckpointError
 from vae.data import to_float
 from vae.data_files import GENERATED_DATASET
 from vae.likelihood import ACTIVE_UNIT_THRESHOLD
+from vae.schema import DISENTANGLEMENT
 from vae.shapes import FACTORS
 
 routing.ensure_routed()
@@ -62,7 +63,7 @@ right.metric(
 st.caption(
     "Both are 1 when each factor lives in one latent alone. MIG near 0: every factor's information is spread over "
     "several latents. A FactorVAE score of 0.2 is chance (5 factors). As disentanglement_lib defines them; "
-    + ("stored with the run." if info.final.get(factors.SCORES_KEY) else "measured here, not stored in the file.")
+    + ("stored with the run." if info.final.get(DISENTANGLEMENT) else "measured here, not stored in the file.")
 )
 
 st.subheader("Which latent holds which factor")

@@ -30,7 +30,7 @@ from vae.data_files import GENERATED_DATASET
 from vae.folder import list_runs
 from vae.names import SHIPPED_MANIFEST
 from vae.runs import train_run
-from vae.schema import RunStatus
+from vae.schema import DISENTANGLEMENT, RunStatus
 from vae.train import EpochMetrics, TrainingEnded
 
 CHECKPOINTS = ROOT / "checkpoints"
@@ -166,7 +166,7 @@ def measure_disentanglement(name: str) -> None:
     measured = evaluate_run(run.model)
     steps = StepHistory.from_history(run.history).thinned(SHAPES_STEP_ROWS)
     history = {**run.history, "steps": steps.to_dict()}
-    final = {**run.final, "disentanglement": measured}
+    final = {**run.final, DISENTANGLEMENT: measured}
     save_run(CHECKPOINTS, name, run.model, run.config, history, final, allow_shipped=True)
     seconds = ", ".join(f"{k} {v:.1f} s" for k, v in measured["seconds"].items())
     print(f"{name}: MIG {measured['mig']:.3f}, FactorVAE score {measured['factor_vae']:.3f} ({seconds})", flush=True)
@@ -208,7 +208,7 @@ def adopt(path: Path) -> str:
 
 
 def _scores(final: dict) -> str:
-    scores = final.get("disentanglement")
+    scores = final.get(DISENTANGLEMENT)
     return f"{scores['mig']:.3f} | {scores['factor_vae']:.3f}" if scores else "— | —"
 
 

@@ -12,9 +12,8 @@ from ui.state import load, runs
 from vae.data import Dataset
 from vae.data_files import GENERATED_DATASET
 from vae.folder import RunInfo
+from vae.schema import DISENTANGLEMENT
 from vae.shapes import FACTORS
-
-SCORES_KEY = "disentanglement"  # final[...] as vae.disentanglement.evaluate_run writes it
 
 
 def colouring(data: Dataset, labels: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], str]:
@@ -44,7 +43,7 @@ def _measured(path: str, mtime_ns: int, _info: RunInfo) -> dict[str, Any]:
 def scores(info: RunInfo) -> dict[str, Any]:
     """The run's stored disentanglement scores; a run without them is measured here once per file version, with
     the same seed as ``python -m vae eval --disentanglement``, and nothing is written to the file."""
-    stored = info.final.get(SCORES_KEY)
+    stored = info.final.get(DISENTANGLEMENT)
     if stored:
         return stored
     with st.spinner(f"Measuring MIG and the FactorVAE score of {info.name}…", show_time=True):

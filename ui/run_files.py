@@ -23,7 +23,7 @@ from vae.limits import LimitError, check_upload
 from vae.names import Placement
 from vae.runfile import UPLOAD, check_size
 from vae.runs import continue_config
-from vae.schema import CONTINUABLE
+from vae.schema import CONTINUABLE, DISENTANGLEMENT
 
 
 def continue_run(info: RunInfo) -> None:
@@ -142,7 +142,7 @@ def unreadable_files() -> None:
 
 
 def _score(info: RunInfo, key: str) -> float | None:
-    scores = info.final.get("disentanglement")
+    scores = info.final.get(DISENTANGLEMENT)
     return round(scores[key], 3) if scores else None
 
 

@@ -131,6 +131,7 @@ def numbers(value: Any, where: str, low: float = 0.0, high: float = math.inf, ma
     return [number(v, f"{where}[{i}]", low, high) for i, v in enumerate(value)]
 
 
+DISENTANGLEMENT = "disentanglement"  # final's field for vae.disentanglement.evaluate_run's scores
 DISENTANGLEMENT_KEYS = (
     "seed",
     "mig",
@@ -169,7 +170,7 @@ def _disentanglement(value: Any, where: str) -> None:
 
 
 FINAL_REQUIRED = ("test", "dataset", "n_test", "epochs", "status", "message")
-FINAL_OPTIONAL = ("trainer", "position", "reference", "iw", "active_units", "disentanglement")
+FINAL_OPTIONAL = ("trainer", "position", "reference", "iw", "active_units", DISENTANGLEMENT)
 
 
 def check_final(final: Any) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def check_final(final: Any) -> dict[str, Any]:
         "reference": _reference,
         "iw": _iw,
         "active_units": lambda v, w: integer(v, w, 0, 4096),
-        "disentanglement": _disentanglement,
+        DISENTANGLEMENT: _disentanglement,
     }
     for key, check in checks.items():
         if key in final:

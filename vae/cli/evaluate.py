@@ -37,10 +37,11 @@ def _disentanglement(path: Path, run: Run, args: argparse.Namespace) -> dict[str
     from vae.checkpoints import CheckpointError, store_in_final
     from vae.disentanglement import evaluate_run
     from vae.names import NameTaken
+    from vae.schema import DISENTANGLEMENT
 
     measured = evaluate_run(run.model, seed=args.seed, dci=args.dci)
     try:
-        store_in_final(path, "disentanglement", measured)
+        store_in_final(path, DISENTANGLEMENT, measured)
     except (CheckpointError, NameTaken) as exc:
         note(f"not stored with the run: {exc}")
     return measured
@@ -50,6 +51,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from vae.checkpoints import CheckpointError, load_run
     from vae.data import load_dataset
     from vae.likelihood import iw_nll, latent_diagnostics
+    from vae.schema import DISENTANGLEMENT
     from vae.train import evaluate
 
     if args.iw is not None and not 1 <= args.iw <= 100_000:
@@ -88,7 +90,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         report["iw_k"], report["iw_n"] = args.iw, len(subset)
         report["iw_nll"] = iw_nll(run.model, subset, args.iw, seed=args.seed)
     if args.disentanglement or args.dci:
-        report["disentanglement"] = _disentanglement(path, run, args)
+        report[DISENTANGLEMENT] = _disentanglement(path, run, args)
     if args.json:
         result(json.dumps(report))
         return EXIT_OK
@@ -99,8 +101,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     if args.iw is not None:
         result(f"importance-weighted -log p(x), K={args.iw}, n={report['iw_n']}: {report['iw_nll']:.2f} nats")
-    if "disentanglement" in report:
-        scores = report["disentanglement"]
+    if DISENTANGLEMENT in report:
+        scores = report[DISENTANGLEMENT]
         dci = f"  DCI disentanglement {scores['dci']:.3f}" if "dci" in scores else ""
         result(f"MIG {scores['mig']:.3f}  FactorVAE score {scores['factor_vae']:.3f}{dci}")
     return EXIT_OK
