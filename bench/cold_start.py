@@ -49,6 +49,8 @@ def first_visits(browser, root: Path) -> dict[str, float]:
     times = {}
     try:
         for path, heading in PAGES:
+            if path and not (root / "pages" / f"{path}.py").exists():
+                continue  # a page this checkout does not have yet (a baseline from before it)
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             began = time.perf_counter()
@@ -98,5 +100,5 @@ def main(argv: list[str]) -> None:
             if args.baseline:
                 subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT, check=False)
     for _, heading in PAGES:
-        cells = [f"{label}: {_row(results[label][heading])}" for label in roots]
+        cells = [f"{label}: {_row(results[label][heading]) if heading in results[label] else '—'}" for label in roots]
         print(f"{heading:20} " + " | ".join(cells))

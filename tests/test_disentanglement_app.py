@@ -73,7 +73,7 @@ def test_the_disentanglement_page_shows_scores_heatmap_traversals_and_beta(shape
 def test_the_disentanglement_page_without_shapes_runs_points_to_train(app):
     at = open_page(app, "pages/disentanglement.py")
     assert not at.exception
-    assert any("No run is trained on shapes" in i.value for i in at.info)
+    assert any("No run is trained on shapes yet" in i.value for i in at.info)
 
 
 def test_latent_space_colours_a_shapes_run_by_the_chosen_factor(shapes_dir, monkeypatch):
