@@ -70,16 +70,18 @@ st.caption(
     + ("stored with the run." if info.final.get(DISENTANGLEMENT) else "measured here, not stored in the file.")
 )
 
+variance = np.array(measured.get("mu_variance") or state.diagnostics_of(info)["mu_variance"])
+active = variance > ACTIVE_UNIT_THRESHOLD
 st.subheader("Which latent holds which factor")
-st.plotly_chart(factors.mi_heatmap(mi, entropy), key="mi_heatmap")
+st.plotly_chart(factors.mi_heatmap(mi, entropy, active), key="mi_heatmap")
 st.caption(
     "Each cell: the mutual information of a latent's mean μ with a factor, as a share of that factor's entropy. "
-    "A row names the factor its latent knows best; a disentangled run has one bright cell per column."
+    f"A row names the factor its latent knows best, or says it is inactive (Var[μ] ≤ {ACTIVE_UNIT_THRESHOLD}); a "
+    "disentangled run has one bright cell per column."
 )
 
 st.subheader("Traversals")
-variance = np.array(measured.get("mu_variance") or state.diagnostics_of(info)["mu_variance"])
-rows = [int(j) for j in np.argsort(-variance) if variance[j] > ACTIVE_UNIT_THRESHOLD] or [int(np.argmax(variance))]
+rows = [int(j) for j in np.argsort(-variance) if active[j]] or [int(np.argmax(variance))]
 start = st.radio("Start from", ("the origin", "a test image"), horizontal=True, help="It fixes every latent not moved.")
 base = torch.zeros(info.config.latent_dim)
 if start == "a test image":
@@ -91,7 +93,7 @@ images = torch.cat([traverse(run.model, base, j, values) for j in rows])
 holds = factors.captured(mi, entropy)
 image_col, text_col = st.columns([3, 1])
 with image_col:
-    widgets.show_images(images, ncols=TRAVERSAL_STEPS, scale=2)
+    widgets.show_images(images, ncols=TRAVERSAL_STEPS, scale=3)
 with text_col:
     for j in rows:
         st.markdown(f"**z{j}**: {FACTORS[holds[j]].name}  \nVar[μ] {variance[j]:.2f}")

@@ -55,11 +55,12 @@ def captured(mi: np.ndarray, entropy: np.ndarray) -> list[int]:
     return [int(k) for k in (mi / entropy).argmax(axis=1)]
 
 
-def mi_heatmap(mi: np.ndarray, entropy: np.ndarray) -> go.Figure:
-    """Latent × factor mutual information as a share of each factor's entropy, ``[D, F]`` in [0, 1]."""
+def mi_heatmap(mi: np.ndarray, entropy: np.ndarray, active: np.ndarray) -> go.Figure:
+    """Latent × factor mutual information as a share of each factor's entropy, ``[D, F]`` in [0, 1]; a row is
+    named by the factor its latent knows best, or as inactive (``active`` ``[D]`` False): its μ barely moves."""
     share = mi / entropy
     holds = captured(mi, entropy)
-    rows = [f"z{j} · {FACTORS[k].name}" for j, k in enumerate(holds)]
+    rows = [f"z{j} · {FACTORS[k].name if active[j] else 'inactive'}" for j, k in enumerate(holds)]
     fig = go.Figure(
         go.Heatmap(
             z=share,
@@ -116,7 +117,12 @@ def beta_figure(points: list[dict[str, float]]) -> go.Figure:
     log_axis = min(betas) > 0 and max(betas) / min(betas) >= 4
     fig.update_layout(
         height=380,
-        xaxis={"title": "β", "type": "log" if log_axis else "linear"},
+        xaxis={
+            "title": "β",
+            "type": "log" if log_axis else "linear",
+            "tickvals": betas,
+            "ticktext": [f"{b:g}" for b in betas],
+        },
         yaxis={"title": "score (1 is disentangled)", "range": [0, 1.05]},
         yaxis2={"title": "reconstruction (nats)", "overlaying": "y", "side": "right", "showgrid": False},
         legend={"orientation": "h", "y": -0.25},
@@ -128,7 +134,7 @@ def beta_figure(points: list[dict[str, float]]) -> go.Figure:
 def sweep_key(info: RunInfo) -> str:
     """What the runs of one β sweep share: the model and its likelihood (the label without β), not the epochs."""
     c = info.config.replace(beta=1.0)
-    return c.label.replace(" β=1", "") + f", {c.likelihood}"
+    return c.label.replace(f" β=1 on {c.dataset}", "") + f", {c.likelihood}"
 
 
 def sweep_points(members: list[RunInfo]) -> list[dict[str, float]]:
