@@ -32,6 +32,32 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_AUTH_TOKEN", os.urandom(16).hex())
 
 
+# Every page of the router, by its file's stem; a test of each page walks them all.
+PAGE_NAMES = (
+    "home",
+    "train",
+    "runs",
+    "latent",
+    "explorer",
+    "interpolation",
+    "generate",
+    "diagnostics",
+    "disentanglement",
+    "draw",
+)
+
+
+def subset(data: Dataset, n_train: int, n_test: int) -> Dataset:
+    """The first ``n_train`` training and ``n_test`` test images of ``data``, with their labels and factors."""
+    parts = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        for kind in ("x", "y", "factors"):
+            value = getattr(data, f"{split}_{kind}")
+            if value is not None:
+                parts[f"{split}_{kind}"] = value[:n]
+    return dataclasses.replace(data, **parts)
+
+
 @pytest.fixture(scope="session")
 def mnist_5k() -> Dataset:
     return load_dataset("mnist-5k")
@@ -40,13 +66,7 @@ def mnist_5k() -> Dataset:
 @pytest.fixture(scope="session")
 def small_data(mnist_5k: Dataset) -> Dataset:
     """1,024 train and 200 test digits of the embedded set."""
-    return dataclasses.replace(
-        mnist_5k,
-        train_x=mnist_5k.train_x[:1024],
-        train_y=mnist_5k.train_y[:1024],
-        test_x=mnist_5k.test_x[:200],
-        test_y=mnist_5k.test_y[:200],
-    )
+    return subset(mnist_5k, 1024, 200)
 
 
 @pytest.fixture
@@ -94,15 +114,7 @@ def shapes_template(tmp_path_factory, tiny_runs_template):
     from vae.runs import train_run
 
     full = load_dataset("shapes")
-    data = dataclasses.replace(
-        full,
-        train_x=full.train_x[:2048],
-        train_y=full.train_y[:2048],
-        train_factors=full.train_factors[:2048],
-        test_x=full.test_x[:300],
-        test_y=full.test_y[:300],
-        test_factors=full.test_factors[:300],
-    )
+    data = subset(full, 2048, 300)
     directory = tmp_path_factory.mktemp("shapes_runs")
     shutil.copytree(tiny_runs_template, directory, dirs_exist_ok=True)
     for name, beta in SHAPES_RUNS.items():

@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP, open_page, png_bytes, session_job, snapshot, words
+from tests.conftest import APP, PAGE_NAMES, open_page, png_bytes, session_job, snapshot
 from vae.checkpoints import load_run
 from vae.folder import list_runs
 
-PAGES = words(
-    "pages/home.py pages/train.py pages/runs.py pages/latent.py pages/explorer.py pages/interpolation.py pages/generate.py pages/diagnostics.py pages/disentanglement.py pages/draw.py"
-)
+PAGES = [f"pages/{name}.py" for name in PAGE_NAMES]
 
 
 _open = open_page
@@ -233,3 +231,12 @@ def test_live_curves_are_rebuilt_every_few_seconds_and_sent_unchanged_between():
     assert steps_drawn() == 30
     at.session_state.n_steps, at.session_state.status = 40, "completed"
     assert steps_drawn() == 40  # a finished job: its last curves at once
+
+
+def test_the_tests_page_list_is_the_routers():
+    import re
+
+    from tests.conftest import ROOT
+
+    routed = re.findall(r'st\.Page\("pages/(\w+)\.py"', (ROOT / "streamlit_app.py").read_text())
+    assert tuple(routed) == PAGE_NAMES

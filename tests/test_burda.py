@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import ROOT, cli, words
+from tests.conftest import ROOT, cli, subset, words
 from vae.burda import stage as burda_stage
 from vae.checkpoints import load_run
 from vae.config import ConfigError, VAEConfig, from_dict
@@ -188,13 +188,7 @@ def test_burdas_mlp_has_their_shapes_and_glorot_init():
 
 
 def test_a_tiny_configurable_mlp_trains_saves_and_loads(binarized_5k, tmp_path):
-    data = dataclasses.replace(
-        binarized_5k,
-        train_x=binarized_5k.train_x[:400],
-        test_x=binarized_5k.test_x[:100],
-        train_y=binarized_5k.train_y[:400],
-        test_y=binarized_5k.test_y[:100],
-    )
+    data = subset(binarized_5k, 400, 100)
     config = VAEConfig(
         dataset="binarized-mnist-5k",
         hidden=(32, 16),

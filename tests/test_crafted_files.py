@@ -18,7 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP, open_page, snapshot
+from tests.conftest import APP, PAGE_NAMES, open_page, snapshot
 from vae.checkpoints import CheckpointError, import_run, load_run_bytes
 from vae.cli import main
 from vae.config import VAEConfig
@@ -62,18 +62,7 @@ HISTORY = [
     ("history", "frames", "epochs"),
 ]
 PAYLOAD = [("config",), ("state_dict",), ("format_version",), ("owner",), ("name",), ("created",)]
-PAGES = (
-    "home",
-    "train",
-    "runs",
-    "latent",
-    "explorer",
-    "interpolation",
-    "generate",
-    "diagnostics",
-    "disentanglement",
-    "draw",
-)
+PAGES = PAGE_NAMES
 
 
 def _set(payload: dict, path: tuple, value: object) -> None:

@@ -15,20 +15,9 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP, open_page, wait_until
+from tests.conftest import APP, PAGE_NAMES, open_page, wait_until
 
-PAGES = (
-    "home",
-    "train",
-    "runs",
-    "latent",
-    "explorer",
-    "interpolation",
-    "generate",
-    "diagnostics",
-    "disentanglement",
-    "draw",
-)
+PAGES = PAGE_NAMES
 WALKS_PER_PAGE = 4
 STEPS_PER_WALK = 20
 SEED = 20261125
