@@ -32,17 +32,7 @@ if not candidates:
     )
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
-by_name = {r.name: r for r in candidates}
-current = st.session_state.get(state.CURRENT_RUN_KEY)
-chosen = st.sidebar.selectbox(
-    "Run",
-    list(by_name),
-    index=list(by_name).index(current) if current in by_name else 0,
-    format_func=lambda n: f"{n}  ·  {by_name[n].config.label}",
-    help=f"The runs trained on {GENERATED_DATASET}.",
-)
-st.session_state[state.CURRENT_RUN_KEY] = chosen
-info = by_name[chosen]
+info = widgets.select_run(among=candidates, help=f"The runs trained on {GENERATED_DATASET}.")
 try:
     run = state.load(info)
 except CheckpointError as exc:

@@ -22,9 +22,14 @@ from vae.schema import RunStatus
 from vae.settings import data_root, retention_text
 
 
-def select_run(where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:
-    """The run picker. The choice is kept in session state, so it follows the user across pages."""
-    available = runs()
+def select_run(
+    where: st.delta_generator.DeltaGenerator | None = None,
+    among: list[RunInfo] | None = None,
+    help: str = "Shipped runs are read-only; runs you train are added here.",
+) -> RunInfo | None:
+    """The run picker, over every run or ``among`` those. The choice is kept in session state, so it follows the
+    user across pages."""
+    available = runs() if among is None else among
     if not available:
         return None
     names = [r.name for r in available]
@@ -36,7 +41,7 @@ def select_run(where: st.delta_generator.DeltaGenerator | None = None) -> RunInf
         names,
         index=index,
         format_func=lambda n: f"{n}  ·  {next(r for r in available if r.name == n).config.label}",
-        help="Shipped runs are read-only; runs you train are added here.",
+        help=help,
     )
     st.session_state[CURRENT_RUN_KEY] = chosen
     return next(r for r in available if r.name == chosen)
