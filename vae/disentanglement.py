@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from vae import shapes
+from vae.data import to_float
+from vae.models import eval_mode
 
 CodeFunction = Callable[[torch.Tensor], np.ndarray]  # factor indices [B, F] int64 -> codes [B, D] float
 MIG_POINTS = 10_000
@@ -26,7 +28,6 @@ FACTOR_VAE_EVAL = 5_000
 FACTOR_VAE_VARIANCE_POINTS = 10_000
 PRUNE_STD = 0.05
 DCI_TRAIN = 10_000
-DCI_TEST = 5_000
 CHUNK = 8192  # images encoded at once
 
 
@@ -35,11 +36,11 @@ def encoder_means(model: torch.nn.Module, batch_size: int = CHUNK) -> CodeFuncti
 
     @torch.no_grad()
     def code(factors: torch.Tensor) -> np.ndarray:
-        model.eval()
-        parts = [
-            model.encode(shapes.render(factors[i : i + batch_size]).float().div_(255)).mu
-            for i in range(0, len(factors), batch_size)
-        ]
+        with eval_mode(model):  # the caller's mode comes back afterwards
+            parts = [
+                model.encode(to_float(shapes.render(factors[i : i + batch_size]))).mu
+                for i in range(0, len(factors), batch_size)
+            ]
         return torch.cat(parts).numpy().astype(np.float64)
 
     return code
@@ -177,18 +178,16 @@ def factor_vae_score(
     )
 
 
-def dci_disentanglement(
-    code: CodeFunction, generator: torch.Generator, n_train: int = DCI_TRAIN, n_test: int = DCI_TEST
-) -> float:
+def dci_disentanglement(code: CodeFunction, generator: torch.Generator, n_train: int = DCI_TRAIN) -> float:
     """DCI disentanglement (Eastwood & Williams 2018, *A Framework for the Quantitative Evaluation of Disentangled
     Representations*), as disentanglement_lib's ``dci.py``: a gradient-boosted classifier per factor gives each
     latent's importance R ``[D, F]``; each latent scores 1 − H_F(its row of R, normalised), weighted by its share
-    of all importance. 1: every latent that matters predicts one factor."""
+    of all importance. 1: every latent that matters predicts one factor. (The trees' test accuracy, DCI's
+    *informativeness*, is not part of this score and is not computed.)"""
     from sklearn.ensemble import GradientBoostingClassifier  # slow to import; only this metric needs it
 
     factors = shapes.sample_factors(n_train, generator)
     codes = code(factors)
-    del n_test  # disentanglement needs only the importances; the test split scores informativeness, not kept here
     importance = np.zeros((codes.shape[1], factors.shape[1]))
     for k in range(factors.shape[1]):
         model = GradientBoostingClassifier(random_state=0).fit(codes, factors[:, k].numpy())
@@ -234,6 +233,3 @@ def evaluate_run(model: torch.nn.Module, seed: int = 0, dci: bool = False) -> di
         result["dci"] = dci_disentanglement(code, torch.Generator().manual_seed(seed + 2))
         seconds["dci"] = time.perf_counter() - began
     return {**result, "seconds": seconds}
-
-
-__all__ = ["MIG", "FactorVAEScore", "asdict", "evaluate_run", "factor_vae_score", "mig", "mig_from_codes"]
