@@ -131,3 +131,18 @@ def test_a_crafted_disentanglement_record_is_refused_by_name_and_nothing_breaks(
     (shapes_dir / "crafted.pt").write_bytes(bad)  # put straight into the folder: listed as unreadable, with why
     listed = {r.name: r for r in list_runs(shapes_dir)}
     assert reason.split(":")[0] in listed["crafted"].error
+
+
+def test_the_runs_table_shows_stored_scores_only(shapes_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(shapes_dir))
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "pages/runs.py", "shapes-b4")
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("run")
+    stored = load_run(shapes_dir / "shapes-b4.pt").final["disentanglement"]
+    assert table.loc["shapes-b4", "MIG"] == round(stored["mig"], 3)
+    assert table.loc["shapes-b4", "FactorVAE"] == round(stored["factor_vae"], 3)
+    assert table[["MIG", "FactorVAE"]].drop(index="shapes-b4").isna().all().all()  # not measured: no number
