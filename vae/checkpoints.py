@@ -198,12 +198,11 @@ def store_in_final(path: Path, key: str, value: dict[str, Any], *, allow_shipped
     everything else it holds. Refused (``CheckpointError`` or ``NameTaken``) for a shipped run, unless
     ``allow_shipped``, and while a training writes the run; the file is replaced atomically either way."""
     path = Path(path)
-    run = load_run(path)
-    if run.shipped and not allow_shipped:
-        raise CheckpointError(f"{run.name} is a shipped run: its {key} is stored by scripts/build_pretrained.py")
-    name = claim_run_name(path.parent, run.name)
+    if path.stem in shipped_names(path.parent) and not allow_shipped:
+        raise CheckpointError(f"{path.stem} is a shipped run: its {key} is stored by scripts/build_pretrained.py")
+    name = claim_run_name(path.parent, path.stem)
     try:
-        run = load_run(path)  # again, now that no training can write it: the newest file is the one kept
+        run = load_run(path)  # read once no training can write it: the newest file is the one kept
         extra = {"owner": run.owner, "origin": run.origin}
         return save_run(
             path.parent,

@@ -38,7 +38,6 @@ from vae.data_files import (
 )
 from vae.download import download
 from vae.settings import data_root
-from vae.shapes import Factor
 
 BINARIZE_TEST_SEED = 0
 DIGIT_NAMES = tuple(str(d) for d in range(10))
@@ -72,7 +71,7 @@ class Dataset:
     dynamic_binarization: bool = False
     # A dataset drawn from known factors (``shapes``): the factors, and each image's factor indices ``[N, F]``
     # int64; the labels are then the first factor's indices. Empty and None for MNIST-like data.
-    factors: tuple[Factor, ...] = ()
+    factors: tuple[shapes.Factor, ...] = ()
     train_factors: torch.Tensor | None = None
     test_factors: torch.Tensor | None = None
 
