@@ -240,3 +240,14 @@ def test_the_tests_page_list_is_the_routers():
 
     routed = re.findall(r'st\.Page\("pages/(\w+)\.py"', (ROOT / "streamlit_app.py").read_text())
     assert tuple(routed) == PAGE_NAMES
+
+
+@pytest.mark.parametrize("page", ["pages/diagnostics.py", "pages/home.py"])
+def test_every_pick_of_the_run_picker_takes(app, page):
+    """Each choice in a row is the run shown, not only every other one (the picker keeps its identity)."""
+    at = _open(app, page)
+    for name in ("tiny-d4", "tiny-d2", "tiny-d4", "tiny-d2"):
+        picker = next(s for s in [*at.selectbox, *at.sidebar.selectbox] if s.label == "Run")
+        picker.set_value(name).run()
+        assert not at.exception
+        assert at.session_state["current_run"] == name

@@ -21,6 +21,9 @@ from vae.progress import JobSnapshot
 from vae.schema import RunStatus
 from vae.settings import data_root, retention_text
 
+PICKER_KEY = "run_picker"
+PICKER_SYNCED_KEY = "run_picker_synced"  # the current run the picker last agreed with
+
 
 def select_run(
     where: st.delta_generator.DeltaGenerator | None = None,
@@ -34,16 +37,24 @@ def select_run(
         return None
     names = [r.name for r in available]
     current = st.session_state.get(CURRENT_RUN_KEY)
-    index = names.index(current) if current in names else 0
+    # A keyed picker keeps its identity as the list or the current run changes; without a key, its `index` was part
+    # of it, so a pick made right after another came back to a new widget and was lost. Its value is set on every
+    # run: the user's new pick, else the current run (which an upload, a finished training or another page's
+    # picker may have set), else the first run.
+    picked = st.session_state.get(PICKER_KEY)
+    if picked in names and picked != st.session_state.get(PICKER_SYNCED_KEY):
+        st.session_state[PICKER_KEY] = picked
+    else:
+        st.session_state[PICKER_KEY] = current if current in names else names[0]
     target = where if where is not None else st.sidebar
     chosen = target.selectbox(
         "Run",
         names,
-        index=index,
+        key=PICKER_KEY,
         format_func=lambda n: f"{n}  ·  {next(r for r in available if r.name == n).config.label}",
         help=help,
     )
-    st.session_state[CURRENT_RUN_KEY] = chosen
+    st.session_state[CURRENT_RUN_KEY] = st.session_state[PICKER_SYNCED_KEY] = chosen
     return next(r for r in available if r.name == chosen)
 
 
