@@ -1,8 +1,9 @@
-"""VAE Lab: the entrypoint. It only configures the page and routes to the views in pages/."""
+"""VAE Lab: the entrypoint. It only configures the page and routes to the views in pages/, and starts warming a
+cold server up once its first page is drawn. It imports no torch: Home's first screen does without."""
 
 import streamlit as st
 
-from ui import state
+from ui import state, warmup
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 
@@ -24,8 +25,10 @@ navigation = st.navigation(
         ],
     }
 )
-# A training outlives its tab, and a run belongs to its browser: keep this tab's tokens in the URL on every page.
-state.session_job()
-state.session_batch()
-state.session_owner()
-navigation.run()
+with warmup.drawing():
+    # A training outlives its tab, and a run belongs to its browser: keep this tab's tokens in the URL on every page.
+    state.session_job()
+    state.session_batch()
+    state.session_owner()
+    navigation.run()
+warmup.start()  # once per process, once the first page is drawn: that one never waits for it

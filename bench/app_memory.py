@@ -18,10 +18,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import torch
-from app_speed import rss_mb, switch_all
 from playwright.sync_api import sync_playwright
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, goto, running_app, settle
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, goto, rss_mb, running_app, settle, switch_all
 
 
 def main() -> None:

@@ -31,29 +31,16 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, goto, settle, start_server
-
-PAGES = [
-    ("Home", "VAE Lab"),
-    ("Runs & loss curves", None),
-    ("Latent space", None),
-    ("Interpolation", None),
-    ("Generate", None),
-    ("Train", "Train a VAE"),
-]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def timed(action) -> float:
-    began = time.perf_counter()
-    action()
-    return time.perf_counter() - began
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    goto,
+    rss_mb,
+    settle,
+    start_server,
+    switch_all,
+)
 
 
 def cold_start(browser, env: dict[str, str]) -> float:
@@ -70,10 +57,6 @@ def cold_start(browser, env: dict[str, str]) -> float:
     server.terminate()
     server.wait()
     return elapsed
-
-
-def switch_all(page) -> list[float]:
-    return [timed(lambda t=title, h=heading: goto(page, t, h)) for title, heading in PAGES]
 
 
 STRIP_LOADED = """width => {

@@ -1,12 +1,18 @@
 """The first minute on a cold server: every page as the first visit of a new browser session, on a fresh server.
 
-    VAE_DATA_DIR=../shared/data python bench/app_speed.py --cold [--servers 3] [--baseline REV]
+    VAE_DATA_DIR=../shared/data python bench/app_speed.py --cold [--servers 3] [--baseline REV] [--pause S]
 
 For each fresh server (``--servers`` of them), Home is opened first, as the very first request; then every other
-page, each in a browser context of its own (a new session), in the sidebar's order. A time runs from the
-navigation to the page's heading on screen and its script idle, so that a page that computes (Latent space: encode
-the test set, t-SNE) is timed to its content. With ``--baseline REV``, the same is done, server for server, on a
-checkout of REV (a git worktree), and both are printed side by side: before and after, in one invocation.
+page, each in a browser context of its own (a new session), in the sidebar's order, ``--pause`` seconds after the
+one before was drawn (0: at once; a person reads a page before opening the next). A time runs from the navigation
+to the page's heading on screen and its script idle, so that a page that computes (Latent space: encode the test
+set, t-SNE) is timed to its content. Then, on the same server, a person switches pages with the default run
+loaded (the sidebar, ``bench/app_speed.py``'s round of six pages, twice), and the server's RSS is read at the end.
+
+What is measured is a clean checkout of the last commit (a git worktree), as a host deploys it: each server starts
+with the files git has, and the views that an earlier server computed are removed first (``git clean -X``). With
+``--baseline REV``, a checkout of REV is measured the same way, server for server, and both are printed side by
+side: before and after, in one invocation.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, settle, start_server
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, rss_mb, settle, start_server, switch_all
 
 # (URL path, the heading that says the page is drawn), Home first: the very first request.
 PAGES = [
@@ -41,8 +47,9 @@ PAGES = [
 ]
 
 
-def first_visits(browser, root: Path) -> dict[str, float]:
-    """One fresh server: each page's first visit, in a session of its own, in seconds."""
+def first_visits(browser, root: Path, pause: float) -> dict[str, float]:
+    """One fresh server of a clean checkout: each page's first visit, in a session of its own, in seconds."""
+    subprocess.run(["git", "clean", "-fdqX", "--", "checkpoints"], cwd=root, check=True)  # what a server computed
     port = free_port()
     # PYTHONPATH: the server's pages import the ``vae`` and ``ui`` of that checkout.
     server = start_server({"VAE_OFFLINE": "1", "PYTHONPATH": str(root)}, port, root=root)
@@ -58,25 +65,37 @@ def first_visits(browser, root: Path) -> dict[str, float]:
             page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
             settle(page, timeout=120_000)
             times[heading] = time.perf_counter() - began
+            time.sleep(pause)
             context.close()
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        settle(page, timeout=120_000)
+        switch_all(page)  # each page once more in this session: its first switches fill its caches
+        times[SWITCH] = statistics.median(switch_all(page) + switch_all(page))
+        times[RSS] = rss_mb(server.pid)
+        page.close()
     finally:
         server.terminate()
         server.wait()
     return times
 
 
-def _row(values: list[float]) -> str:
-    return f"median {statistics.median(values):.2f} s, max {max(values):.2f} s"
+SWITCH = "page switch, median"
+RSS = "server RSS (MB)"
 
 
-def measure(roots: dict[str, Path], servers: int) -> dict[str, dict[str, list[float]]]:
+def _row(values: list[float], unit: str = "s") -> str:
+    return f"median {statistics.median(values):.2f} {unit}, max {max(values):.2f} {unit}"
+
+
+def measure(roots: dict[str, Path], servers: int, pause: float) -> dict[str, dict[str, list[float]]]:
     """Every page's first visits on ``servers`` fresh servers of each checkout, taking turns."""
     results: dict[str, dict[str, list[float]]] = {label: {} for label in roots}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         for i in range(servers):
             for label, root in roots.items():
-                for heading, seconds in first_visits(browser, root).items():
+                for heading, seconds in first_visits(browser, root, pause).items():
                     results[label].setdefault(heading, []).append(seconds)
                 print(f"server {i + 1}, {label}: done", flush=True)
         browser.close()
@@ -87,18 +106,22 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="cold-server first visits of every page")
     parser.add_argument("--servers", type=int, default=3)
     parser.add_argument("--baseline", metavar="REV", help="also measure this revision, server for server")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds on each page before the next (0)")
     args = parser.parse_args(argv)
+    revisions = {"baseline": args.baseline, "now": "HEAD"} if args.baseline else {"now": "HEAD"}
     with tempfile.TemporaryDirectory(prefix="vae-cold-") as scratch:
-        roots = {"now": ROOT}
-        if args.baseline:
-            baseline = Path(scratch) / "baseline"
-            subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline], cwd=ROOT, check=True)
-            roots = {"baseline": baseline, "now": ROOT}
+        roots = {label: Path(scratch) / label for label in revisions}
+        for label, rev in revisions.items():
+            subprocess.run(["git", "worktree", "add", "-q", "--detach", str(roots[label]), rev], cwd=ROOT, check=True)
         try:
-            results = measure(roots, args.servers)
+            results = measure(roots, args.servers, args.pause)
         finally:
-            if args.baseline:
-                subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT, check=False)
-    for _, heading in PAGES:
-        cells = [f"{label}: {_row(results[label][heading]) if heading in results[label] else '—'}" for label in roots]
+            for root in roots.values():
+                subprocess.run(["git", "worktree", "remove", "--force", str(root)], cwd=ROOT, check=False)
+    print(f"{args.servers} fresh servers each; {args.pause:g} s on each page before the next")
+    for heading in [heading for _, heading in PAGES] + [SWITCH, RSS]:
+        unit = "MB" if heading == RSS else "s"
+        cells = [
+            f"{label}: {_row(results[label][heading], unit) if heading in results[label] else '—'}" for label in roots
+        ]
         print(f"{heading:20} " + " | ".join(cells))

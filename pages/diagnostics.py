@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import routing, state, widgets
+from ui import loaders, routing, widgets
 from vae.likelihood import ACTIVE_UNIT_THRESHOLD, iw_nll
 from vae.limits import iw_over_budget
 from vae.train import evaluate
@@ -13,7 +13,7 @@ routing.ensure_routed()
 
 info, run, data = widgets.run_page("Diagnostics")
 d = info.config.latent_dim
-kl, active = state.kl_and_activity(info)
+kl, active = loaders.kl_and_activity(info)
 
 cols = st.columns(3)
 cols[0].metric("Active units", f"{int(active.sum())} / {d}")
@@ -24,7 +24,7 @@ fig = go.Figure(
         x=list(range(d)),
         y=kl,
         marker_color=np.where(active, "#6f42c1", "#cccccc"),
-        customdata=np.array(state.diagnostics_of(info)["mu_variance"]),
+        customdata=np.array(loaders.diagnostics_of(info)["mu_variance"]),
         hovertemplate="z%{x}: KL %{y:.3f} nats, Var[μ] %{customdata:.3f}",
     )
 )

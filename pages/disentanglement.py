@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import factors, routing, state, widgets
+from ui import factors, loaders, picker, routing, state, widgets
 from vae.analysis import traverse
 from vae.checkpoints import CheckpointError
 from vae.data import to_float
@@ -32,9 +32,9 @@ if not candidates:
     )
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
-info = widgets.select_run(among=candidates, help=f"The runs trained on {GENERATED_DATASET}.")
+info = picker.select_run(among=candidates, help=f"The runs trained on {GENERATED_DATASET}.")
 try:
-    run = state.load(info)
+    run = loaders.load(info)
 except CheckpointError as exc:
     widgets.checkpoint_error(exc)
     st.stop()
@@ -60,7 +60,7 @@ st.caption(
     + ("stored with the run." if info.final.get(DISENTANGLEMENT) else "measured here, not stored in the file.")
 )
 
-variance = np.array(measured.get("mu_variance") or state.diagnostics_of(info)["mu_variance"])
+variance = np.array(measured.get("mu_variance") or loaders.diagnostics_of(info)["mu_variance"])
 active = variance > ACTIVE_UNIT_THRESHOLD
 st.subheader("Which latent holds which factor")
 st.plotly_chart(factors.mi_heatmap(mi, entropy, active), key="mi_heatmap")
@@ -75,7 +75,7 @@ rows = [int(j) for j in np.argsort(-variance) if active[j]] or [int(np.argmax(va
 start = st.radio("Start from", ("the origin", "a test image"), horizontal=True, help="It fixes every latent not moved.")
 base = torch.zeros(info.config.latent_dim)
 if start == "a test image":
-    data = state.dataset_of(info)
+    data = loaders.dataset_of(info)
     index = st.slider("Test image", 0, len(data.test_x) - 1, 0)
     base = run.model.encode(to_float(data.test_x[index : index + 1])).mu[0].detach()
 values = torch.tensor(factors.traversal_values(TRAVERSAL_STEPS), dtype=torch.float32)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from streamlit_drawable_canvas import st_canvas
 
-from ui import figures, routing, state, widgets
+from ui import figures, loaders, routing, widgets
 from vae.analysis import decode_images, encode_mu
 from vae.data import to_float
 from vae.drawing import mnist_style, nearest
@@ -59,7 +59,7 @@ with right:
     st.markdown("**The prepared input and its reconstruction**")
     widgets.show_images(torch.stack([torch.from_numpy(digit), reconstruction]), ncols=2, scale=5)
 
-test_mu, labels = state.latents_of(info)
+test_mu, labels = loaders.latents_of(info)
 closest = nearest(mu[0].numpy(), test_mu, k=8)
 names = ", ".join(data.class_names[int(labels[i])] for i in closest)
 st.subheader("Nearest test digits in latent space")
@@ -68,8 +68,8 @@ st.caption(f"labels: {names}")
 
 st.subheader("Where it lands")
 shown = min(len(test_mu), 3000)
-points = state.project_2d(info, test_mu[:shown])
-here = state.project_2d(info, mu.numpy())[0]
+points = loaders.project_2d(info, test_mu[:shown])
+here = loaders.project_2d(info, mu.numpy())[0]
 fig = figures.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
 figures.mark(
     fig, here, "your digit", {"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}}

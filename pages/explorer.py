@@ -4,10 +4,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import figures, routing, state, widgets
-from vae.analysis import decode_grid, decode_images, image_grid, start_point, to_uint8
+from ui import figures, loaders, routing, state, widgets
+from vae.analysis import decode_grid, decode_images, start_point
 from vae.config import bounds
 from vae.data import to_float
+from vae.pictures import image_grid, to_uint8
 
 routing.ensure_routed()
 
@@ -16,11 +17,11 @@ STARTS = {"origin": "the origin", "mean": "a digit mean", "mu": "a test image's 
 
 info, run, data = widgets.run_page("Latent explorer")
 d = info.config.latent_dim
-kl, active = state.kl_and_activity(info)
+kl, active = loaders.kl_and_activity(info)
 order = np.argsort(-kl, kind="stable")  # the most informative dimensions first
 
 
-mu_all, labels = state.latents_of(info)
+mu_all, labels = loaders.latents_of(info)
 # The sliders and the plane span the prior's ±4 σ, or further where the test digits' μ lie further out.
 limit = max(PRIOR_RANGE, float(np.ceil(np.abs(mu_all).max()))) if len(mu_all) else PRIOR_RANGE
 
@@ -49,7 +50,7 @@ elif kind == "prior":
 source = (info.name, kind, param)
 # ``param`` is a class, a test image or a seed, as ``kind`` says: only a test image indexes the test set.
 mu_start = torch.from_numpy(mu_all[param]) if kind == "mu" else None
-start = start_point(kind, d, means=state.class_means(info), digit=param, mu=mu_start, seed=param)
+start = start_point(kind, d, means=loaders.class_means(info), digit=param, mu=mu_start, seed=param)
 if kind == "mu":
     start_image = to_float(data.test_x[param]).squeeze(0)
     start_caption = f"test image {param} ({data.class_names[int(labels[param])]})"

@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from ui import routing, state, widgets
+from ui import loaders, routing, widgets
 from vae.analysis import manifold_grid, reconstruct, sample_prior, traverse
 from vae.config import bounds
 from vae.data import to_float
@@ -44,7 +44,7 @@ span = right.slider("Range ±", 0.5, 4.0, 3.0, step=0.5)
 base = torch.zeros(d)
 if base_kind == "a test image":
     idx = st.number_input("Test image", 0, len(data.test_x) - 1, 0)
-    base = torch.from_numpy(state.latents_of(info)[0][int(idx)])
+    base = torch.from_numpy(loaders.latents_of(info)[0][int(idx)])
 values = torch.linspace(-span, span, 11)
 widgets.show_images(
     traverse(run.model, base, int(dim), values),

@@ -3,38 +3,22 @@ is, and where to go next."""
 
 import streamlit as st
 
-from ui import routing, state, widgets
-from vae.analysis import decode_images, default_chain, interpolate_chain, sample_prior
+from ui import picker, routing
+from ui.pictures import home_pictures
 
 routing.ensure_routed()
 
-HOME_STEPS = 8
-HOME_SAMPLES = 12
-
 st.title("VAE Lab")
-info = widgets.select_run(st)
+info = picker.select_run(st)
 if info is None:
     st.info("No runs yet. Train one on the Train page; on the embedded digits it takes seconds.")
 else:
-    run = state.load(info)
-    data = state.dataset(info.config.dataset)
-    means = state.class_means(info)
-    chain = default_chain(len(data.class_names))
+    # From the run's stored pictures when it has them: on a cold server, Home is drawn before torch is loaded.
+    pictures = home_pictures(info)
     chain_col, samples_col = st.columns([3, 2])
-    with chain_col:
-        if not bool(means[list(chain)].isnan().any()):
-            path = interpolate_chain(means, chain, HOME_STEPS).flatten(0, 1)  # one row per leg
-            arrow = " → ".join(data.class_names[c] for c in chain)
-            widgets.show_images(
-                decode_images(run.model, path),
-                ncols=HOME_STEPS,
-                scale=2,
-                caption=f"Walking between mean latents: {arrow}, one row per leg",
-            )
-    with samples_col:
-        widgets.show_images(
-            sample_prior(run.model, HOME_SAMPLES, seed=0), ncols=4, scale=2, caption="New digits: z ~ N(0, I), decoded"
-        )
+    if pictures.chain_png is not None:
+        chain_col.image(pictures.chain_png, caption=pictures.chain_caption)
+    samples_col.image(pictures.samples_png, caption="New digits: z ~ N(0, I), decoded")
     test = info.final.get("test", {})
     cols = st.columns(5)
     cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")
@@ -45,7 +29,7 @@ else:
     if info.shipped:
         st.caption("A shipped run: read-only. Runs you train or upload are saved next to it.")
 
-widgets.dataset_notice()
+picker.dataset_notice()
 st.markdown(
     """
 A **variational autoencoder** (Kingma & Welling, 2013) learns to compress an image *x* into a small

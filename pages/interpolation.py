@@ -3,7 +3,8 @@
 import streamlit as st
 import torch
 
-from ui import figures, routing, state, widgets
+from ui import figures, loaders, picker, routing, widgets
+from vae import pictures
 from vae.analysis import (
     INTERPOLATION_METHODS,
     chain_path,
@@ -20,7 +21,7 @@ from vae.models import IMAGE_SHAPE
 routing.ensure_routed()
 
 info, run, data = widgets.run_page("Interpolation")
-means = state.class_means(info)
+means = loaders.class_means(info)
 
 st.markdown(
     "Each class's **mean latent** is the average posterior mean μ over its test images. "
@@ -28,8 +29,8 @@ st.markdown(
 )
 
 
-other = widgets.compare_with(info)
-other_means = state.class_means(other) if other is not None else None
+other = picker.compare_with(info)
+other_means = loaders.class_means(other) if other is not None else None
 
 
 def downloads(grid, along: torch.Tensor) -> None:
@@ -37,7 +38,7 @@ def downloads(grid, along: torch.Tensor) -> None:
     png_col, gif_col, _ = st.columns([1, 1, 2])
     png_col.download_button(
         "Download the strip (PNG)",
-        widgets.png_bytes(grid),
+        pictures.png_bytes(grid),
         "interpolation.png",
         "image/png",
         icon=":material/download:",
@@ -93,7 +94,7 @@ def chain_strip() -> None:
         grid = widgets.show_images(images.flatten(0, 1), ncols=steps)
     else:  # the same chain, steps and method through the other run's own class means
         other_legs = interpolate_chain(other_means, chain, steps, method)
-        other_images = decode_images(state.load(other).model, other_legs.flatten(0, 1))
+        other_images = decode_images(loaders.load(other).model, other_legs.flatten(0, 1))
         mine_col, other_col = st.columns(2)
         with mine_col:
             grid = widgets.show_images(images.flatten(0, 1), ncols=steps, caption=f"{info.name} · {info.config.label}")

@@ -6,30 +6,26 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import factors, figures, routing, state, widgets
-from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, embed_2d, reconstruct
+from ui import factors, figures, loaders, picker, routing, widgets
+from vae import precompute
+from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, reconstruct
 from vae.data import to_float
 from vae.frames import align_frames
 from vae.limits import tsne_over_budget
 from vae.settings import setting
-from vae.views import cached_view
 
 routing.ensure_routed()
 
-MAX_TSNE_DEFAULT = 2000
-
 info, run, data = widgets.run_page("Latent space")
-mu, labels = state.latents_of(info)
+mu, labels = loaders.latents_of(info)
 n_total = len(mu)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, _mu: np.ndarray, data: str):
     """``[n, 2]``, cached per run file, method, point count and perplexity, in memory and on disk beside the run
-    (a restarted server does not run t-SNE again); ``_mu`` is not hashed."""
-    key = f"{method}-{n}-p{perplexity:g}-{data}"
-    compute = lambda: embed_2d(_mu[:n], method, perplexity=perplexity, seed=0)
-    return cached_view(Path(path), key, compute, (n, 2), np.float32)
+    (a restarted server does not run t-SNE again; the shipped runs ship the default); ``_mu`` is not hashed."""
+    return precompute.embedding_view(Path(path), _mu, method, n, perplexity, data)
 
 
 def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float) -> tuple[np.ndarray, str]:
@@ -41,11 +37,11 @@ def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float)
     with st.spinner(f"Running {name} on {n} points of dimension {dim}…", show_time=True):
         path = run_info.path
         mtime_ns = path.stat().st_mtime_ns
-        return embedding(str(path), mtime_ns, method, n, float(perplexity), latents, run_info.config.dataset), name
+        return embedding(str(path), mtime_ns, method, n, float(perplexity), latents, data.name), name
 
 
 d = info.config.latent_dim
-other = widgets.compare_with(info)
+other = picker.compare_with(info)
 other_d = other.config.latent_dim if other is not None else 2
 if d == 2 and other_d == 2:
     st.caption(f"{info.name} has a 2-D latent space, so the posterior means μ are plotted as they are.")
@@ -64,11 +60,11 @@ else:
         "Points",
         200,
         n_total,
-        min(n_total, MAX_TSNE_DEFAULT),
+        min(n_total, precompute.DEFAULT_POINTS),
         step=100,
         help="t-SNE on the whole test set takes a while on a small CPU.",
     )
-    perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method != "tsne")
+    perplexity = right.slider("Perplexity", 5, 100, precompute.DEFAULT_PERPLEXITY, disabled=method != "tsne")
     over_budget = tsne_over_budget(n) if method == "tsne" else ""
     if over_budget:
         n = setting("VAE_MAX_TSNE_POINTS")
@@ -81,7 +77,7 @@ if other is None:
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
 else:
     # Side by side: the same n test digits, each run in its own plane.
-    other_points, other_axis = plane(other, state.latents_of(other)[0], n, method, perplexity)
+    other_points, other_axis = plane(other, loaders.latents_of(other)[0], n, method, perplexity)
     mine_col, other_col = st.columns(2)
     with mine_col:
         st.markdown(f"**{info.name}** · {info.config.label}")
@@ -98,7 +94,7 @@ else:
     image = to_float(data.test_x[index : index + 1])
     shown = [image.squeeze(1), reconstruct(run.model, image)]
     if other is not None:
-        shown.append(reconstruct(state.load(other).model, image))
+        shown.append(reconstruct(loaders.load(other).model, image))
     names = "original, reconstruction" + (f", {other.name}'s reconstruction" if other is not None else "")
     st.markdown(f"**Test image {index}** (label {class_names[int(labels[index])]}): {names}")
     widgets.show_images(torch.cat(shown), ncols=len(shown), scale=4)

@@ -3,7 +3,7 @@ VAEs trained elsewhere) and delete checkpoints."""
 
 import streamlit as st
 
-from ui import curves, figures, routing, run_files, state
+from ui import curves, figures, loaders, routing, run_files, state
 from vae.checkpoints import CheckpointError
 from vae.history import StepHistory
 from vae.runfile import MAX_CHECKPOINT_BYTES
@@ -53,7 +53,7 @@ def draw_curves(names: list[str], per_step: bool) -> None:
     series = []
     for i, name in enumerate(names):
         try:
-            run = state.load(by_name[name])
+            run = loaders.load(by_name[name])
         except CheckpointError as exc:
             st.warning(f"{name} cannot be drawn: {exc}", icon=":material/warning:")
             continue

@@ -3,14 +3,14 @@ continuing a saved run, a β sweep, and every training on this server (``ui.trai
 
 import streamlit as st
 
-from ui import routing, state, train_form, training, widgets
+from ui import picker, routing, state, train_form, training
 from vae.config import VAEConfig
 from vae.data_files import default_dataset
 
 routing.ensure_routed()
 
 st.title("Train a VAE")
-widgets.dataset_notice()
+picker.dataset_notice()
 training.stale_link_notice()
 busy = state.session_busy()
 training.live_view()

@@ -4,6 +4,7 @@
     VAE_DATA_DIR=../shared/data python scripts/build_pretrained.py --only conv-d20-b1
     VAE_DATA_DIR=../shared/data python scripts/build_pretrained.py --adopt FILE  # a shipped run trained on
     python scripts/build_pretrained.py --table-only                          # README table from the runs
+    VAE_DATA_DIR=../shared/data python scripts/build_pretrained.py --views   # finish them: see ``finish``
 
 Each run carries its own config and full history; the table is generated from the files.
 """
@@ -53,7 +54,7 @@ def _conv_sweep() -> dict[str, VAEConfig]:
 # What β is for (vae.disentanglement): one architecture, d = 10, β spanning 1 to 16, on data with known factors.
 SHAPES_BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 SHAPES_EPOCHS = 200
-SHAPES_STEP_ROWS = 400
+SHAPES_STEP_ROWS = 400  # of 260,000 steps: 1.2 MB a run otherwise
 
 
 def _shapes_sweep() -> dict[str, VAEConfig]:
@@ -92,6 +93,9 @@ GRID: dict[str, VAEConfig] = {
 # Runs shipped with Adam's moments and the RNG states, so that they continue exactly: the Burda run is a
 # truncated schedule that a researcher may want to carry on (under a new name).
 CONTINUABLE_RUNS = {"burda-vae-k1"}
+# The most rows of its per-step curve a shipped run keeps: every step of the classic runs (conv-d20-b1's 10,318 the
+# most), but not Burda's 96,522 rows, which took 2.7 MB of the 30 MB budget; a chart 1,400 pixels wide shows no more.
+SHIPPED_STEP_ROWS = 12_000
 
 
 def build(name: str, config: VAEConfig) -> None:
@@ -156,20 +160,38 @@ def measure_reference(name: str) -> None:
 
 
 def measure_disentanglement(name: str) -> None:
-    """Store with shapes run ``name`` its MIG and FactorVAE score (as ``python -m vae eval --disentanglement``),
-    and keep its step curve to ``SHAPES_STEP_ROWS`` rows: 260,000 steps would take 1.2 MB of the 30 MB budget."""
-    from vae.checkpoints import save_run
+    """Store with shapes run ``name`` its MIG and FactorVAE score (as ``python -m vae eval --disentanglement``)."""
+    from vae.checkpoints import store_in_final
     from vae.disentanglement import evaluate_run
-    from vae.history import StepHistory
 
     run = load_run(CHECKPOINTS / f"{name}.pt")
     measured = evaluate_run(run.model)
-    steps = StepHistory.from_history(run.history).thinned(SHAPES_STEP_ROWS)
-    history = {**run.history, "steps": steps.to_dict()}
-    final = {**run.final, DISENTANGLEMENT: measured}
-    save_run(CHECKPOINTS, name, run.model, run.config, history, final, allow_shipped=True)
+    store_in_final(run.path, DISENTANGLEMENT, measured, allow_shipped=True)
     seconds = ", ".join(f"{k} {v:.1f} s" for k, v in measured["seconds"].items())
     print(f"{name}: MIG {measured['mig']:.3f}, FactorVAE score {measured['factor_vae']:.3f} ({seconds})", flush=True)
+
+
+def finish(name: str) -> None:
+    """Thin run ``name``'s step curve to ``SHIPPED_STEP_ROWS`` (``SHAPES_STEP_ROWS``) where it is longer (weights,
+    epochs and the rest kept), then make the views it ships with (``vae.precompute``): a cold server draws its
+    pages from them."""
+    from vae.checkpoints import save_run
+    from vae.history import StepHistory
+    from vae.precompute import shipped_views
+
+    path = CHECKPOINTS / f"{name}.pt"
+    run = load_run(path)
+    steps = StepHistory.from_history(run.history)
+    rows = SHAPES_STEP_ROWS if run.config.dataset == GENERATED_DATASET else SHIPPED_STEP_ROWS
+    if steps is not None and len(steps.rows) > rows:
+        history = {**run.history, "steps": steps.thinned(rows).to_dict()}
+        train_state = run.train_state or None
+        save_run(
+            CHECKPOINTS, name, run.model, run.config, history, run.final, train_state=train_state, allow_shipped=True
+        )
+        print(f"{name}: step curve thinned from {len(steps.rows):,} rows", flush=True)
+    for view in shipped_views(path):
+        print(f"{name}: {view.relative_to(ROOT)} ({view.stat().st_size:,} bytes)", flush=True)
 
 
 def adopt(path: Path) -> str:
@@ -239,37 +261,35 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(GRID), help="rebuild just these runs")
     parser.add_argument("--table-only", action="store_true", help="only regenerate the README table")
     parser.add_argument("--threads", type=int, help="torch threads (one is fastest at batch 20)")
-    parser.add_argument(
-        "--reference-only",
-        action="store_true",
-        help="only measure the runs that reproduce a published figure (IW k=5000: minutes)",
-    )
-    parser.add_argument(
-        "--adopt",
-        type=Path,
-        metavar="FILE",
-        help="take FILE, a shipped run continued elsewhere, as that run; then measure its reference",
-    )
+    parser.add_argument("--reference-only", action="store_true", help="only measure those that reproduce a paper")
+    parser.add_argument("--views", action="store_true", help="only finish the shipped runs (``finish``)")
+    parser.add_argument("--adopt", type=Path, metavar="FILE", help="take FILE, continued elsewhere, as that run")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.views:  # and nothing else: the README's table is of what finishing keeps
+        for name in args.only or list(GRID):
+            finish(name)
+        return
     if args.adopt:
         measure_reference(adopt(args.adopt))
+        finish("burda-vae-k1")
     elif args.reference_only:
         for name in sorted(set(args.only or REFERENCES) & set(REFERENCES)):
             measure_reference(name)
+            finish(name)
     elif not args.table_only:
         names = args.only or list(GRID)
         # Manifest order is the app's run-list order: the classic reference first.
         (CHECKPOINTS / SHIPPED_MANIFEST).write_text(json.dumps({"runs": list(GRID)}, indent=2) + "\n")
         for name in names:
             build(name, GRID[name])
-        for name in names:
-            load_run(CHECKPOINTS / f"{name}.pt")  # every rebuilt run must load back
         for name in sorted(set(names) & set(REFERENCES)):
             measure_reference(name)
         for name in [n for n in names if GRID[n].dataset == GENERATED_DATASET]:
             measure_disentanglement(name)
+        for name in names:
+            finish(name)  # which loads every rebuilt run back
     if README.exists():
         write_table()
 

@@ -1,4 +1,4 @@
-"""Driving `streamlit run` in Debian's chromium: shared by the browser test and bench/app_speed.py."""
+"""Driving `streamlit run` in Debian's chromium: shared by the browser tests and the benches in bench/."""
 
 from __future__ import annotations
 
@@ -41,7 +41,11 @@ def start_server(env: dict[str, str], port: int, timeout: float = 60, root: Path
         *words("--server.address 127.0.0.1 --server.headless true"),
     ]
     process = subprocess.Popen(
-        command, cwd=root, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=root,
+        env={**os.environ, "VAE_WARM_UP": "1", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -88,3 +92,32 @@ def goto(page, title: str, heading: str | None = None) -> None:
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
     page.get_by_role("heading", name=heading or title).first.wait_for()
     settle(page)
+
+
+# A tour of the sidebar that a person makes once a run is loaded: (title, heading), None when they are the same.
+TOUR = [
+    ("Home", "VAE Lab"),
+    ("Runs & loss curves", None),
+    ("Latent space", None),
+    ("Interpolation", None),
+    ("Generate", None),
+    ("Train", "Train a VAE"),
+]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(action) -> float:
+    began = time.perf_counter()
+    action()
+    return time.perf_counter() - began
+
+
+def switch_all(page) -> list[float]:
+    """Seconds for each page switch of ``TOUR``, each to its heading drawn and the script idle."""
+    return [timed(lambda t=title, h=heading: goto(page, t, h)) for title, heading in TOUR]

@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Tests never wait on the network: full datasets come from VAE_DATA_DIR or not at all.
 os.environ.setdefault("VAE_OFFLINE", "1")
+# In-process app tests (AppTest) draw pages without a warm-up thread beside them; servers started for browser
+# tests warm up as a deployed app does (tests.browser_support), and tests/test_cold_start.py tests it directly.
+os.environ.setdefault("VAE_WARM_UP", "0")
 torch.set_num_threads(2)
 # Ray's token authentication, as a cluster should have it, with a token of the session's own (not ~/.ray's): set
 # before Ray is first imported, for the tests' cluster, their drivers and the processes they start.

@@ -10,7 +10,6 @@ from vae.analysis import (
     digit_means,
     embed_2d,
     encode_mu,
-    image_grid,
     interpolate,
     interpolate_chain,
     knn_accuracy,
@@ -21,6 +20,7 @@ from vae.analysis import (
     traverse,
 )
 from vae.config import VAEConfig
+from vae.pictures import image_grid
 from vae.runs import prepare
 
 
@@ -107,3 +107,16 @@ def test_embeddings_separate_clusters():
         assert emb.shape == (180, 2) and np.isfinite(emb).all()
         assert knn_accuracy(emb, labels) > 0.95
     assert math.isclose(knn_accuracy(np.zeros((2, 2)) + np.arange(2)[:, None], np.array([0, 1]), k=1), 0.0)
+
+
+def test_pca_is_scikit_learns_without_importing_it():
+    """The pages' PCA (numpy) gives scikit-learn's axes, signs included, and the same plane."""
+    from sklearn.decomposition import PCA
+
+    from vae.analysis import pca_fit, pca_project
+
+    x = (np.random.default_rng(0).normal(size=(500, 6)) * np.arange(1, 7)).astype(np.float32)
+    reference = PCA(n_components=2).fit(x)
+    mean, axes = pca_fit(x)
+    assert np.allclose(axes, reference.components_, atol=1e-6)
+    assert np.allclose(pca_project(x, mean, axes), reference.transform(x), atol=1e-4)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ui import curves, figures, widgets
+from vae import pictures
 
 
 @pytest.mark.parametrize(
@@ -27,7 +28,7 @@ def test_png_bytes_round_trip():
     from PIL import Image
 
     grid = (np.arange(56 * 28) % 256).astype(np.uint8).reshape(56, 28)
-    image = Image.open(BytesIO(widgets.png_bytes(grid)))
+    image = Image.open(BytesIO(pictures.png_bytes(grid)))
     assert image.size == (28, 56) and np.array_equal(np.asarray(image), grid)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.state import load, runs
+from ui.loaders import load
+from ui.state import runs
 from vae.data import Dataset
 from vae.data_files import GENERATED_DATASET
 from vae.folder import RunInfo

@@ -1,30 +1,28 @@
-"""Session state and cached loaders shared by the pages.
+"""Session state shared by the pages: the run list, the current run, and this tab's tokens (its training, its
+sweep, its owner), kept in the URL.
 
-Loaded models and datasets are cached read-only with ``st.cache_resource`` (shared by every
-user); a model being trained lives in the worker's job, never here.
+Light on purpose: it imports no torch, so that the router and Home's first screen are drawn on a cold server
+while torch loads (``ui.loaders`` holds the models and what is computed from them). The job registry is
+reached only when a tab has a job or a sweep to look up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import streamlit as st
-import torch
 
-from vae.analysis import digit_means, encode_mu
-from vae.checkpoints import CheckpointError, Run, load_run
 from vae.config import VAEConfig, apply_valid
-from vae.data import Dataset, load_dataset
 from vae.folder import RunInfo, clean_stale_tmp, list_runs
-from vae.jobs import TrainingJob
-from vae.likelihood import latent_diagnostics
 from vae.names import new_owner_token, owner_hash
-from vae.registry import JobRegistry
 from vae.runfile import UPLOAD
 from vae.settings import default_checkpoint_dir
-from vae.views import cached_view
+
+if TYPE_CHECKING:
+    from vae.jobs import TrainingJob
+    from vae.registry import JobRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT_RUN_KEY = "current_run"
@@ -74,87 +72,6 @@ def uploaded_sizes() -> list[int]:
     return [r.size for r in _list_runs_cached(str(directory), _dir_signature(directory)) if r.origin == UPLOAD]
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
-def _load_run_cached(path: str, mtime_ns: int) -> Run:
-    return load_run(Path(path))
-
-
-def load(info: RunInfo) -> Run:
-    """The run's model, cached read-only and keyed on path and modification time; ``CheckpointError`` when the
-    file is gone or no longer valid."""
-    try:
-        mtime_ns = info.path.stat().st_mtime_ns
-    except OSError:
-        raise CheckpointError(f"{info.name} is no longer in the checkpoint folder") from None
-    return _load_run_cached(str(info.path), mtime_ns)
-
-
-@st.cache_resource(max_entries=3, show_spinner="Loading the dataset…")
-def dataset(name: str) -> Dataset:
-    return load_dataset(name)
-
-
-def dataset_of(info: RunInfo) -> Dataset:
-    """The run's test data, with a visible notice when a stand-in replaces the dataset it was trained on."""
-    data = dataset(info.config.dataset)
-    if data.notice:
-        st.warning(f"{data.notice}. Pictures and metrics below use that stand-in.", icon=":material/cloud_off:")
-    return data
-
-
-@st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
-def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split; kept on disk beside the run."""
-    data = dataset(dataset_name)
-
-    def encode() -> np.ndarray:
-        return encode_mu(_load_run_cached(path, mtime_ns).model, data.test_x).numpy()
-
-    mu = cached_view(Path(path), f"mu-{dataset_name}", encode, (len(data.test_x), None), np.float32)
-    return mu, data.test_y.numpy()
-
-
-def latents_of(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
-    return test_latents(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
-
-
-def class_means(info: RunInfo) -> torch.Tensor:
-    """Per-class mean latents ``[C, D]`` of the run's test split."""
-    mu, labels = latents_of(info)
-    return digit_means(torch.from_numpy(mu), torch.from_numpy(labels), len(dataset(info.config.dataset).class_names))
-
-
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _pca_of(path: str, mtime_ns: int, dataset_name: str):
-    from sklearn.decomposition import PCA
-
-    mu, _ = test_latents(path, mtime_ns, dataset_name)
-    return PCA(n_components=2, random_state=0).fit(mu)
-
-
-def project_2d(info: RunInfo, mu: np.ndarray) -> np.ndarray:
-    """Latents ``[N, D]`` in the plane of the run's test set: as they are for d = 2, else its first two PCs."""
-    if mu.shape[1] == 2:
-        return mu
-    return _pca_of(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset).transform(mu)
-
-
-@st.cache_data(max_entries=12, show_spinner="Measuring each latent dimension…")
-def diagnostics(path: str, mtime_ns: int, dataset_name: str) -> dict:
-    """KL per dimension and active units of the run on its test split (see ``latent_diagnostics``)."""
-    return latent_diagnostics(_load_run_cached(path, mtime_ns).model, dataset(dataset_name).test_x)
-
-
-def diagnostics_of(info: RunInfo) -> dict:
-    return diagnostics(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
-
-
-def kl_and_activity(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
-    """KL per latent dimension ``[D]`` (nats) and whether each is active ``[D]``, on the run's test split."""
-    diag = diagnostics_of(info)
-    return np.array(diag["kl_per_dim"]), np.array(diag["active"])
-
-
 def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
     """Form defaults from URL parameters such as ``?arch=conv&beta=4``; unknown keys are ignored.
 
@@ -178,6 +95,8 @@ JOB_PARAM = "job"
 @st.cache_resource(show_spinner=False)
 def job_registry() -> JobRegistry:
     """The process-wide registry of training jobs, shared by every session (never per-user state)."""
+    from vae.registry import JobRegistry  # torch: only once a tab has a job to start or look up
+
     return JobRegistry()
 
 
@@ -186,6 +105,8 @@ def _session_token(key: str, param: str, lookup: Callable[[str | None], object])
     a reconnect or a copied link; kept in the URL so that the next reload finds it too. A URL token
     that ``lookup`` does not know (unknown, or finished longer ago than ``VAE_JOB_RETENTION_S``) is dropped and flagged."""
     token = st.session_state.get(key)
+    if token is None and param not in st.query_params:
+        return None  # nothing to look up: the registry (and torch) is not needed
     if not lookup(token):
         token = st.query_params.get(param)
         if token is not None and not lookup(token):
@@ -203,9 +124,8 @@ def _session_token(key: str, param: str, lookup: Callable[[str | None], object])
 
 def session_job() -> tuple[str, TrainingJob] | None:
     """This tab's own training job and its token (``?job=``)."""
-    registry = job_registry()
-    token = _session_token(JOB_TOKEN_KEY, JOB_PARAM, registry.get)
-    job = registry.get(token)
+    token = _session_token(JOB_TOKEN_KEY, JOB_PARAM, lambda t: job_registry().get(t))
+    job = job_registry().get(token) if token is not None else None
     return (token, job) if token is not None and job is not None else None
 
 
@@ -215,9 +135,8 @@ BATCH_PARAM = "batch"
 
 def session_batch() -> tuple[str, list[TrainingJob]] | None:
     """This tab's own sweep and its token (``?batch=``)."""
-    registry = job_registry()
-    token = _session_token(BATCH_KEY, BATCH_PARAM, registry.batch)
-    batch = registry.batch(token)
+    token = _session_token(BATCH_KEY, BATCH_PARAM, lambda t: job_registry().batch(t))
+    batch = job_registry().batch(token) if token is not None else None
     return (token, batch) if token is not None and batch else None
 
 

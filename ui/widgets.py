@@ -1,4 +1,5 @@
-"""Widgets and small drawing helpers the pages share: the run picker, image grids, notices."""
+"""Widgets and small drawing helpers the pages share once a model is loaded: the top of a run's page, image grids,
+progress. The run picker, which comes before any model, is ``ui.picker``."""
 
 from __future__ import annotations
 
@@ -10,52 +11,17 @@ import streamlit as st
 import torch
 
 from ui import curves
-from ui.state import CURRENT_RUN_KEY, LIVE_CURVES_KEY, dataset_of, load, runs
-from vae.analysis import image_grid, to_uint8
+from ui.loaders import dataset_of, load
+from ui.picker import select_run
+from ui.state import LIVE_CURVES_KEY
 from vae.checkpoints import CheckpointError, Run
 from vae.data import Dataset
-from vae.data_files import OFFLINE_DATASET, default_dataset
 from vae.folder import RunInfo
 from vae.jobs import TrainingJob, max_concurrent
+from vae.pictures import png_bytes, scaled_grid, to_uint8
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
-from vae.settings import data_root, retention_text
-
-PICKER_KEY = "run_picker"
-PICKER_SYNCED_KEY = "run_picker_synced"  # the current run the picker last agreed with
-
-
-def select_run(
-    where: st.delta_generator.DeltaGenerator | None = None,
-    among: list[RunInfo] | None = None,
-    help: str = "Shipped runs are read-only; runs you train are added here.",
-) -> RunInfo | None:
-    """The run picker, over every run or ``among`` those. The choice is kept in session state, so it follows the
-    user across pages."""
-    available = runs() if among is None else among
-    if not available:
-        return None
-    names = [r.name for r in available]
-    current = st.session_state.get(CURRENT_RUN_KEY)
-    # A keyed picker keeps its identity as the list or the current run changes; without a key, its `index` was part
-    # of it, so a pick made right after another came back to a new widget and was lost. Its value is set on every
-    # run: the user's new pick, else the current run (which an upload, a finished training or another page's
-    # picker may have set), else the first run.
-    picked = st.session_state.get(PICKER_KEY)
-    if picked in names and picked != st.session_state.get(PICKER_SYNCED_KEY):
-        st.session_state[PICKER_KEY] = picked
-    else:
-        st.session_state[PICKER_KEY] = current if current in names else names[0]
-    target = where if where is not None else st.sidebar
-    chosen = target.selectbox(
-        "Run",
-        names,
-        key=PICKER_KEY,
-        format_func=lambda n: f"{n}  ·  {next(r for r in available if r.name == n).config.label}",
-        help=help,
-    )
-    st.session_state[CURRENT_RUN_KEY] = st.session_state[PICKER_SYNCED_KEY] = chosen
-    return next(r for r in available if r.name == chosen)
+from vae.settings import retention_text
 
 
 def require_run() -> RunInfo:
@@ -80,47 +46,13 @@ def run_page(title: str) -> tuple[RunInfo, Run, Dataset]:
     return info, run, dataset_of(info)
 
 
-def compare_with(info: RunInfo, where: st.delta_generator.DeltaGenerator | None = None) -> RunInfo | None:
-    """The "Compare with" picker: a second run on the same dataset to draw beside ``info``, or None."""
-    others = [r for r in runs() if r.name != info.name and r.config.dataset == info.config.dataset]
-    by_name = {r.name: r for r in others}
-    target = where if where is not None else st
-    choice = target.selectbox(
-        "Compare with",
-        [None, *by_name],
-        format_func=lambda n: "nothing" if n is None else f"{n} · {by_name[n].config.label}",
-        help=f"Another run on {info.config.dataset}, drawn beside this one with the same test digits and settings.",
-    )
-    return by_name.get(choice)
-
-
-def dataset_notice() -> None:
-    """Tell the user which dataset is in use when the offline subset stands in for full MNIST."""
-    if default_dataset() == OFFLINE_DATASET:
-        st.warning(
-            f"Full MNIST was not found under `{data_root()}`, so new runs default to the offline **mnist-5k** "
-            "subset (5,000 real digits). Set `VAE_DATA_DIR` to a folder with MNIST's files to use all 70,000; "
-            "online, the app downloads them when you train on `mnist`.",
-            icon=":material/cloud_off:",
-        )
-
-
 def show_images(
     images: np.ndarray | torch.Tensor, ncols: int, caption: str | None = None, scale: int = 2
 ) -> np.ndarray:
     """Draw ``[N, 28, 28]`` images as one crisp grid (nearest-neighbour upscaled). Returns the uint8 grid."""
-    grid = to_uint8(image_grid(images, ncols))
-    grid = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
+    grid = scaled_grid(images, ncols, scale)
     st.image(grid, caption=caption, output_format="PNG")  # JPEG smears 28-pixel digits
     return grid
-
-
-def png_bytes(grid: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(grid).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def selected_point_index(event: object) -> int | None:

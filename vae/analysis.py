@@ -1,7 +1,7 @@
 """What the pages show: encodings, digit means, interpolation, decoding, sampling and embeddings.
 
 Everything runs without gradients and returns CPU tensors; images are ``[N, 28, 28]`` float in
-[0, 1]. Numpy appears only at the edges: ``image_grid`` and ``to_uint8`` for export, and the 2-D
+[0, 1]. Numpy appears only at the edges (``vae.pictures`` turns images into PNG): the 2-D
 embeddings, which come from numpy libraries.
 """
 
@@ -160,22 +160,21 @@ def traverse(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> 
     return decode_images(model, z)
 
 
-def image_grid(images: np.ndarray | torch.Tensor, ncols: int, pad: int = 1) -> np.ndarray:
-    """Tile ``[N, H, W]`` images into one ``[rows*(H+pad)-pad, ncols*(W+pad)-pad]`` array, filling with 1.0 gaps."""
-    images = np.asarray(images)
-    n, h, w = images.shape
-    ncols = max(1, min(ncols, n))
-    rows = -(-n // ncols)
-    grid = np.ones((rows * (h + pad) - pad, ncols * (w + pad) - pad), dtype=np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, ncols)
-        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
-    return grid
+def pca_fit(mu: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The mean ``[D]`` and first principal axes ``[n_components, D]`` of ``mu`` ``[N, D]``, each axis signed so
+    that its largest entry is positive (as scikit-learn's PCA does). numpy only: the pages that project latents
+    do not wait for scikit-learn to import."""
+    mu = np.asarray(mu, dtype=np.float64)
+    mean = mu.mean(axis=0)
+    _, _, vt = np.linalg.svd(mu - mean, full_matrices=False)
+    axes = vt[:n_components]
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return mean, axes * signs[:, None]
 
 
-def to_uint8(images: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Intensities in [0, 1] -> uint8 for PNG export, white digits on black as in MNIST."""
-    return (np.clip(np.asarray(images), 0.0, 1.0) * 255).round().astype(np.uint8)
+def pca_project(mu: np.ndarray, mean: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """``mu`` ``[N, D]`` in the plane of ``pca_fit``'s axes: ``[N, n_components]`` float32."""
+    return ((np.asarray(mu, dtype=np.float64) - mean) @ axes.T).astype(np.float32)
 
 
 def embed_2d(
@@ -191,9 +190,7 @@ def embed_2d(
     if mu.shape[1] == 2:
         return mu.copy()
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(mu).astype(np.float32)
+        return pca_project(mu, *pca_fit(mu))
     from openTSNE import TSNE
 
     # Perplexity must leave room for 3 * perplexity neighbours.

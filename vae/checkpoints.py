@@ -24,6 +24,7 @@ from vae.errors import CheckpointError
 from vae.models import VAE, build_model
 from vae.names import (
     NEXT_FREE,
+    TMP_MARKER,
     Placement,
     claim_run_name,
     release_run_name,
@@ -40,8 +41,6 @@ from vae.runfile import (
     validated,
 )
 from vae.schema import SchemaError, check_final, check_history
-
-TMP_MARKER = ".tmp-"
 
 
 @dataclass

@@ -42,3 +42,9 @@ def is_available(name: str, root: Path | None = None) -> bool:
 def default_dataset(root: Path | None = None) -> str:
     """``mnist`` when its files are on disk, else the offline ``mnist-5k``."""
     return "mnist" if is_available("mnist", root) else OFFLINE_DATASET
+
+
+def loaded_name(name: str, root: Path | None = None) -> str | None:
+    """The name of the data that loading ``name`` gives, where that is known without loading it: ``name`` when its
+    files are on disk or it is made here; None when it would be downloaded first, or a stand-in would replace it."""
+    return name if is_available(name, root) else None

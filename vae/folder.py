@@ -1,21 +1,28 @@
 """A folder of runs: what the run list shows of each file (read once per version of it), and the folder's
-housekeeping: deleting a run for its owner, and clearing what a killed writer left behind."""
+housekeeping: deleting a run for its owner, and clearing what a killed writer left behind.
+
+What the list shows of a file is kept as its ``summary`` view (``vae.views``), so listing the folder needs no
+torch once each version of each file has been read: the app's first screen is drawn before torch is loaded.
+"""
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vae.checkpoints import TMP_MARKER
 from vae.config import VAEConfig
 from vae.errors import CheckpointError
-from vae.names import SUFFIX, owns, run_path, run_status, shipped_names
-from vae.runfile import owner_of, read_payload, validated
-from vae.views import drop_views
+from vae.names import SUFFIX, TMP_MARKER, owns, run_path, run_status, shipped_names
+from vae.runfile import read_bytes, validated_header
+from vae.views import drop_views, file_version, read_json, version_of, write_json
+
+SUMMARY = "summary"  # the view that holds what the run list shows of a file
 
 STALE_TMP_SECONDS = 3600
 
@@ -45,17 +52,23 @@ class RunInfo:
         return not self.shipped and owns(token, self.owner)
 
 
-@functools.lru_cache(maxsize=512)
-def _summary(path: str, mtime_ns: int, size: int) -> RunInfo:
-    """A run file as the list shows it, read and validated once per version of the file.
-
-    While trainings save a run every epoch, the run list is read again each time; only the changed
-    files are loaded again.
-    """
-    file = Path(path)
-    shipped = file.stem in shipped_names(file.parent)
+def _from_summary(file: Path, shipped: bool, size: int, summary: dict[str, Any]) -> RunInfo | None:
+    """The run list's entry from a stored summary, checked as a file's header is; None when it does not pass."""
     try:
-        payload = read_payload(file, size, file.name)
+        config, final = validated_header(summary, file.name)
+    except CheckpointError:
+        return None
+    owner, origin = str(summary.get("owner", "")), str(summary.get("origin", ""))
+    return RunInfo(file.stem, file, shipped, config, final, str(summary["created"]), "", owner, origin, size)
+
+
+def _read(file: Path, shipped: bool, size: int) -> RunInfo:
+    """The run list's entry read from the file itself (torch), its summary stored for the next reader."""
+    from vae.runfile import owner_of, read_payload, validated
+
+    try:
+        data = read_bytes(file)
+        payload = read_payload(io.BytesIO(data), size, file.name)
     except CheckpointError as exc:
         return RunInfo(file.stem, file, shipped, error=str(exc), size=size)
     owner, origin = owner_of(payload), str(payload.get("origin", ""))[:16]
@@ -63,8 +76,30 @@ def _summary(path: str, mtime_ns: int, size: int) -> RunInfo:
         config, final, _ = validated(payload, file.name)
     except CheckpointError as exc:  # still its owner's to delete
         return RunInfo(file.stem, file, shipped, error=str(exc), owner=owner, origin=origin, size=size)
-    created = str(payload.get("created", ""))[:32]
+    created = str(payload["created"])
+    summary = {"name": payload["name"], "created": created, "config": config.to_dict(), "final": final}
+    summary |= {"owner": owner} if owner else {}
+    summary |= {"origin": origin} if "origin" in payload else {}
+    write_json(file, SUMMARY, summary, version_of(hashlib.sha256(data).hexdigest()))
     return RunInfo(file.stem, file, shipped, config, final, created, "", owner, origin, size)
+
+
+@functools.lru_cache(maxsize=512)
+def _summary(path: str, mtime_ns: int, size: int) -> RunInfo:
+    """A run file as the list shows it, read and validated once per version of the file: from its summary view
+    when it has one, else from the file.
+
+    While trainings save a run every epoch, the run list is read again each time; only the changed
+    files are read again.
+    """
+    file = Path(path)
+    shipped = file.stem in shipped_names(file.parent)
+    try:
+        stored = read_json(file, SUMMARY, file_version(file))
+    except OSError:
+        stored = None  # deleted while listing: reading it says so
+    info = _from_summary(file, shipped, size, stored) if stored is not None else None
+    return info if info is not None else _read(file, shipped, size)
 
 
 def list_runs(directory: Path) -> list[RunInfo]:

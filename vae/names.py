@@ -29,6 +29,7 @@ from vae.status import RunStatus
 
 SUFFIX = ".pt"
 LOCK_SUFFIX = ".lock"
+TMP_MARKER = ".tmp-"  # in the name of a run file being written: FILE.pt.tmp-XXXX, replaced into FILE.pt
 MAX_NAME_LENGTH = 64
 SHIPPED_MANIFEST = "shipped.json"
 OWNER_HASH_LENGTH = 64  # hex digits of SHA-256

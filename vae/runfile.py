@@ -2,6 +2,8 @@
 
 Nothing in a payload is used before ``validated`` has checked it: the config (``vae.config``), ``final``
 and ``history`` (``vae.schema``), and every weight against the config's model (names, shapes, finite).
+torch is imported where a file is unpickled or its weights checked, not with the module: the run list reads
+summaries (``validated_header``) on the app's first screen, before torch is loaded.
 """
 
 from __future__ import annotations
@@ -12,11 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import torch
-
 from vae.config import ConfigError, VAEConfig, from_dict
 from vae.errors import CheckpointError
-from vae.models import build_model
 from vae.names import MAX_NAME_LENGTH, OWNER_HASH_LENGTH
 from vae.schema import SchemaError, check_final, check_history, text
 
@@ -51,6 +50,8 @@ def read_payload(source: Path | BinaryIO, size: int, label: str) -> dict[str, An
     if size == 0:
         raise CheckpointError(f"{label} is empty")
     check_size(label, size)
+    import torch
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols of files we refuse anyway
@@ -81,13 +82,17 @@ def owner_of(payload: dict[str, Any]) -> str:
 @functools.lru_cache(maxsize=64)
 def _expected_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
     """The tensor shapes of ``config``'s model, from a model on the meta device (no memory, no init cost)."""
+    import torch
+
+    from vae.models import build_model
+
     with torch.device("meta"):
         return {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
 
 
-def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str, Any], dict[str, Any]]:
-    """The payload's config, ``final`` and ``history``, each checked whole, and its weights checked against the
-    config (names, shapes, finite values) before any is used; else ``CheckpointError`` naming the field."""
+def validated_header(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str, Any]]:
+    """The config and ``final`` of a payload or a run's summary, with its name, creation time, owner and origin,
+    each checked; else ``CheckpointError`` naming the field. Needs no torch."""
     try:
         config = from_dict(payload.get("config"))
     except ConfigError as exc:
@@ -100,13 +105,25 @@ def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str,
         if "origin" in payload:
             text(payload["origin"], "origin", choices=ORIGINS)
         final = check_final(payload.get("final"))
-        history = check_history(payload.get("history"), final)
     except SchemaError as exc:
         raise CheckpointError(f"{label} is not a valid run: {exc}") from None
     if final["dataset"] != config.dataset:
         raise CheckpointError(
             f"{label} is not a valid run: final.dataset is {final['dataset']}, its config says {config.dataset}"
         )
+    return config, final
+
+
+def validated(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str, Any], dict[str, Any]]:
+    """The payload's config, ``final`` and ``history``, each checked whole, and its weights checked against the
+    config (names, shapes, finite values) before any is used; else ``CheckpointError`` naming the field."""
+    import torch
+
+    config, final = validated_header(payload, label)
+    try:
+        history = check_history(payload.get("history"), final)
+    except SchemaError as exc:
+        raise CheckpointError(f"{label} is not a valid run: {exc}") from None
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{label} holds no weights")

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from vae.analysis import decode_images, encode_mu, to_uint8
+from vae.analysis import decode_images, encode_mu
 from vae.checkpoints import CheckpointError, Run, save_run
 from vae.config import ConfigError, VAEConfig, bounds
 from vae.data import Dataset, load_dataset
@@ -23,6 +23,7 @@ from vae.frames import frame_epochs, frame_subset, latent_frame
 from vae.history import StepHistory
 from vae.models import VAE, build_model, resolve_device
 from vae.names import mark_writing, run_path, trainer_id
+from vae.pictures import to_uint8
 from vae.schema import CONTINUABLE, RunStatus, final_summary
 from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded, TrainState, evaluate, train
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from vae.config import DATASETS, MAX_EPOCHS
-from vae.models import IMAGE_SHAPE
+from vae.data_files import IMAGE_SIZE
 from vae.status import CONTINUABLE, FILE_STATUSES, FINISHED, RunStatus  # noqa: F401 (the file's vocabulary too)
 
 STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
@@ -83,6 +81,8 @@ def mapping(value: Any, where: str, required: tuple[str, ...], optional: tuple[s
 
 def tensor(value: Any, where: str, *, ndim: int, floating: bool, max_rows: int, width: tuple[int, ...] = ()) -> Any:
     """A tensor of ``ndim`` dims, at most ``max_rows`` along the first, ``width`` for the rest, all finite."""
+    import torch  # here, not with the module: a run's summary (config, final) is checked before torch is loaded
+
     if not isinstance(value, torch.Tensor):
         raise SchemaError(where, f"expected a tensor, got {_shown(value)}")
     if value.ndim != ndim or (width and tuple(value.shape[1:]) != width) or len(value) > max_rows:
@@ -232,6 +232,8 @@ def _epochs(value: Any, final: dict[str, Any]) -> None:
 
 
 def _steps(value: Any, history: dict[str, Any]) -> None:
+    import torch
+
     rows = {"ndim": 2, "floating": True, "width": (len(STEP_COLUMNS),)}
     if isinstance(value, torch.Tensor):  # older files: a bare tensor, with its columns beside it
         tensor(value, "history.steps", max_rows=MAX_STORED_STEP_ROWS, **rows)
@@ -265,7 +267,7 @@ def _frames(value: Any, final: dict[str, Any]) -> None:
         ndim=4,
         floating=False,
         max_rows=n_epochs,
-        width=(len(index), *IMAGE_SHAPE[1:]),
+        width=(len(index), *IMAGE_SIZE),
     )
     for name in ("index", "recon_index"):
         picked = value[name]

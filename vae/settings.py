@@ -64,6 +64,12 @@ SETTINGS = {
 }
 
 
+def warm_up_enabled() -> bool:
+    """Whether the app warms a cold server in the background after its first request (``VAE_WARM_UP``, on unless
+    ``0``): torch, the pages' modules, the default run's model, data and latents."""
+    return os.environ.get("VAE_WARM_UP", "1").strip() != "0"
+
+
 def threads_per_job(jobs: int) -> int:
     """Torch threads for each of ``jobs`` trainings that run at once, one process each: the cores shared out."""
     return max(1, (os.cpu_count() or 1) // max(jobs, 1))

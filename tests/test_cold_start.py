@@ -1,0 +1,247 @@
+"""A cold server's first minute: Home drawn before torch is loaded, the views the shipped runs ship (each the same
+as a fresh computation), never a stale view, and the warm-up that loads the rest in the background."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from ui import pictures, warmup
+from vae import folder, precompute
+from vae.analysis import embed_2d, encode_mu
+from vae.checkpoints import load_run
+from vae.data import load_dataset
+from vae.data_files import is_available
+from vae.folder import SUMMARY, list_runs
+from vae.names import shipped_names
+from vae.pictures import HomePictures, draw_home, home_key
+from vae.runs import continue_config, train_run
+from vae.views import file_version, read_json, view_path
+
+CHECKPOINTS = ROOT / "checkpoints"
+SHIPPED = shipped_names(CHECKPOINTS)
+DEFAULT_RUN = SHIPPED[0]
+
+
+def _shipped_keys(name: str) -> list[tuple[str, str]]:
+    config = load_run(CHECKPOINTS / f"{name}.pt").config
+    keys = [(SUMMARY, "json"), (home_key(config.dataset), "json")]
+    if config.latent_dim > 2:
+        keys += [
+            (
+                precompute.embedding_key(m, precompute.DEFAULT_POINTS, precompute.DEFAULT_PERPLEXITY, config.dataset),
+                "npy",
+            )
+            for m in ("tsne", "pca")
+        ]
+    return keys
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_run_ships_its_views_for_the_file_as_it_is(name):
+    """Made by ``scripts/build_pretrained.py --views``; a rebuilt run without them would draw a cold Home slowly."""
+    path = CHECKPOINTS / f"{name}.pt"
+    for key, suffix in _shipped_keys(name):
+        assert view_path(path, key, suffix).is_file(), f"{name} ships no {key} view of its present version"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_view_is_what_a_fresh_computation_gives(name):
+    """The summary, Home's pictures (the same PNG from the same seed, hence the same class means) and the PCA plane;
+    t-SNE for the default run, whose Latent page a cold visitor opens."""
+    path = CHECKPOINTS / f"{name}.pt"
+    run = load_run(path)
+    if not is_available(run.config.dataset):
+        pytest.skip(f"{run.config.dataset} is not on disk (set VAE_DATA_DIR)")
+    info = folder._read(path, True, path.stat().st_size)
+    assert folder._from_summary(path, True, info.size, read_json(path, SUMMARY)) == info
+
+    data = load_dataset(run.config.dataset)
+    mu = encode_mu(run.model, data.test_x).numpy()
+    fresh = draw_home(run.model, precompute.class_means(mu, data), data.class_names)
+    assert HomePictures.from_json(read_json(path, home_key(data.name))) == fresh
+
+    methods = ("pca", "tsne") if name == DEFAULT_RUN else ("pca",)
+    for method in methods if run.config.latent_dim > 2 else ():
+        n, perplexity = precompute.DEFAULT_POINTS, precompute.DEFAULT_PERPLEXITY
+        key = precompute.embedding_key(method, n, perplexity, data.name)
+        stored = np.load(view_path(path, key, "npy"))
+        again = embed_2d(mu[:n], method, perplexity=perplexity, seed=precompute.EMBEDDING_SEED)
+        assert np.allclose(stored, again, atol=1e-3), f"{name}: the shipped {key} is not what {method} gives now"
+
+
+# Run in a fresh interpreter: Home of the folder's first run, then what was imported.
+HOME_WITHOUT_TORCH = textwrap.dedent(
+    """
+    import sys
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(sys.argv[1], default_timeout=60).run()
+    print(json.dumps({"torch": "torch" in sys.modules, "images": len(at.image), "errors": [e.value for e in at.exception],
+                      "title": at.title[0].value}))
+    """
+).replace("import sys\n", "import json, sys\n", 1)
+
+
+def _home_in_a_fresh_process(env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", HOME_WITHOUT_TORCH, str(ROOT / "streamlit_app.py")],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "VAE_WARM_UP": "0", "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_home_is_drawn_from_stored_pictures_before_torch_is_loaded(run_dir):
+    import os
+
+    list_runs(run_dir)  # the run list's summaries, as the app writes them on a first listing
+    home_view_of(run_dir / "tiny-d2.pt")  # and Home's pictures, as it draws them on a first visit
+    shown = _home_in_a_fresh_process({**os.environ, "VAE_CHECKPOINT_DIR": str(run_dir)})
+    assert shown == {"torch": False, "images": 2, "errors": [], "title": "VAE Lab"}
+
+
+def test_a_cold_home_of_the_shipped_runs_needs_no_torch(full_mnist_root):
+    import os
+
+    shown = _home_in_a_fresh_process({**os.environ, "VAE_CHECKPOINT_DIR": str(CHECKPOINTS)})
+    assert shown == {"torch": False, "images": 2, "errors": [], "title": "VAE Lab"}
+
+
+def home_view_of(path) -> HomePictures:
+    """Home's pictures of the run at ``path`` on its data, drawn and stored as the app does on a first visit."""
+    run = load_run(path)
+    data = load_dataset(run.config.dataset)
+    mu = precompute.test_latents(path, lambda: run.model, data)
+    return precompute.home_view(path, run, precompute.class_means(mu, data), data)
+
+
+def _info(directory, name: str):
+    return next(info for info in list_runs(directory) if info.name == name)
+
+
+def test_a_continued_run_never_shows_its_earlier_pictures_or_summary(tmp_path, small_data, tiny_config):
+    for _ in train_run(tiny_config.replace(epochs=1), "grow", tmp_path, data=small_data):
+        pass
+    path = tmp_path / "grow.pt"
+    before = home_view_of(path)
+    assert pictures.stored_home_pictures(_info(tmp_path, "grow")) == before
+    assert _info(tmp_path, "grow").final["epochs"] == 1
+
+    run = load_run(path)
+    for _ in train_run(continue_config(run, 1), "grow", tmp_path, data=small_data, resume=run):
+        pass
+    info = _info(tmp_path, "grow")
+    assert info.final["epochs"] == 2  # not the summary of the first version
+    assert pictures.stored_home_pictures(info) is None  # the first version's pictures are not this one's
+    after = home_view_of(path)
+    assert after != before and pictures.stored_home_pictures(_info(tmp_path, "grow")) == after
+
+
+def test_views_are_kept_under_the_data_actually_loaded(tmp_path, small_data, tiny_config):
+    """A stand-in's latents (mnist-5k standing in for mnist) are never read back as the full set's."""
+    for _ in train_run(tiny_config.replace(epochs=1), "r", tmp_path, data=small_data):
+        pass
+    path = tmp_path / "r.pt"
+    run = load_run(path)
+    precompute.test_latents(path, lambda: run.model, small_data)
+    assert view_path(path, f"mu-{small_data.name}", "npy").is_file()
+    assert not view_path(path, "mu-mnist", "npy").exists()
+
+
+CRAFTED_SUMMARIES = {
+    "not json": b"{",
+    "a list": b"[]",
+    "bad config": None,
+    "bad final": None,
+    "another owner": None,
+}
+
+
+@pytest.mark.parametrize("crafted", CRAFTED_SUMMARIES)
+def test_a_summary_view_that_is_not_what_it_should_be_is_not_believed(run_dir, crafted):
+    path = run_dir / "tiny-d4.pt"
+    truth = folder._read(path, False, path.stat().st_size)
+    stored = view_path(path, SUMMARY, "json", file_version(path))
+    summary = json.loads(stored.read_bytes())
+    edits = {
+        "bad config": lambda s: s["config"].update(latent_dim=-3),
+        "bad final": lambda s: s["final"].update(epochs="many"),
+        "another owner": lambda s: s.update(owner="not a hash"),
+    }
+    if CRAFTED_SUMMARIES[crafted] is not None:
+        stored.write_bytes(CRAFTED_SUMMARIES[crafted])
+    else:
+        edits[crafted](summary)
+        stored.write_text(json.dumps(summary))
+    folder._summary.cache_clear()
+    assert _info(run_dir, "tiny-d4") == truth
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda v: v.update(samples="not base64!"),
+        lambda v: v.update(samples="aGVsbG8="),  # base64, but not of a PNG
+        lambda v: v.update(chain_caption=7),
+        lambda v: v.pop("chain"),
+    ],
+)
+def test_stored_pictures_that_are_not_what_they_should_be_are_drawn_again(run_dir, edit):
+    path = run_dir / "tiny-d4.pt"
+    drawn = home_view_of(path)
+    stored = view_path(path, home_key("mnist-5k"), "json")
+    value = json.loads(stored.read_text())
+    edit(value)
+    stored.write_text(json.dumps(value))
+    assert pictures.stored_home_pictures(_info(run_dir, "tiny-d4")) is None
+    assert home_view_of(path) == drawn
+
+
+def test_the_warm_up_loads_the_default_run_and_its_latents(run_dir, monkeypatch):
+    """What the second page of a cold visit would wait for: the modules, the first run's data and its latents."""
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    first = list_runs(run_dir)[0]
+    assert not view_path(first.path, "mu-mnist-5k", "npy").exists()
+    warmup.warm()
+    assert view_path(first.path, "mu-mnist-5k", "npy").is_file()
+    assert all(name in sys.modules for name in warmup.MODULES)
+
+
+def test_the_warm_up_is_started_once_and_not_at_all_when_it_is_off(monkeypatch):
+    monkeypatch.setenv("VAE_WARM_UP", "0")
+    warmup.start.clear()
+    assert warmup.start() is None
+    monkeypatch.setenv("VAE_WARM_UP", "1")
+    monkeypatch.setattr(warmup, "warm", lambda: None)
+    warmup.start.clear()
+    thread = warmup.start()
+    assert thread is not None and warmup.start() is thread
+    thread.join(timeout=10)
+    warmup.start.clear()
+
+
+def test_a_warm_up_step_waits_while_a_page_is_drawn(monkeypatch):
+    """The steps step aside for the pages: one begins only once no script runs (or after ``STEP_WAIT_S``)."""
+    import threading
+
+    from tests.conftest import wait_until
+
+    monkeypatch.setattr(warmup, "STEP_WAIT_S", 60.0)
+    done = threading.Event()
+    with warmup.drawing():
+        step = threading.Thread(target=warmup._when_idle, args=(done.set,), daemon=True)
+        step.start()
+        assert not done.wait(0.3), "a step ran while a page was being drawn"
+    wait_until(done.is_set, "the step to run once the page was drawn", timeout=30)

@@ -1,0 +1,95 @@
+"""The models and datasets the pages use, and what is computed from them, cached read-only with
+``st.cache_resource`` / ``st.cache_data`` (shared by every user; a model being trained lives in its job, never here).
+
+This is where torch comes in: ``ui.state`` and Home's first screen do without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae import precompute
+from vae.analysis import pca_fit, pca_project
+from vae.checkpoints import CheckpointError, Run, load_run
+from vae.data import Dataset, load_dataset
+from vae.folder import RunInfo
+from vae.likelihood import latent_diagnostics
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def _load_run_cached(path: str, mtime_ns: int) -> Run:
+    return load_run(Path(path))
+
+
+def load(info: RunInfo) -> Run:
+    """The run's model, cached read-only and keyed on path and modification time; ``CheckpointError`` when the
+    file is gone or no longer valid."""
+    try:
+        mtime_ns = info.path.stat().st_mtime_ns
+    except OSError:
+        raise CheckpointError(f"{info.name} is no longer in the checkpoint folder") from None
+    return _load_run_cached(str(info.path), mtime_ns)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the dataset…")
+def dataset(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+def dataset_of(info: RunInfo) -> Dataset:
+    """The run's test data, with a visible notice when a stand-in replaces the dataset it was trained on."""
+    data = dataset(info.config.dataset)
+    if data.notice:
+        st.warning(f"{data.notice}. Pictures and metrics below use that stand-in.", icon=":material/cloud_off:")
+    return data
+
+
+@st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
+def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split (``stored_latents``)."""
+    data = dataset(dataset_name)
+    mu = precompute.test_latents(Path(path), lambda: _load_run_cached(path, mtime_ns).model, data)
+    return mu, data.test_y.numpy()
+
+
+def latents_of(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
+    return test_latents(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
+
+
+def class_means(info: RunInfo) -> torch.Tensor:
+    """Per-class mean latents ``[C, D]`` of the run's test split."""
+    mu, _ = latents_of(info)
+    return torch.from_numpy(precompute.class_means(mu, dataset(info.config.dataset)))
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _pca_of(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
+    mu, _ = test_latents(path, mtime_ns, dataset_name)
+    return pca_fit(mu)
+
+
+def project_2d(info: RunInfo, mu: np.ndarray) -> np.ndarray:
+    """Latents ``[N, D]`` in the plane of the run's test set: as they are for d = 2, else its first two PCs."""
+    if mu.shape[1] == 2:
+        return mu
+    return pca_project(mu, *_pca_of(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset))
+
+
+@st.cache_data(max_entries=12, show_spinner="Measuring each latent dimension…")
+def diagnostics(path: str, mtime_ns: int, dataset_name: str) -> dict:
+    """KL per dimension and active units of the run on its test split (see ``latent_diagnostics``)."""
+    return latent_diagnostics(_load_run_cached(path, mtime_ns).model, dataset(dataset_name).test_x)
+
+
+def diagnostics_of(info: RunInfo) -> dict:
+    return diagnostics(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
+
+
+def kl_and_activity(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
+    """KL per latent dimension ``[D]`` (nats) and whether each is active ``[D]``, on the run's test split."""
+    diag = diagnostics_of(info)
+    return np.array(diag["kl_per_dim"]), np.array(diag["active"])

@@ -1,0 +1,87 @@
+"""Warming a cold server in the background. Most visitors of a shared app meet a server that has just woken up;
+its first request is drawn without torch (Home reads stored pictures), and then this thread loads what the next
+pages need, so that the visitor's second page does not wait for all of it: torch and the pages' modules, then the
+default run's model, its data and its test-set latents (read from disk, or encoded and kept there).
+
+It fills the process-wide caches below Streamlit's (imports, ``vae.data``'s datasets, the views on disk), never a
+session's. It is started once per process, after the first request has been drawn, and it steps aside while a
+page is being drawn: a step waits until no script runs (a page that needs what a step loads loads it itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import streamlit as st
+
+from vae.folder import list_runs
+from vae.settings import default_checkpoint_dir, warm_up_enabled
+
+log = logging.getLogger(__name__)
+# In the order the pages are likely to need them: Train (the first in the sidebar), then the pages that explore
+# a run, then the Runs page's table (pandas).
+MODULES = ("torch", "ui.widgets", "ui.train_form", "ui.loaders", "ui.figures", "ui.curves", "ui.run_files")
+STEP_WAIT_S = 2.0  # the longest a step waits for the pages to be idle: a busy server is still warmed up
+
+_drawing = 0  # scripts running now, in every session
+_idle = threading.Condition()
+
+
+@contextlib.contextmanager
+def drawing() -> Iterator[None]:
+    """Around a script run: the warm-up's steps wait while any runs."""
+    global _drawing
+    with _idle:
+        _drawing += 1
+    try:
+        yield
+    finally:
+        with _idle:
+            _drawing -= 1
+            _idle.notify_all()
+
+
+def _when_idle(step: Callable[[], object]) -> None:
+    with _idle:
+        _idle.wait_for(lambda: _drawing == 0, timeout=STEP_WAIT_S)
+    step()
+
+
+def warm() -> None:
+    """Import the pages' modules, then load the default run's (the first readable one's) model, data and latents."""
+    for name in MODULES:
+        _when_idle(lambda name=name: importlib.import_module(name))
+    from vae.checkpoints import load_run
+    from vae.data import load_dataset
+    from vae.precompute import test_latents
+
+    readable = [info for info in list_runs(default_checkpoint_dir()) if not info.error]
+    if readable:
+        info = readable[0]
+        data = load_dataset(info.config.dataset)
+        _when_idle(lambda: test_latents(info.path, lambda: load_run(info.path).model, data))
+
+
+def _warm_quietly() -> None:
+    began = time.perf_counter()
+    try:
+        warm()
+    except Exception:  # a warm-up that fails costs only time: each page loads what it needs
+        log.warning("warming the server up failed; pages load what they need when they need it", exc_info=True)
+    else:
+        log.info("warmed up in %.1f s", time.perf_counter() - began)
+
+
+@st.cache_resource(show_spinner=False)
+def start() -> threading.Thread | None:
+    """Start the warm-up once per process (``VAE_WARM_UP``); the running thread, or None when it is off."""
+    if not warm_up_enabled():
+        return None
+    thread = threading.Thread(target=_warm_quietly, name="vae-warm-up", daemon=True)
+    thread.start()
+    return thread
