@@ -30,7 +30,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, rss_mb, settle, start_server, switch_all
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, drawn, free_port, rss_mb, settle, start_server, switch_all
 
 # (URL path, the heading that says the page is drawn), Home first: the very first request.
 PAGES = [
@@ -63,7 +63,7 @@ def first_visits(browser, root: Path, pause: float) -> dict[str, float]:
             began = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/{path}")
             page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
-            settle(page, timeout=120_000)
+            drawn(page, timeout=120_000)
             times[heading] = time.perf_counter() - began
             time.sleep(pause)
             context.close()

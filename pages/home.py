@@ -16,9 +16,9 @@ else:
     # From the run's stored pictures when it has them: on a cold server, Home is drawn before torch is loaded.
     pictures = home_pictures(info)
     chain_col, samples_col = st.columns([3, 2])
-    if pictures.chain_png is not None:
-        chain_col.image(pictures.chain_png, caption=pictures.chain_caption)
-    samples_col.image(pictures.samples_png, caption="New digits: z ~ N(0, I), decoded")
+    if pictures.chain_png is not None:  # PNG as stored: a JPEG would smear 28-pixel digits
+        chain_col.image(pictures.chain_png, caption=pictures.chain_caption, output_format="PNG")
+    samples_col.image(pictures.samples_png, caption="New digits: z ~ N(0, I), decoded", output_format="PNG")
     test = info.final.get("test", {})
     cols = st.columns(5)
     cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")

@@ -87,6 +87,17 @@ def settle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector(IDLE, timeout=timeout)
 
 
+# Every element drawn: none is still a placeholder waiting for its component's code, and every image has loaded.
+DRAWN = """() => !document.querySelector("[data-testid=stSkeleton]")
+    && Array.from(document.querySelectorAll("[data-testid=stMain] img")).every(i => i.complete && i.naturalWidth > 0)"""
+
+
+def drawn(page, timeout: float = 60_000) -> None:
+    """Wait until the script is idle and what it drew is on screen (``settle`` waits for the script alone)."""
+    settle(page, timeout)
+    page.wait_for_function(DRAWN, timeout=timeout)
+
+
 def goto(page, title: str, heading: str | None = None) -> None:
     """Click a page in the sidebar and wait until its heading is drawn and the script is idle."""
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
