@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui import picker, routing
 from ui.pictures import home_pictures
+from vae.errors import CheckpointError
 
 routing.ensure_routed()
 
@@ -13,12 +14,15 @@ info = picker.select_run(st)
 if info is None:
     st.info("No runs yet. Train one on the Train page; on the embedded digits it takes seconds.")
 else:
-    # From the run's stored pictures when it has them: on a cold server, Home is drawn before torch is loaded.
-    pictures = home_pictures(info)
     chain_col, samples_col = st.columns([3, 2])
-    if pictures.chain_png is not None:  # PNG as stored: a JPEG would smear 28-pixel digits
-        chain_col.image(pictures.chain_png, caption=pictures.chain_caption, output_format="PNG")
-    samples_col.image(pictures.samples_png, caption="New digits: z ~ N(0, I), decoded", output_format="PNG")
+    try:  # the run's stored pictures when it has them: on a cold server, Home is drawn before torch is loaded
+        pictures = home_pictures(info)
+    except CheckpointError as exc:  # changed on disk since it was listed; the picker still offers the others
+        st.error(str(exc), icon=":material/error:")
+    else:
+        if pictures.chain_png is not None:  # PNG as stored: a JPEG would smear 28-pixel digits
+            chain_col.image(pictures.chain_png, caption=pictures.chain_caption, output_format="PNG")
+        samples_col.image(pictures.samples_png, caption="New digits: z ~ N(0, I), decoded", output_format="PNG")
     test = info.final.get("test", {})
     cols = st.columns(5)
     cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")

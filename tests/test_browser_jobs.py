@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, running_app, settle
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, running_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -110,6 +110,7 @@ def test_a_training_outlives_its_tab_and_only_its_owner_can_stop_it(serve, brows
     owner.reload()
     owner.get_by_text("Your training: kept").wait_for(timeout=30_000)
     owner.get_by_test_id("stProgress").first.wait_for()
+    owner.get_by_role("button", name="Stop").wait_for()  # its component's code may come after the progress bar's
     assert owner.get_by_role("button", name="Stop").count() == 1
     _no_errors(owner)
 
@@ -118,6 +119,7 @@ def test_a_training_outlives_its_tab_and_only_its_owner_can_stop_it(serve, brows
     _routed(stranger, "Train a VAE")
     table = stranger.get_by_test_id("stDataFrame").filter(has_text="kept")
     table.wait_for(timeout=30_000)
+    drawn(stranger)  # every element on screen: an absent Stop button is not one still loading
     assert stranger.get_by_text("Your training").count() == 0
     assert stranger.get_by_role("button", name="Stop").count() == 0
     # The stranger's form is free: one training per session, not per server.
