@@ -4,9 +4,9 @@ pages need, so that the visitor's second page does not wait for all of it: torch
 default run's model, its data and its test-set latents (read from disk, or encoded and kept there).
 
 It fills the process-wide caches below Streamlit's (imports, ``vae.data``'s datasets, the views on disk), never a
-session's. It is started once per process, after the first request's script, and begins a second later, once that
-page's browser has fetched what it needs from the server; then it steps aside while a page is being drawn: a step
-waits until no script runs (a page that needs what a step loads loads it itself).
+session's. It is started once per process, after the first request's script, and begins a moment later, once that
+page's browser has fetched what it needs from the server (``START_DELAY_S``); then it steps aside while a page is
+being drawn: a step waits until no script runs (a page that needs what a step loads loads it itself).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 # a run, then the Runs page's table (pandas).
 MODULES = ("torch", "ui.widgets", "ui.train_form", "ui.loaders", "ui.figures", "ui.curves", "ui.run_files")
 STEP_WAIT_S = 2.0  # the longest a step waits for the pages to be idle: a busy server is still warmed up
-# After the first page's script, its browser spends about a second fetching the components' code and the pictures
-# from this server, which answers only when it holds the GIL; importing torch meanwhile holds it for up to 0.18 s
-# at a time. Home was on screen in 1.2 s with this pause and in 1.5-1.7 s without (bench/cold_start.py).
-START_DELAY_S = 1.0
+# After the first page's script, its browser spends a few tenths of a second fetching the components' code and the
+# pictures from this server, which answers only when it holds the GIL; importing torch meanwhile holds it for up to
+# 0.18 s at a time. Home was on screen in 1.2 s with this pause and in 1.5-1.7 s without; a pause of 1 s kept Home
+# at 1.2 s but left the tail of the warm-up to the next page (Train 1.40 s against 1.20 s) (bench/cold_start.py).
+START_DELAY_S = 0.5
 
 _drawing = 0  # scripts running now, in every session
 _idle = threading.Condition()
