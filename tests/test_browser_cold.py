@@ -42,9 +42,15 @@ def _no_errors(page) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
+SOURCES = "Array.from(document.querySelectorAll('[data-testid=stImage] img'), i => i.src)"
+
+
+def _sources(page) -> list[str]:
+    return page.evaluate(f"() => {SOURCES}")
+
+
 def _shown_images(page) -> list[bytes]:
-    sources = page.locator("[data-testid=stImage] img").evaluate_all("images => images.map(i => i.src)")
-    return [page.request.get(src).body() for src in sources]
+    return [page.request.get(src).body() for src in _sources(page)]
 
 
 def _shipped_pictures(folder, name: str) -> HomePictures:
@@ -73,12 +79,14 @@ def test_a_cold_home_shows_the_shipped_pictures_and_the_next_page_is_drawn_besid
     drawn(other)
     _no_errors(other)
 
-    # Back on Home, another shipped run: its own shipped pictures.
+    # Back on Home, another shipped run: its own shipped pictures, once the rerun has replaced the first run's.
+    before = _sources(home)
     picker = home.get_by_role("combobox", name="Run", exact=True)
     picker.click()
     picker.fill("conv-d10-b4")
     picker.press("Enter")
     sync_api.expect(picker).to_have_value("conv-d10-b4  ·  conv d=10 β=4 on mnist", timeout=30_000)
+    home.wait_for_function(f"old => {SOURCES}.every(src => !old.includes(src))", arg=before, timeout=60_000)
     drawn(home)
     _no_errors(home)
     shipped = _shipped_pictures(folder, "conv-d10-b4")

@@ -5,8 +5,9 @@ default run's model, its data and its test-set latents (read from disk, or encod
 
 It fills the process-wide caches below Streamlit's (imports, ``vae.data``'s datasets, the views on disk), never a
 session's. It is started once per process, after the first request's script, and begins a moment later, once that
-page's browser has fetched what it needs from the server (``START_DELAY_S``); then it steps aside while a page is
-being drawn: a step waits until no script runs (a page that needs what a step loads loads it itself).
+page's browser has fetched what it needs from the server (``START_DELAY_S``). It works in steps that take turns with
+the pages' scripts (``drawing``): a step begins when no script runs, and a script waits for the step to end (a page
+that needs what a later step loads loads it itself).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 # In the order the pages are likely to need them: Train (the first in the sidebar), then the pages that explore
 # a run, then the Runs page's table (pandas).
 MODULES = ("torch", "ui.widgets", "ui.train_form", "ui.loaders", "ui.figures", "ui.curves", "ui.run_files")
-STEP_WAIT_S = 2.0  # the longest a step waits for the pages to be idle: a busy server is still warmed up
 # After the first page's script, its browser spends a few tenths of a second fetching the components' code and the
 # pictures from this server, which answers only when it holds the GIL; importing torch meanwhile holds it for up to
 # 0.18 s at a time. Home was on screen in 1.2 s with this pause and in 1.5-1.7 s without; a pause of 1 s kept Home
@@ -35,43 +35,56 @@ STEP_WAIT_S = 2.0  # the longest a step waits for the pages to be idle: a busy s
 START_DELAY_S = 0.5
 
 _drawing = 0  # scripts running now, in every session
-_idle = threading.Condition()
+_stepping = False  # a warm-up step is running
+_turns = threading.Condition()
 
 
 @contextlib.contextmanager
 def drawing() -> Iterator[None]:
-    """Around a script run: the warm-up's steps wait while any runs."""
+    """Around a script run. A script and a warm-up step never run at once: a module half imported by the thread
+    would be seen by the page's code (plotly looks pandas up in ``sys.modules``, and found one without ``Series``)."""
     global _drawing
-    with _idle:
+    with _turns:
+        _turns.wait_for(lambda: not _stepping)
         _drawing += 1
     try:
         yield
     finally:
-        with _idle:
+        with _turns:
             _drawing -= 1
-            _idle.notify_all()
+            _turns.notify_all()
 
 
-def _when_idle(step: Callable[[], object]) -> None:
-    with _idle:
-        _idle.wait_for(lambda: _drawing == 0, timeout=STEP_WAIT_S)
-    step()
+def _step(work: Callable[[], object]) -> None:
+    """Run ``work`` once no script runs, and let none begin until it is done."""
+    global _stepping
+    with _turns:
+        _turns.wait_for(lambda: _drawing == 0)
+        _stepping = True
+    try:
+        work()
+    finally:
+        with _turns:
+            _stepping = False
+            _turns.notify_all()
 
 
 def warm() -> None:
-    """Import the pages' modules, then load the default run's (the first readable one's) model, data and latents.
-    A page that needs one of them first loads it itself: Python's import lock makes the two wait for one import."""
+    """Import the pages' modules, then load the default run's (the first readable one's) data and latents, a step at
+    a time between the pages' scripts."""
     for name in MODULES:
-        _when_idle(lambda name=name: importlib.import_module(name))
+        _step(lambda name=name: importlib.import_module(name))
+    readable = [info for info in list_runs(default_checkpoint_dir()) if not info.error]
+    if readable:
+        _step(lambda: _latents(readable[0]))
+
+
+def _latents(info) -> None:
     from vae.checkpoints import load_run
     from vae.data import load_dataset
     from vae.precompute import test_latents
 
-    readable = [info for info in list_runs(default_checkpoint_dir()) if not info.error]
-    if readable:
-        info = readable[0]
-        data = load_dataset(info.config.dataset)
-        _when_idle(lambda: test_latents(info.path, lambda: load_run(info.path).model, data))
+    test_latents(info.path, lambda: load_run(info.path).model, load_dataset(info.config.dataset))
 
 
 def _warm_quietly() -> None:
