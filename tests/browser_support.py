@@ -22,6 +22,17 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 
 
+def playwright_or_skip():
+    """Playwright's sync API, or the calling test module skipped where Debian's chromium or playwright is missing."""
+    import shutil
+
+    import pytest
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+    return pytest.importorskip("playwright.sync_api")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

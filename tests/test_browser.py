@@ -6,15 +6,13 @@ import shutil
 
 import pytest
 
-from tests.browser_support import CHROMIUM, ERRORS, ROOT, chromium_page, goto, running_app, settle
+from tests.browser_support import ERRORS, ROOT, chromium_page, goto, playwright_or_skip, running_app, settle
 
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.browser
 
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_or_skip()
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,13 @@ import subprocess
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, running_app
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, playwright_or_skip, running_app
 from vae.pictures import HomePictures, home_key
 from vae.views import read_json
 
 pytestmark = pytest.mark.browser
 
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_or_skip()
 
 
 @pytest.fixture(scope="module")

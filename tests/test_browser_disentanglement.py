@@ -7,13 +7,11 @@ import shutil
 
 import pytest
 
-from tests.browser_support import CHROMIUM, ERRORS, chromium_page, running_app, settle
+from tests.browser_support import ERRORS, chromium_page, playwright_or_skip, running_app, settle
 
 pytestmark = pytest.mark.browser
 
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_or_skip()
 
 
 @pytest.fixture(scope="module")

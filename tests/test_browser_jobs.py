@@ -11,13 +11,11 @@ import time
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, running_app, settle
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, playwright_or_skip, running_app, settle
 
 pytestmark = pytest.mark.browser
 
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_or_skip()
 
 # A conv run on the embedded digits that lasts long enough to reload, look and stop.
 LONG_RUN = "/train?arch=conv&latent_dim=2&epochs=40"

@@ -5,9 +5,9 @@ default run's model, its data and its test-set latents (read from disk, or encod
 
 It fills the process-wide caches below Streamlit's (imports, ``vae.data``'s datasets, the views on disk), never a
 session's. It is started once per process, after the first request's script, and begins a moment later, once that
-page's browser has fetched what it needs from the server (``START_DELAY_S``). It works in steps that take turns with
-the pages' scripts (``drawing``): a step begins when no script runs, and a script waits for the step to end (a page
-that needs what a later step loads loads it itself).
+page's browser has fetched what it needs from the server (``START_DELAY_S``). It works in steps, each begun when no
+page's script runs (``drawing``); a page that needs what a step is loading waits for it on Python's import lock, and
+one that needs what a later step loads loads it itself.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from vae.settings import default_checkpoint_dir, warm_up_enabled
 
 log = logging.getLogger(__name__)
 # In the order the pages are likely to need them: Train (the first in the sidebar), then the pages that explore
-# a run, then the Runs page's table (pandas).
-MODULES = ("torch", "ui.widgets", "ui.train_form", "ui.loaders", "ui.figures", "ui.curves", "ui.run_files")
+# a run. Not pandas (the Runs page's table): plotly looks it up in sys.modules, and a page drawing a chart while
+# this thread was importing it found a pandas without Series.
+MODULES = ("torch", "ui.widgets", "ui.train_form", "ui.loaders", "ui.figures", "ui.curves")
+STEP_WAIT_S = 2.0
 # After the first page's script, its browser spends a few tenths of a second fetching the components' code and the
 # pictures from this server, which answers only when it holds the GIL; importing torch meanwhile holds it for up to
 # 0.18 s at a time. Home was on screen in 1.2 s with this pause and in 1.5-1.7 s without; a pause of 1 s kept Home
@@ -35,38 +37,29 @@ MODULES = ("torch", "ui.widgets", "ui.train_form", "ui.loaders", "ui.figures", "
 START_DELAY_S = 0.5
 
 _drawing = 0  # scripts running now, in every session
-_stepping = False  # a warm-up step is running
-_turns = threading.Condition()
+_idle = threading.Condition()
 
 
 @contextlib.contextmanager
 def drawing() -> Iterator[None]:
-    """Around a script run. A script and a warm-up step never run at once: a module half imported by the thread
-    would be seen by the page's code (plotly looks pandas up in ``sys.modules``, and found one without ``Series``)."""
+    """Around a script run: the warm-up's next step waits until none runs. A script never waits for a step: one
+    held back before it reads its widgets can lose a click to the rerun that interrupts it."""
     global _drawing
-    with _turns:
-        _turns.wait_for(lambda: not _stepping)
+    with _idle:
         _drawing += 1
     try:
         yield
     finally:
-        with _turns:
+        with _idle:
             _drawing -= 1
-            _turns.notify_all()
+            _idle.notify_all()
 
 
 def _step(work: Callable[[], object]) -> None:
-    """Run ``work`` once no script runs, and let none begin until it is done."""
-    global _stepping
-    with _turns:
-        _turns.wait_for(lambda: _drawing == 0)
-        _stepping = True
-    try:
-        work()
-    finally:
-        with _turns:
-            _stepping = False
-            _turns.notify_all()
+    """Run ``work`` once no script runs, or after ``STEP_WAIT_S`` of them: a busy server is still warmed up."""
+    with _idle:
+        _idle.wait_for(lambda: _drawing == 0, timeout=STEP_WAIT_S)
+    work()
 
 
 def warm() -> None:
