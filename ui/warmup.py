@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from vae.folder import list_runs
+from vae.folder import RunInfo, list_runs
 from vae.settings import default_checkpoint_dir, warm_up_enabled
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def warm() -> None:
         _step(lambda: _latents(readable[0]))
 
 
-def _latents(info) -> None:
+def _latents(info: RunInfo) -> None:
+    """The test-set latents of run ``info`` on its data, read from their view or encoded and kept."""
     from vae.checkpoints import load_run
     from vae.data import load_dataset
     from vae.precompute import test_latents
