@@ -50,7 +50,7 @@ def dataset_of(info: RunInfo) -> Dataset:
 
 @st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
 def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split (``stored_latents``)."""
+    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split (``vae.precompute.test_latents``)."""
     data = dataset(dataset_name)
     mu = precompute.test_latents(Path(path), lambda: _load_run_cached(path, mtime_ns).model, data)
     return mu, data.test_y.numpy()

@@ -27,8 +27,7 @@ def home_pictures(info: RunInfo) -> HomePictures:
     if stored is not None:
         return stored
     from ui import loaders
-    from vae.precompute import home_view
+    from vae.precompute import class_means, home_view
 
-    return home_view(
-        info.path, loaders.load(info), loaders.class_means(info).numpy(), loaders.dataset(info.config.dataset)
-    )
+    data = loaders.dataset(info.config.dataset)
+    return home_view(info.path, loaders.load(info), class_means(loaders.latents_of(info)[0], data), data)

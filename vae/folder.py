@@ -80,6 +80,7 @@ def _read(file: Path, shipped: bool, size: int) -> RunInfo:
     summary = {"name": payload["name"], "created": created, "config": config.to_dict(), "final": final}
     summary |= {"owner": owner} if owner else {}
     summary |= {"origin": origin} if "origin" in payload else {}
+    # The version of the bytes parsed, not of the file now: a training may have replaced it since.
     write_json(file, SUMMARY, summary, version_of(hashlib.sha256(data).hexdigest()))
     return RunInfo(file.stem, file, shipped, config, final, created, "", owner, origin, size)
 
