@@ -205,3 +205,80 @@ def test_a_batch_has_one_token_and_stops_as_a_whole(tmp_path):
     assert registry.stop_batch(token) and not registry.stop_batch("guess")
     assert all(job.join(60) for job in batch)
     assert [j.snapshot().status for j in batch] == ["stopped"] * 3
+
+
+def _locks(directory: Path) -> list[str]:
+    return sorted(p.name for p in Path(directory).glob(".*.lock"))
+
+
+@pytest.mark.parametrize("fault", ["a limit", "a shapes training priced from a missing table", "anything else"])
+def test_an_error_while_a_batch_is_admitted_gives_back_every_name(tmp_path, monkeypatch, fault):
+    from vae import registry as registry_module
+    from vae.limits import LimitError
+
+    raised = {"a limit": LimitError("over"), "anything else": RuntimeError("boom")}.get(fault, KeyError("shapes"))
+
+    def refuse(*args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(registry_module, "check_training" if "shapes" in fault else "check_queue", refuse)
+    registry = JobRegistry()
+    batch = [TrainingJob(CONFIG.replace(epochs=1), f"b{i}", tmp_path) for i in range(3)]
+    assert _locks(tmp_path) == [".b0.pt.lock", ".b1.pt.lock", ".b2.pt.lock"]
+    with pytest.raises(type(raised)):
+        registry.submit_batch(batch)
+    assert _locks(tmp_path) == [] and registry.jobs() == []
+    assert [TrainingJob(CONFIG, f"b{i}", tmp_path).name for i in range(3)] == ["b0", "b1", "b2"]  # not b0-2
+
+
+def test_a_batch_that_fails_to_start_stops_what_started_and_gives_back_the_rest(tmp_path, monkeypatch):
+    taken = threading.BoundedSemaphore(1)
+    taken.acquire()  # no free slot: what started waits in the queue, where a stop cancels it at once
+    monkeypatch.setattr(jobs, "_slots", taken)
+    registry = JobRegistry()
+    batch = [TrainingJob(CONFIG.replace(epochs=50), f"s{i}", tmp_path) for i in range(3)]
+    real_start = TrainingJob.start
+
+    def start(job: TrainingJob) -> TrainingJob:
+        if job is batch[1]:
+            raise RuntimeError("can't start new thread")
+        return real_start(job)
+
+    monkeypatch.setattr(TrainingJob, "start", start)
+    with pytest.raises(RuntimeError):
+        registry.submit_batch(batch)
+    assert batch[0].stop_event.is_set() and batch[0].join(timeout=60)
+    assert batch[0].snapshot().status == "stopped" and registry.jobs() == [
+        batch[0]
+    ]  # the one that ran is listed as it ended; the others never were
+    assert _locks(tmp_path) == []
+
+
+def test_a_sweep_whose_jobs_cannot_all_be_made_gives_back_the_names_of_those_made(tmp_path, monkeypatch):
+    from vae.config import ConfigError
+    from vae.jobs import new_jobs
+
+    grid = [("n0", CONFIG), ("n1", CONFIG), ("n2", CONFIG)]
+    real_init = TrainingJob.__init__
+
+    def init(job: TrainingJob, config: VAEConfig, name: str, *args: object, **kwargs: object) -> None:
+        if name == "n2":
+            raise ConfigError("latent_dim", "refused for the test")
+        real_init(job, config, name, *args, **kwargs)
+
+    monkeypatch.setattr(TrainingJob, "__init__", init)
+    with pytest.raises(ConfigError):
+        new_jobs(grid, tmp_path)
+    assert _locks(tmp_path) == []
+    monkeypatch.setattr(TrainingJob, "__init__", real_init)
+    assert [job.name for job in new_jobs(grid, tmp_path, owner="x")] == ["n0", "n1", "n2"]
+
+
+def test_a_job_that_fails_while_it_is_made_gives_back_its_name(tmp_path, monkeypatch):
+    def broken() -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(jobs, "StepHistory", broken)
+    with pytest.raises(RuntimeError):
+        TrainingJob(CONFIG, "made", tmp_path)
+    assert _locks(tmp_path) == []

@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from ui import state, widgets
+from ui.training import admit
 from vae.checkpoints import CheckpointError, import_run, load_run
-from vae.config import ConfigError, bounds, field_spec
+from vae.config import bounds, field_spec
 from vae.data_files import default_dataset
 from vae.folder import RunInfo, delete_run
 from vae.importers import import_foreign, read_state_dict, recognise
@@ -44,12 +45,13 @@ def continue_run(info: RunInfo) -> None:
     if state.session_busy():
         st.error("One training per session: yours is still running (see Train).", icon=":material/error:")
         return
-    try:
+
+    def job() -> TrainingJob:
         blocked = state.may_change_run(info) if in_place else ""
         if blocked:
             raise CheckpointError(blocked)
         run = load_run(info.path)
-        job = TrainingJob(
+        return TrainingJob(
             continue_config(run, int(more)),
             f"{info.name}-continued",
             state.checkpoint_dir(),
@@ -57,11 +59,9 @@ def continue_run(info: RunInfo) -> None:
             in_place=in_place,
             owner=state.owner_hash_for_new_run(),
         )
-        state.start_job(job)
-    except (CheckpointError, ConfigError, ValueError) as exc:
-        st.error(f"Cannot continue: {exc}", icon=":material/error:")
-        return
-    st.switch_page("pages/train.py")
+
+    if admit(job, "continue") is not None:
+        st.switch_page("pages/train.py")
 
 
 def delete_control(info: RunInfo) -> None:

@@ -10,7 +10,7 @@ from ui.training import launch, where_trainings_run
 from vae import burda
 from vae.checkpoints import load_run
 from vae.config import VAEConfig, bounds, field_spec, flag_text
-from vae.jobs import TrainingJob
+from vae.jobs import TrainingJob, new_jobs
 from vae.names import sanitize_run_name
 from vae.runs import continue_config
 from vae.schema import CONTINUABLE
@@ -191,7 +191,6 @@ def sweep(start: VAEConfig, busy: bool) -> None:
     def jobs() -> list[TrainingJob]:
         base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs))
         grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix))
-        owner = state.owner_hash_for_new_run()
-        return [TrainingJob(config, name, state.checkpoint_dir(), owner=owner) for name, config in grid]
+        return new_jobs(grid, state.checkpoint_dir(), owner=state.owner_hash_for_new_run())
 
     launch(jobs, "start the sweep")

@@ -7,6 +7,7 @@ token brings a reload, a reconnect or a copied link back to the same live view.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import streamlit as st
@@ -20,6 +21,8 @@ from vae.names import run_path
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
 from vae.settings import retention_text, threads_per_job
+
+log = logging.getLogger(__name__)
 
 # How often each live section reruns while it has something training. Every rerun also costs the
 # browser a redraw of the page, so the cadences are as slow as a person watching allows, and the
@@ -52,9 +55,11 @@ def stale_link_notice() -> None:
         )
 
 
-def launch(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> None:
-    """Make this tab's job (or a sweep's jobs), hand it to the server, and redraw; a bad setting, or a request
-    over one of the server's limits (``LimitError``, a ``ValueError``), is said in one line."""
+def admit(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> TrainingJob | list[TrainingJob] | None:
+    """Make this tab's job (or a sweep's jobs) and hand it to the server, which starts it. None, said in one line,
+    when a bad setting, an unreadable run or one of the server's limits (``LimitError``, a ``ValueError``) refuses
+    it, or anything else fails on the way; every name reserved on the way is given back (``vae.jobs``,
+    ``vae.registry``), so the next try gets the same name."""
     try:
         made = make()
         if isinstance(made, list):
@@ -63,6 +68,22 @@ def launch(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> No
             state.start_job(made)
     except (ConfigError, ValueError, TypeError, CheckpointError) as exc:
         st.error(f"Cannot {what}: {exc}", icon=":material/error:")
+        return None
+    except Exception as exc:  # a fault of ours, not of the request: logged whole, one line for the person
+        log.exception("could not %s", what)
+        st.error(
+            f"Cannot {what}: the server failed ({type(exc).__name__}: {exc}); it is in the server's log. "
+            "Nothing saved was changed.",
+            icon=":material/error:",
+        )
+        return None
+    return made
+
+
+def launch(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> None:
+    """``admit`` this tab's job (or a sweep's jobs), and redraw the page to watch it."""
+    made = admit(make, what)
+    if made is None:
         return
     if not isinstance(made, list) and made.name != made.wanted_name:
         st.toast(f"Saving as **{made.name}** (names must be file-safe and unique).")

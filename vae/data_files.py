@@ -1,18 +1,21 @@
 """Which datasets are on disk, and where, told without loading them: light on purpose (no torch), so that
-the CLI can check its flags and default to full MNIST in an instant."""
+the CLI can check its flags and default to full MNIST in an instant. What each dataset is comes from its
+facts (``vae.dataset_facts``); the names below are read from there."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from vae.dataset_facts import DOWNLOADED, EMBEDDED, FACTS, GENERATED, dataset_facts, named
 from vae.settings import data_root
 
 IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits, Fashion-MNIST's articles and the drawn shapes
-FULL_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-OFFLINE_DATASET = "mnist-5k"
-GENERATED_DATASET = "shapes"  # drawn by vae.shapes, never downloaded
+# Each downloaded dataset -> torchvision's folder for it under the data root.
+FULL_DATASETS = {name: FACTS[name].folder for name in named(DOWNLOADED)}
+(OFFLINE_DATASET,) = named(EMBEDDED)  # the stand-in when a full dataset cannot be had
+(GENERATED_DATASET,) = named(GENERATED)
 # Binarized MNIST, as in the likelihood literature: each dataset here, binarized from the one it names.
-BINARIZED = {"binarized-mnist": "mnist", "binarized-mnist-5k": OFFLINE_DATASET}
+BINARIZED = {f.name: f.binarized_from for f in FACTS.values() if f.binarized_from}
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -32,10 +35,10 @@ def find(raw: Path, stem: str) -> Path | None:
 
 def is_available(name: str, root: Path | None = None) -> bool:
     """Whether all four files of a full dataset are on disk (no network is touched)."""
-    name = BINARIZED.get(name, name)
-    if name in (OFFLINE_DATASET, GENERATED_DATASET):
+    facts = dataset_facts(BINARIZED.get(name, name))
+    if facts.source != DOWNLOADED:
         return True
-    raw = raw_dir(name, root or data_root())
+    raw = raw_dir(facts.name, root or data_root())
     return all(find(raw, stem) for pair in SPLITS.values() for stem in pair)
 
 

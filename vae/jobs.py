@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vae.checkpoints import Run
@@ -57,6 +57,20 @@ def _epoch_metrics(epochs: list[dict]) -> list[EpochMetrics]:
         return [EpochMetrics(**e) for e in epochs]
     except TypeError:
         return []
+
+
+def new_jobs(grid: Iterable[tuple[str, VAEConfig]], directory: Path, *, owner: str = "") -> list[TrainingJob]:
+    """One new job per (wanted name, config) of a sweep's grid, in order. All or none: when one cannot be made,
+    the names of those already made are given back before the error goes on."""
+    made: list[TrainingJob] = []
+    try:
+        for name, config in grid:
+            made.append(TrainingJob(config, name, directory, owner=owner))
+    except BaseException:
+        for job in made:
+            job.discard()
+        raise
+    return made
 
 
 class TrainingJob:
@@ -101,6 +115,14 @@ class TrainingJob:
             if in_place and resume
             else reserve_run_name(directory, wanted_name)
         )
+        try:
+            self._prepare(resume)
+        except BaseException:
+            self.discard()  # a job that was never made must not hold its name until the server restarts
+            raise
+
+    def _prepare(self, resume: Run | None) -> None:
+        """Everything but the name: its state, and the thread that will train it."""
         self.finished_at: float | None = None  # time.monotonic() when the worker ended
         self.lock = threading.Lock()
         self.stop_event = threading.Event()  # the engine passes it on to the training once it runs
@@ -119,7 +141,7 @@ class TrainingJob:
         self.thread = threading.Thread(target=self._work, name=f"train-{self.name}", daemon=True)
 
     def discard(self) -> None:
-        """Give back the name of a job that will never start (refused by a limit)."""
+        """Give back the name of a job that will never start (refused by a limit, or by an error on its way)."""
         release_run_name(self.directory, self.name)
 
     def start(self) -> TrainingJob:

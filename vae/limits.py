@@ -10,16 +10,8 @@ import math
 from collections.abc import Iterable
 
 from vae.config import VAEConfig
+from vae.dataset_facts import dataset_facts
 from vae.settings import setting
-
-# Training images in each dataset (the largest it can be: a stand-in is smaller), to price a training in steps.
-TRAIN_SIZES = {
-    "mnist": 60_000,
-    "fashion-mnist": 60_000,
-    "binarized-mnist": 60_000,
-    "mnist-5k": 4_000,
-    "binarized-mnist-5k": 4_000,
-}
 
 
 class LimitError(ValueError):
@@ -31,8 +23,9 @@ def _over(what: str, limit: float, unit: str, name: str) -> str:
 
 
 def training_steps(config: VAEConfig, first_epoch: int = 1) -> int:
-    """Optimizer steps of epochs ``first_epoch``..``config.epochs``: what a training books of the server."""
-    per_epoch = math.ceil(TRAIN_SIZES[config.dataset] / config.batch_size)
+    """Optimizer steps of epochs ``first_epoch``..``config.epochs``: what a training books of the server, priced on
+    the most training images its dataset can have (``vae.dataset_facts``)."""
+    per_epoch = math.ceil(dataset_facts(config.dataset).max_train_images / config.batch_size)
     return max(0, config.epochs - first_epoch + 1) * per_epoch
 
 

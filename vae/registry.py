@@ -32,7 +32,9 @@ class JobRegistry:
         self._batches: dict[str, list[TrainingJob]] = {}  # a sweep: one token for all its jobs
 
     def _admit(self, batch: list[TrainingJob]) -> None:
-        """Refuse, with ``LimitError``, jobs over a limit; their names are given back. Called with the lock held."""
+        """Refuse, with ``LimitError``, jobs over a limit. On that or any error their names are given back: a name
+        kept would stay taken until the server restarts, and the next try would get ``NAME-2``. Called with the
+        lock held."""
         try:
             for job in batch:
                 check_training(job.config, job.first_epoch)
@@ -45,7 +47,7 @@ class JobRegistry:
                     "wait for it to finish"
                 )
             check_queue(sum(j.status == RunStatus.QUEUED for j in active), len(batch))
-        except LimitError:
+        except BaseException:
             for job in batch:
                 job.discard()
             raise
@@ -66,9 +68,27 @@ class JobRegistry:
             self._jobs.update(zip(tokens, batch, strict=True))
             if as_batch:
                 self._batches[token] = list(batch)
-        for job in batch:
-            job.start()
+        started = 0
+        try:
+            for job in batch:
+                job.start()
+                started += 1
+        except BaseException:
+            self._withdraw(batch, started, tokens, token)
+            raise
         return token
+
+    def _withdraw(self, batch: list[TrainingJob], started: int, tokens: list[str], token: str) -> None:
+        """Undo a batch that failed to start at job ``started``: the started ones stop (their threads give their
+        names back as they end), the others are forgotten and give theirs back now."""
+        for job in batch[:started]:
+            job.request_stop()
+        with self._lock:
+            for job_token in tokens[started:]:
+                self._jobs.pop(job_token, None)
+            self._batches.pop(token, None)  # its token is never handed out
+        for job in batch[started:]:
+            job.discard()
 
     def batch(self, token: str | None) -> list[TrainingJob]:
         """The jobs of the batch ``token``, or [] for an unknown or expired token."""
