@@ -1,8 +1,11 @@
-"""A cold server's first minute: Home drawn before torch is loaded, the views the shipped runs ship (each the same
-as a fresh computation), never a stale view, and the warm-up that loads the rest in the background."""
+"""A cold server's first minute: Home drawn before torch is loaded, the views the shipped runs ship (each what a
+fresh computation gives, within what another CPU may change), never a stale view, and the warm-up that loads the rest
+in the background."""
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import subprocess
 import sys
@@ -15,7 +18,7 @@ import pytest
 from tests.conftest import ROOT
 from ui import pictures, warmup
 from vae import folder, precompute
-from vae.analysis import embed_2d, encode_mu
+from vae.analysis import embed_2d, encode_mu, knn_accuracy
 from vae.checkpoints import load_run
 from vae.data import load_dataset
 from vae.data_files import is_available
@@ -52,29 +55,113 @@ def test_every_shipped_run_ships_its_views_for_the_file_as_it_is(name):
         assert view_path(path, key, suffix).is_file(), f"{name} ships no {key} view of its present version"
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_a_shipped_view_is_what_a_fresh_computation_gives(name):
-    """The summary, Home's pictures (the same PNG from the same seed, hence the same class means) and the PCA plane;
-    t-SNE for the default run, whose Latent page a cold visitor opens."""
-    path = CHECKPOINTS / f"{name}.pt"
-    run = load_run(path)
+# What a shipped view may differ by from a fresh computation on another machine, which rounds the last bits of a
+# BLAS kernel or an FFT otherwise (OPENBLAS_CORETYPE=Nehalem does it here) or runs another numpy: t-SNE is chaotic,
+# so it moves the plane by some 60 units while the map stays as good; PCA's axes are defined up to their sign; a
+# decoded picture rounds its intensities to grey levels, so a last bit can tip a pixel to the next one.
+NEIGHBOURS = 10  # the neighbourhoods a t-SNE view must keep: each point's 10 nearest in μ-space
+# Seeds 0-6 of the default run's t-SNE keep 0.484-0.491 of them, and 0.894-0.904 of its points are classed right
+# by their 5 nearest (seed 0 under Nehalem: 0.488 and 0.908); another run's shipped view keeps 0.41 of this one's.
+TSNE_MARGIN = 0.03
+GREY_LEVELS = 1
+
+
+def neighbours_kept(high: np.ndarray, low: np.ndarray, k: int = NEIGHBOURS) -> float:
+    """The mean share of each point's ``k`` nearest neighbours in ``high`` ``[N, D]`` that are also among its ``k``
+    nearest in the plane ``low`` ``[N, 2]``: 1 for a map that keeps every neighbourhood, about k/N for noise."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def nearest(points: np.ndarray) -> np.ndarray:
+        return NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points, return_distance=False)[:, 1:]
+
+    a, b = nearest(high), nearest(low)
+    return float((a[:, :, None] == b[:, None, :]).any(axis=2).mean())
+
+
+def _pixels(png: bytes | None) -> np.ndarray | None:
+    from PIL import Image
+
+    return None if png is None else np.asarray(Image.open(io.BytesIO(png)), dtype=np.int16)
+
+
+def assert_same_pictures(stored: HomePictures | None, fresh: HomePictures, name: str) -> None:
+    """The same captions and pictures of the same size, every pixel within ``GREY_LEVELS`` of the other's."""
+    assert stored is not None and stored.chain_caption == fresh.chain_caption, name
+    for what in ("chain_png", "samples_png"):
+        a, b = _pixels(getattr(stored, what)), _pixels(getattr(fresh, what))
+        assert (a is None) == (b is None), f"{name}: {what} is drawn in only one of them"
+        if a is not None:
+            assert a.shape == b.shape, f"{name}: {what} is {a.shape}, not {b.shape}"
+            worst = int(np.abs(a - b).max())
+            assert worst <= GREY_LEVELS, f"{name}: the shipped {what} is {worst} grey levels off a fresh drawing"
+
+
+@functools.cache
+def _fresh_latents(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The test set's μ ``[N, D]`` under the shipped run ``name``, encoded here, and its labels ``[N]``."""
+    run = load_run(CHECKPOINTS / f"{name}.pt")
+    data = load_dataset(run.config.dataset)
+    return encode_mu(run.model, data.test_x).numpy(), data.test_y.numpy()
+
+
+def _shipped_run_on_its_data(name: str):
+    run = load_run(CHECKPOINTS / f"{name}.pt")
     if not is_available(run.config.dataset):
         pytest.skip(f"{run.config.dataset} is not on disk (set VAE_DATA_DIR)")
+    return run
+
+
+def _shipped_embedding(name: str, method: str) -> np.ndarray:
+    dataset = load_run(CHECKPOINTS / f"{name}.pt").config.dataset
+    n, perplexity = precompute.DEFAULT_POINTS, precompute.DEFAULT_PERPLEXITY
+    key = precompute.embedding_key(method, n, perplexity, dataset)
+    stored = np.load(view_path(CHECKPOINTS / f"{name}.pt", key, "npy"))
+    assert stored.shape == (n, 2) and np.isfinite(stored).all(), name
+    return stored
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_summary_and_home_pictures_are_what_a_fresh_computation_gives(name):
+    """The summary exactly (it is read from the file); Home's pictures from the same seed and the class means of a
+    fresh encoding, within a grey level (the decoder's last bits differ between CPUs)."""
+    path = CHECKPOINTS / f"{name}.pt"
+    run = _shipped_run_on_its_data(name)
     info = folder._read(path, True, path.stat().st_size)
     assert folder._from_summary(path, True, info.size, read_json(path, SUMMARY)) == info
 
     data = load_dataset(run.config.dataset)
-    mu = encode_mu(run.model, data.test_x).numpy()
+    mu, _ = _fresh_latents(name)
     fresh = draw_home(run.model, precompute.class_means(mu, data), data.class_names)
-    assert HomePictures.from_json(read_json(path, home_key(data.name))) == fresh
+    assert_same_pictures(HomePictures.from_json(read_json(path, home_key(data.name))), fresh, name)
 
-    methods = ("pca", "tsne") if name == DEFAULT_RUN else ("pca",)
-    for method in methods if run.config.latent_dim > 2 else ():
-        n, perplexity = precompute.DEFAULT_POINTS, precompute.DEFAULT_PERPLEXITY
-        key = precompute.embedding_key(method, n, perplexity, data.name)
-        stored = np.load(view_path(path, key, "npy"))
-        again = embed_2d(mu[:n], method, perplexity=perplexity, seed=precompute.EMBEDDING_SEED)
-        assert np.allclose(stored, again, atol=1e-3), f"{name}: the shipped {key} is not what {method} gives now"
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_pca_view_is_a_fresh_pca_up_to_the_sign_of_each_axis(name):
+    if _shipped_run_on_its_data(name).config.latent_dim <= 2:
+        pytest.skip("a run with d = 2 is drawn as it is: it ships no PCA view")
+    stored = _shipped_embedding(name, "pca")
+    mu, _ = _fresh_latents(name)
+    again = embed_2d(mu[: len(stored)], "pca")
+    signs = np.where((stored * again).sum(axis=0) < 0, -1.0, 1.0)  # an axis and its opposite are the same axis
+    assert np.allclose(stored, again * signs, atol=1e-3), f"{name}: the shipped PCA is not what PCA gives now"
+
+
+def test_the_shipped_tsne_view_keeps_neighbourhoods_and_classes_as_well_as_a_fresh_one():
+    """The default run's, which a cold visitor's Latent page opens on. Its coordinates are not compared: another
+    CPU's t-SNE is another plane, as good. The view is keyed by the run file's hash, so it is this file's."""
+    _shipped_run_on_its_data(DEFAULT_RUN)
+    stored = _shipped_embedding(DEFAULT_RUN, "tsne")
+    mu, labels = _fresh_latents(DEFAULT_RUN)
+    mu, labels = mu[: len(stored)], labels[: len(stored)]
+    fresh = embed_2d(mu, "tsne", perplexity=precompute.DEFAULT_PERPLEXITY, seed=precompute.EMBEDDING_SEED)
+    kept = {"shipped": neighbours_kept(mu, stored), "fresh": neighbours_kept(mu, fresh)}
+    classified = {"shipped": knn_accuracy(stored, labels), "fresh": knn_accuracy(fresh, labels)}
+    figures = f"neighbours kept {kept}, 5-NN accuracy {classified}"
+    print(figures)  # for README's measured figures: pytest -rP tests/test_cold_start.py -k tsne
+    chance = NEIGHBOURS / (len(mu) - 1)
+    assert min(kept.values()) > 50 * chance and min(classified.values()) > 0.8, figures  # chance: 0.005 and 0.1
+    assert abs(kept["shipped"] - kept["fresh"]) <= TSNE_MARGIN, figures
+    assert abs(classified["shipped"] - classified["fresh"]) <= TSNE_MARGIN, figures
 
 
 # Run in a fresh interpreter: Home of the folder's first run, then what was imported.
