@@ -49,8 +49,9 @@ else
   echo "Checking .venv against $requirements…"
 fi
 # --retries 0: where PyTorch's CPU index cannot be reached, pip moves on at once to the other indexes
-# instead of retrying it for about 8 s on every lookup.
-.venv/bin/python -m pip install -q --disable-pip-version-check --retries 0 -r "$requirements"
+# instead of retrying it for about 8 s on every lookup. -c: the releases that CI tested (scripts/lock.sh), so a
+# new upstream release changes nothing here until the lock is refreshed; a venv that holds them is left as it is.
+.venv/bin/python -m pip install -q --disable-pip-version-check --retries 0 -r "$requirements" -c requirements.lock
 # A path file in the venv's site-packages: its python finds VAE Lab's packages from any folder.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$repo" > "$site/vae-lab.pth"

@@ -205,3 +205,44 @@ def test_python_m_vae_without_torch_says_how_to_set_up_in_one_line():
         f"vae: error: torch is not installed for {sys.executable}; set up with scripts/setup.sh, then run "
         ".venv/bin/python -m vae (or source .venv/bin/activate first)"
     )
+
+
+def _lock() -> dict[str, Version]:
+    """requirements.lock: each package's canonical name and its exact release."""
+    pinned = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            (spec,) = req.specifier  # one exact release a line, nothing else
+            assert spec.operator == "==" and not req.marker and not req.extras, line
+            pinned[canonicalize_name(req.name)] = Version(spec.version)
+    return pinned
+
+
+@pytest.mark.parametrize("file", ["requirements.txt", "requirements-ray.txt", "requirements-dev.txt"])
+def test_the_lock_picks_a_release_inside_every_range(file):
+    """Cloud installs requirements.txt's ranges; setup.sh and CI install the lock's releases: they must agree."""
+    lock = _lock()
+    _, requirements = _requirements(file)
+    for name, req in requirements.items():
+        assert name in lock, f"{name} ({file}) is not in requirements.lock; run scripts/lock.sh"
+        assert req.specifier.contains(lock[name], prereleases=True), f"the lock's {name}=={lock[name]} is outside {req}"
+
+
+def test_the_lock_leaves_the_cuda_builds_own_pins_to_torch_and_names_no_local_build():
+    lock = _lock()
+    assert not [name for name in lock if name.startswith(("nvidia-", "cuda-")) or name == "triton"]
+    assert not [f"{name}=={v}" for name, v in lock.items() if v.local], "a +cpu or +cu label would refuse the other"
+
+
+def test_setup_installs_through_the_lock_and_this_venv_holds_its_releases():
+    """What CI tested is what a user gets: every locked package installed here is the locked release."""
+    from importlib.metadata import distributions
+
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert '-r "$requirements" -c requirements.lock' in setup
+    lock = _lock()
+    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in distributions()}
+    # Compared without a local label: the GPU build that README's "GPU" installs is torch 2.14.1+cu128.
+    off = [f"{n} {installed[n]} (locked: {v})" for n, v in lock.items() if Version(installed.get(n, v).public) != v]
+    assert not off, f"{off}; run scripts/setup.sh"
