@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,3 +241,120 @@ def test_crafted_files_through_the_upload_widget_are_refused_in_one_line(crafted
     with capsys.disabled():
         print(f"\nupload widget: {len(chosen)} crafted files, {refused} refused in one line, the rest valid runs")
     assert refused >= 0.8 * len(chosen)
+
+
+# --- A disentanglement record that the schema alone accepts, but that does not fit its run (issue #34). ---
+
+SHAPES_LATENTS = 4
+
+
+def record(latents: int, factors: int) -> dict:
+    """A disentanglement record of the schema's shape: ``latents`` MI rows of ``factors`` values each."""
+    return {
+        "seed": 0,
+        "mig": 0.25,
+        "mig_per_factor": [0.25] * factors,
+        "mi": [[0.1] * (factors - 1) + [0.5] for _ in range(latents)],  # each latent holds the last factor best
+        "entropy": [1.5] * factors,
+        "factor_vae": 0.5,
+        "factor_vae_train": 0.5,
+        "factor_vae_active": min(latents, 2),
+        "seconds": {"mig": 1.0, "factor_vae": 2.0},
+        "mu_variance": [1.0] * latents,
+    }
+
+
+RECORDS = {
+    "6 factors": (
+        record(SHAPES_LATENTS, 6),
+        (
+            "final.disentanglement.entropy: has 6 values, but shapes has 5 factors "
+            "(shape, scale, orientation, position x, position y)"
+        ),
+    ),
+    "more MI rows than latents": (
+        record(SHAPES_LATENTS + 6, 5),
+        f"final.disentanglement.mi: has {SHAPES_LATENTS + 6} rows, but the run has {SHAPES_LATENTS} latents",
+    ),
+    "fewer MI rows than latents": (
+        record(SHAPES_LATENTS - 1, 5),
+        f"final.disentanglement.mi: has {SHAPES_LATENTS - 1} rows, but the run has {SHAPES_LATENTS} latents",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory) -> Path:
+    """A 1-epoch shapes run (d = 4) on 256 drawn images, holding a record that fits it."""
+    from vae import shapes
+    from vae.checkpoints import store_in_final
+    from vae.data import shapes_dataset
+
+    generator = torch.Generator().manual_seed(0)
+    data = shapes_dataset(shapes.sample_factors(256, generator), shapes.sample_factors(64, generator))
+    directory = tmp_path_factory.mktemp("shapes_record")
+    config = VAEConfig(dataset="shapes", hidden=(16,), latent_dim=SHAPES_LATENTS, epochs=1)
+    for _ in train_run(config, "fits", directory, data=data):
+        pass
+    return store_in_final(directory / "fits.pt", "disentanglement", record(SHAPES_LATENTS, 5))
+
+
+def with_record(path: Path, value: dict) -> bytes:
+    payload = torch.load(path, weights_only=True)
+    payload["final"]["disentanglement"] = value
+    return to_bytes(payload)
+
+
+@pytest.mark.parametrize("case", sorted(RECORDS))
+def test_a_record_that_does_not_fit_its_run_is_refused_with_its_reason(shapes_run, tmp_path, case):
+    value, reason = RECORDS[case]
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    (directory / "fits.pt").write_bytes(shapes_run.read_bytes())
+    before = snapshot(directory)
+    with pytest.raises(CheckpointError, match=f"^the uploaded file is not a valid run: {re.escape(reason)}"):
+        import_run(directory, with_record(shapes_run, value), "crafted")
+    assert snapshot(directory) == before  # the upload's door: nothing written
+    (directory / "crafted.pt").write_bytes(with_record(shapes_run, value))  # the folder's door: listed, with why
+    listed = {info.name: info for info in list_runs(directory)}
+    assert listed["crafted"].error == f"crafted.pt is not a valid run: {reason}"
+    assert not listed["fits"].error
+
+
+def test_a_record_on_data_without_known_factors_is_refused(crafted, tmp_path):
+    valid, _ = crafted
+    with pytest.raises(CheckpointError, match="final.disentanglement: mnist-5k has no known factors"):
+        import_run(tmp_path, with_record(valid, record(2, 5)), "crafted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_records_that_do_not_fit_leave_the_disentanglement_page_working(shapes_run, tmp_path, monkeypatch):
+    """The page once raised ``dimension must be in 0..9`` on such a record: now it never sees one, on either door."""
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    (directory / "fits.pt").write_bytes(shapes_run.read_bytes())
+    for i, case in enumerate(sorted(RECORDS)):
+        (directory / f"crafted-{i}.pt").write_bytes(with_record(shapes_run, RECORDS[case][0]))
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(directory))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    for run in ("fits", *(f"crafted-{i}" for i in range(len(RECORDS)))):  # an unreadable one: a readable is shown
+        at = open_page(at, "pages/disentanglement.py", run=run)
+        assert not at.exception, (run, at.exception)
+        assert [m.value for m in at.metric] == ["0.250", "0.500"]  # the record that fits, drawn whole
+    at = open_page(at, "pages/runs.py", run="fits")
+    warned = " ".join(w.value for w in at.warning)
+    for i, case in enumerate(sorted(RECORDS)):
+        assert (
+            f"`crafted-{i}.pt` in the checkpoint folder cannot be used: crafted-{i}.pt is not a valid run: " in warned
+        )
+        assert RECORDS[case][1] in warned
+    before = snapshot(directory)
+    for case in sorted(RECORDS):
+        at.file_uploader(key="upload").set_value((f"{case}.pt", with_record(shapes_run, RECORDS[case][0]), "")).run()
+        add = [b for b in at.button if b.label == "Add to my runs"]
+        add[0].click().run()
+        assert not at.exception, (case, at.exception)
+        assert [e.value for e in at.error if e.value.startswith("Not added: ")] == [
+            f"Not added: the uploaded file is not a valid run: {RECORDS[case][1]}"
+        ]
+    assert snapshot(directory) == before

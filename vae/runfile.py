@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vae.config import ConfigError, VAEConfig, from_dict
+from vae.dataset_facts import dataset_facts
 from vae.errors import CheckpointError
 from vae.names import MAX_NAME_LENGTH, OWNER_HASH_LENGTH
-from vae.schema import SchemaError, check_final, check_history, text
+from vae.schema import DISENTANGLEMENT, SchemaError, check_final, check_history, text
 
 FORMAT = "vae-lab-run"
 FORMAT_VERSION = 1
@@ -90,6 +91,29 @@ def _expected_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
         return {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
 
 
+def check_fits_run(final: dict[str, Any], latent_dim: int) -> None:
+    """``final`` (checked by ``check_final``) against the run it describes, a run of ``latent_dim`` latents on
+    ``final["dataset"]``: its active units at most its latents, and a disentanglement record with exactly the
+    dataset's factors and one MI row (and Var[μ]) per latent, so that a page can index both by what it holds."""
+    if "active_units" in final and final["active_units"] > latent_dim:
+        raise SchemaError("final.active_units", f"is {final['active_units']}, over the run's {latent_dim} latents")
+    record = final.get(DISENTANGLEMENT)
+    if record is None:
+        return
+    where, facts = f"final.{DISENTANGLEMENT}", dataset_facts(final["dataset"])
+    if not facts.factors:
+        raise SchemaError(where, f"{facts.name} has no known factors to score latents against")
+    # Checked against each other by _disentanglement: MIG per factor and every MI row have as many as the entropy.
+    if len(record["entropy"]) != len(facts.factors):
+        raise SchemaError(
+            f"{where}.entropy",
+            f"has {len(record['entropy'])} values, but {facts.name} has {len(facts.factors)} factors "
+            f"({', '.join(facts.factor_names)})",
+        )
+    if len(record["mi"]) != latent_dim:
+        raise SchemaError(f"{where}.mi", f"has {len(record['mi'])} rows, but the run has {latent_dim} latents")
+
+
 def validated_header(payload: dict[str, Any], label: str) -> tuple[VAEConfig, dict[str, Any]]:
     """The config and ``final`` of a payload or a run's summary, with its name, creation time, owner and origin,
     each checked; else ``CheckpointError`` naming the field. Needs no torch."""
@@ -105,12 +129,11 @@ def validated_header(payload: dict[str, Any], label: str) -> tuple[VAEConfig, di
         if "origin" in payload:
             text(payload["origin"], "origin", choices=ORIGINS)
         final = check_final(payload.get("final"))
+        if final["dataset"] != config.dataset:
+            raise SchemaError("final.dataset", f"is {final['dataset']}, its config says {config.dataset}")
+        check_fits_run(final, config.latent_dim)
     except SchemaError as exc:
         raise CheckpointError(f"{label} is not a valid run: {exc}") from None
-    if final["dataset"] != config.dataset:
-        raise CheckpointError(
-            f"{label} is not a valid run: final.dataset is {final['dataset']}, its config says {config.dataset}"
-        )
     return config, final
 
 
