@@ -7,7 +7,9 @@ from vae.analysis import encode_mu
 from vae.config import VAEConfig
 from vae.data import to_float
 from vae.likelihood import iw_nll, latent_diagnostics
-from vae.losses import LossTerms, training_objective
+from vae.losses import LossTerms
+from vae.models import DiagonalGaussian
+from vae.objectives import regularized
 from vae.runs import prepare
 from vae.train import EpochMetrics, StepMetrics, evaluate, train
 
@@ -31,19 +33,26 @@ def _terms(kl_per_dim):
     return LossTerms(recon + kl_per_dim.sum(), recon, kl_per_dim.sum(), kl_per_dim), kl_per_dim
 
 
+def _objective(terms, beta=1.0, c=0.0, **fields):
+    config = VAEConfig(**fields)
+    posterior = DiagonalGaussian(torch.zeros(4, len(terms.kl_per_dim)), torch.zeros(4, len(terms.kl_per_dim)))
+    return regularized(config, terms, posterior, posterior.mu, beta=beta, capacity=c, n_data=100)
+
+
 def test_free_bits_floor_each_dimension():
     terms, kl_per_dim = _terms([0.1, 0.5, 3.0])
-    objective = training_objective(terms, beta=1.0, free_bits=1.0)
-    assert objective.item() == pytest.approx(100 + 1.0 + 1.0 + 3.0)
+    objective, extra = _objective(terms, free_bits=1.0)
+    assert objective.item() == pytest.approx(100 + 1.0 + 1.0 + 3.0) and extra.item() == 0
     objective.backward()
     assert kl_per_dim.grad.tolist() == [0.0, 0.0, 1.0]  # dimensions under the floor get no push to collapse
 
 
 def test_capacity_objective_is_gamma_times_the_gap():
     terms, _ = _terms([2.0, 3.0])
-    assert training_objective(terms, beta=1.0, capacity=10.0, gamma=50.0).item() == pytest.approx(100 + 50 * 5)
-    assert training_objective(terms, beta=1.0).item() == pytest.approx(105)
-    assert training_objective(terms, beta=0.5).item() == pytest.approx(102.5)
+    annealed = _objective(terms, c=10.0, objective="annealed-vae", capacity_gamma=50.0)
+    assert annealed.objective.item() == pytest.approx(100 + 50 * 5)
+    assert _objective(terms).objective.item() == pytest.approx(105)
+    assert _objective(terms, beta=0.5).objective.item() == pytest.approx(102.5)
 
 
 def test_training_logs_the_beta_and_capacity_in_effect(small_data):

@@ -14,6 +14,10 @@ LIKELIHOODS = ("bce", "mse")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SCHEDULES = ("constant", "cosine", "burda")
 PRECISIONS = ("auto", "fp32", "bf16")
+# The β-VAE family (vae.objectives), as disentanglement_lib trains it.
+OBJECTIVES = ("beta-vae", "annealed-vae", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii")
+# The objectives that weigh the KL by β; the others weigh it by 1 (β-TCVAE's β weighs its TC term).
+KL_WEIGHTED = ("beta-vae",)
 MAX_EPOCHS = 5000  # room for Burda et al.'s whole schedule (vae.burda.EPOCHS)
 MAX_HIDDEN_LAYERS = 4
 MLP_HIDDEN = 400  # the classic pytorch/examples width
@@ -94,7 +98,31 @@ class VAEConfig:
         label="MLP activation",
     )
     latent_dim: int = _field(20, "latent dimension d", bounds=(2, 64), label="Latent dimension d")
-    beta: float = _field(1.0, "KL weight β; 1 is the plain ELBO", bounds=(0.0, 100.0), label="β (KL weight)")
+    objective: str = _field(
+        "beta-vae",
+        "beta-vae: recon + β·KL; annealed-vae: recon + γ·|KL − C| (capacity); beta-tcvae: KL + (β − 1)·TC; "
+        "factor-vae: KL + γ·TC by a discriminator; dip-vae-i / dip-vae-ii: KL + DIP's covariance penalty",
+        choices=OBJECTIVES,
+        label="Objective",
+    )
+    beta: float = _field(
+        1.0,
+        "β: the KL weight of beta-vae (1 is the plain ELBO), the TC weight of beta-tcvae",
+        bounds=(0.0, 100.0),
+        label="β (KL weight)",
+    )
+    factor_gamma: float = _field(
+        10.0, "factor-vae's weight γ on the total correlation", bounds=(0.0, 1000.0), label="FactorVAE γ"
+    )
+    dip_lambda_od: float = _field(
+        10.0, "dip-vae's weight λ_od on the off-diagonal covariance", bounds=(0.0, 1000.0), label="DIP-VAE λ_od"
+    )
+    dip_lambda_d: float = _field(
+        0.0,
+        "dip-vae's weight λ_d on the diagonal; 0: Kumar et al.'s choice, 10·λ_od for dip-vae-i, λ_od for dip-vae-ii",
+        bounds=(0.0, 10_000.0),
+        label="DIP-VAE λ_d",
+    )
     likelihood: str = _field(
         "bce",
         "decoder likelihood: bce is -log p(x|z) in nats (Bernoulli); mse is squared error",
@@ -150,8 +178,26 @@ class VAEConfig:
             else:
                 _check_float(spec.name, value, *meta["bounds"])
 
+        if self.capacity > 0 and self.objective == "beta-vae":
+            # Capacity control predates ``objective``: a capacity with the default objective is an AnnealedVAE.
+            object.__setattr__(self, "objective", "annealed-vae")
+        if self.capacity > 0 and self.objective != "annealed-vae":
+            raise ConfigError("capacity", f"only annealed-vae uses a capacity; {self.objective} does not")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def kl_weight(self) -> float:
+        """The weight on the logged KL in the logged loss: β for β-VAE, else 1, so the logged loss is −ELBO."""
+        return self.beta if self.objective in KL_WEIGHTED else 1.0
+
+    @property
+    def dip_lambda_d_in_effect(self) -> float:
+        """DIP-VAE's λ_d: as set, or Kumar et al.'s default for the variant when 0."""
+        if self.dip_lambda_d > 0:
+            return self.dip_lambda_d
+        return 10 * self.dip_lambda_od if self.objective == "dip-vae-i" else self.dip_lambda_od
 
     def replace(self, **changes: Any) -> VAEConfig:
         return from_dict({**self.to_dict(), **changes})
@@ -174,7 +220,19 @@ class VAEConfig:
         arch = self.arch
         if arch == "mlp" and (self.hidden, self.activation) != ((MLP_HIDDEN,), "relu"):
             arch += f" {'-'.join(map(str, self.hidden))} {self.activation}"
-        return f"{arch} d={self.latent_dim} β={self.beta:g} on {self.dataset}"
+        return f"{arch} d={self.latent_dim} {self.objective_label} on {self.dataset}"
+
+    @property
+    def objective_label(self) -> str:
+        """The objective and its strength in a few characters: ``β=4``, ``β-TCVAE β=6``, ``FactorVAE γ=20`` …"""
+        return {
+            "beta-vae": f"β={self.beta:g}",
+            "annealed-vae": f"AnnealedVAE C={self.capacity:g}",
+            "beta-tcvae": f"β-TCVAE β={self.beta:g}",
+            "factor-vae": f"FactorVAE γ={self.factor_gamma:g}",
+            "dip-vae-i": f"DIP-VAE-I λ={self.dip_lambda_od:g}",
+            "dip-vae-ii": f"DIP-VAE-II λ={self.dip_lambda_od:g}",
+        }[self.objective]
 
 
 def from_dict(values: dict[str, Any]) -> VAEConfig:

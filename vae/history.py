@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vae.schema import MAX_STEP_ROWS, STEP_COLUMNS
+from vae.schema import LEGACY_STEP_COLUMNS, MAX_STEP_ROWS, STEP_COLUMNS
 
 if TYPE_CHECKING:
     from vae.config import VAEConfig
@@ -39,7 +39,7 @@ class StepHistory:
         self.steps_per_epoch = m.steps_per_epoch
         if self._pending and self._pending[-1][0] != m.epoch:
             self.flush()  # a row never spans two epochs
-        self._pending.append((m.epoch, m.step, m.recon, m.kl, m.loss, m.beta, m.capacity))
+        self._pending.append((m.epoch, m.step, m.recon, m.kl, m.loss, m.beta, m.capacity, m.regularizer))
         if len(self._pending) >= self.stride:
             self.flush()
 
@@ -106,16 +106,22 @@ class StepHistory:
             columns, values, per_epoch = steps.get("columns", []), steps.get("values"), steps.get("steps_per_epoch", 0)
         elif isinstance(steps, torch.Tensor):
             # Older files: a bare tensor, and no steps_per_epoch. The longest epoch seen is the best guess.
-            columns, values, per_epoch = history.get("step_columns", list(STEP_COLUMNS)), steps, 0
+            columns, values, per_epoch = history.get("step_columns", list(LEGACY_STEP_COLUMNS)), steps, 0
         else:
             return cls()
-        if not isinstance(values, torch.Tensor) or values.ndim != 2 or list(columns) != list(STEP_COLUMNS):
+        legacy = list(columns) == list(LEGACY_STEP_COLUMNS)
+        if (
+            not isinstance(values, torch.Tensor)
+            or values.ndim != 2
+            or not (legacy or list(columns) == list(STEP_COLUMNS))
+        ):
             return cls()
-        rows = [tuple(row) for row in values.tolist()]
+        pad = (0.0,) if legacy else ()  # no regularizer column before the β-VAE family: its term was 0
+        rows = [(*row, *pad) for row in values.tolist()]
         if not per_epoch and rows:
             per_epoch = int(max(row[1] for row in rows))
         stride = steps.get("stride", 1) if isinstance(steps, dict) else 1
         pending = steps.get("pending") if isinstance(steps, dict) and resume else None
         if isinstance(pending, torch.Tensor) and len(pending) and rows:
-            return cls(int(per_epoch), rows[:-1], int(stride), [tuple(row) for row in pending.tolist()])
+            return cls(int(per_epoch), rows[:-1], int(stride), [(*row, *pad) for row in pending.tolist()])
         return cls(int(per_epoch), rows, int(stride))

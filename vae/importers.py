@@ -178,7 +178,7 @@ def import_foreign(
         raise CheckpointError(f"{dataset} is not available here ({data.notice}); an import is measured on it")
     model = build_model(config)
     model.load_state_dict(foreign.state_dict)
-    test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)
+    test = evaluate(model, data.test_x, beta=config.kl_weight, likelihood=config.likelihood)
     history = {
         "epochs": [],
         "steps": StepHistory().to_dict(),

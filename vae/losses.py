@@ -1,4 +1,4 @@
-"""The beta-VAE objective as named terms, in per-image units (nats per image for BCE).
+"""The ELBO's named terms (the β-VAE family builds on them: ``vae.objectives``), in per-image units (nats per image for BCE).
 
 Sum over pixels and latent dimensions, average over the batch: averaging the reconstruction
 over pixels while summing the KL silently multiplies beta by 784.
@@ -46,20 +46,3 @@ def vae_loss(
     kl_per_dim = posterior.kl_per_dim().mean(dim=0)
     kl = kl_per_dim.sum()
     return LossTerms(recon_term + beta * kl, recon_term, kl, kl_per_dim)
-
-
-def training_objective(
-    terms: LossTerms, *, beta: float, free_bits: float = 0.0, capacity: float | None = None, gamma: float = 0.0
-) -> torch.Tensor:
-    """What the optimiser minimises, built from the logged terms.
-
-    - fixed or warmed-up beta: ``recon + beta * KL``;
-    - free bits: each dimension's batch-mean KL counts at least ``free_bits`` nats (Kingma et al. 2016);
-    - capacity control, when ``capacity`` is given: ``recon + gamma * |KL - C|`` (Burgess et al. 2018).
-
-    The logged ``recon`` and ``kl`` stay the raw terms, so the logged ELBO is never flattered.
-    """
-    kl = terms.kl_per_dim.clamp(min=free_bits).sum() if free_bits > 0 else terms.kl
-    if capacity is not None:
-        return terms.recon + gamma * (kl - capacity).abs()
-    return terms.recon + beta * kl

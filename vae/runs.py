@@ -134,7 +134,7 @@ class RunRecorder:
         if event.reason == RunStatus.DIVERGED and not self.epochs:
             return None  # nothing good was ever trained: keep no file
         if event.reason == RunStatus.STOPPED and self.state.epoch_step:
-            test = evaluate(self.model, self.data.test_x, beta=self.config.beta, likelihood=self.config.likelihood)
+            test = evaluate(self.model, self.data.test_x, beta=self.config.kl_weight, likelihood=self.config.likelihood)
         elif self.epochs:
             test = self.epochs[-1]["test"]
         else:

@@ -16,7 +16,9 @@ from vae.config import DATASETS, MAX_EPOCHS
 from vae.data_files import IMAGE_SIZE
 from vae.status import CONTINUABLE, FILE_STATUSES, FINISHED, RunStatus  # noqa: F401 (the file's vocabulary too)
 
-STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity")
+STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity", "regularizer")
+# Files written before the β-VAE family (vae.objectives) have no regularizer column; read as 0 there.
+LEGACY_STEP_COLUMNS = STEP_COLUMNS[:-1]
 METRIC_KEYS = ("recon", "kl", "loss")
 MAX_STEP_ROWS = 50_000  # ~1.4 MB in a checkpoint; a classic 10-epoch run has 4,690 steps
 # A continued run keeps its earlier rows at their own stride, so a file may hold a few times the cap.
@@ -222,28 +224,32 @@ def _epochs(value: Any, final: dict[str, Any]) -> None:
         raise SchemaError("history.epochs", f"has {len(value)} epochs, but final.epochs says {final['epochs']}")
     for i, epoch in enumerate(value):
         where = f"history.epochs[{i}]"
-        mapping(epoch, where, EPOCH_KEYS)
+        mapping(epoch, where, EPOCH_KEYS, ("regularizer",))
         if integer(epoch["epoch"], f"{where}.epoch", 1, MAX_EPOCHS) != i + 1:
             raise SchemaError(f"{where}.epoch", f"should be {i + 1}, got {epoch['epoch']}")
         metrics(epoch["train"], f"{where}.train")
         metrics(epoch["test"], f"{where}.test")
         for key in ("beta", "lr", "train_seconds", "seconds", "capacity"):
             number(epoch[key], f"{where}.{key}", 0)
+        if "regularizer" in epoch:  # a total correlation estimate may be below 0
+            number(epoch["regularizer"], f"{where}.regularizer")
 
 
 def _steps(value: Any, history: dict[str, Any]) -> None:
     import torch
 
-    rows = {"ndim": 2, "floating": True, "width": (len(STEP_COLUMNS),)}
+    known = (list(STEP_COLUMNS), list(LEGACY_STEP_COLUMNS))
     if isinstance(value, torch.Tensor):  # older files: a bare tensor, with its columns beside it
-        tensor(value, "history.steps", max_rows=MAX_STORED_STEP_ROWS, **rows)
-        if list(history.get("step_columns", STEP_COLUMNS)) != list(STEP_COLUMNS):
+        columns = list(history.get("step_columns", LEGACY_STEP_COLUMNS))
+        if columns not in known:
             raise SchemaError("history.step_columns", f"must be {', '.join(STEP_COLUMNS)}")
+        tensor(value, "history.steps", max_rows=MAX_STORED_STEP_ROWS, ndim=2, floating=True, width=(len(columns),))
         return
     mapping(value, "history.steps", ("steps_per_epoch", "columns", "values"), ("stride", "pending"))
     integer(value["steps_per_epoch"], "history.steps.steps_per_epoch", 0)
-    if value["columns"] != list(STEP_COLUMNS):
+    if value["columns"] not in known:
         raise SchemaError("history.steps.columns", f"must be the list {', '.join(STEP_COLUMNS)}")
+    rows = {"ndim": 2, "floating": True, "width": (len(value["columns"]),)}
     tensor(value["values"], "history.steps.values", max_rows=MAX_STORED_STEP_ROWS, **rows)
     if "stride" in value:
         integer(value["stride"], "history.steps.stride", 1)

@@ -139,9 +139,30 @@ def sample_factors(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.stack([torch.randint(0, size, (n,), generator=generator) for size in FACTOR_SIZES], dim=1)
 
 
+def image_classes(factors: torch.Tensor) -> torch.Tensor:
+    """For factor indices ``[N, 5]``, the index ``[N]`` int64 of each one's image among the distinct images they
+    render, numbered in byte order: equal indices, pixel-identical images."""
+    pixels = np.ascontiguousarray(render(factors).reshape(len(factors), -1).numpy())
+    keys = pixels.view(np.dtype((np.void, pixels.shape[1]))).ravel()
+    _, inverse = np.unique(keys, return_inverse=True)
+    return torch.from_numpy(inverse.reshape(-1).astype(np.int64))
+
+
+@lru_cache(maxsize=1)
 def split() -> tuple[torch.Tensor, torch.Tensor]:
-    """The fixed seeded split of all combinations: (train factors ``[N - T, 5]``, test factors ``[T, 5]``)."""
-    order = torch.randperm(N_IMAGES, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_test = round(N_IMAGES * TEST_FRACTION)
+    """The fixed seeded split of all combinations: (train factors ``[N - T, 5]``, test factors ``[T, 5]``).
+
+    Whole classes of pixel-identical images fall on one side: a square turned by 90° or an ellipse by 180° draws
+    the same pixels, and a split of combinations put 63% of the test images in the training set too. The classes
+    are shuffled with ``SPLIT_SEED`` and taken for test until they hold ``TEST_FRACTION`` of the images.
+    """
     factors = all_factors()
-    return factors[order[n_test:]], factors[order[:n_test]]
+    classes = image_classes(factors)
+    n_classes = int(classes.max()) + 1
+    sizes = torch.bincount(classes, minlength=n_classes)
+    order = torch.randperm(n_classes, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_test_classes = int(torch.searchsorted(sizes[order].cumsum(0), round(N_IMAGES * TEST_FRACTION))) + 1
+    in_test = torch.zeros(n_classes, dtype=torch.bool)
+    in_test[order[:n_test_classes]] = True
+    test = in_test[classes]
+    return factors[~test], factors[test]

@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from vae import burda
-from vae.config import VAEConfig
+from vae.config import KL_WEIGHTED, VAEConfig
 from vae.data import Dataset, batches
-from vae.losses import LossTerms, training_objective, vae_loss
-from vae.models import VAE, DiagonalGaussian, autocast_dtype, in_eval_mode
+from vae.losses import LossTerms, vae_loss
+from vae.models import VAE, DiagonalGaussian, autocast_dtype, in_eval_mode, vae_parameters
+from vae.objectives import CRITIC_BETAS, CRITIC_LR, critic_loss, regularized
 from vae.schema import RunStatus
 
 EVAL_BATCH_SIZE = 2000
@@ -37,6 +38,7 @@ class StepMetrics:
     beta: float
     seconds: float
     capacity: float = 0.0
+    regularizer: float = 0.0  # the objective's own term (vae.objectives): TC or DIP's penalty; 0 for β-VAE
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class EpochMetrics:
     train_seconds: float
     seconds: float
     capacity: float = 0.0
+    regularizer: float = 0.0  # the epoch's mean of ``StepMetrics.regularizer``
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -124,24 +127,28 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     order: torch.Generator  # shuffles the training set, once per epoch
     noise: torch.Generator  # reparameterisation noise, once per step
+    critic: torch.optim.Optimizer | None = None  # a FactorVAE's discriminator's own Adam
     epochs_done: int = 0
     # Where a stop left epoch ``epochs_done + 1``: its steps done, the order RNG from before its shuffle,
     # and its running train sums, so that a continued run finishes that epoch as an unbroken one would.
     epoch_step: int = 0
     epoch_order: torch.Tensor | None = None
-    epoch_sums: tuple[float, float] = (0.0, 0.0)
+    epoch_sums: tuple[float, ...] = (0.0, 0.0, 0.0)
     epoch_seen: int = 0
 
     @classmethod
     def fresh(cls, model: VAE, config: VAEConfig) -> TrainState:
         device = next(model.parameters()).device
         # The fused kernel updates every parameter in one pass, faster than foreach here (bench/train_speed.py).
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, eps=config.adam_eps, fused=device.type in ("cpu", "cuda")
-        )
+        fused = device.type in ("cpu", "cuda")
+        optimizer = torch.optim.Adam(vae_parameters(model), lr=config.lr, eps=config.adam_eps, fused=fused)
         order = torch.Generator().manual_seed(config.seed + ORDER_SEED_OFFSET)
         noise = torch.Generator(device=device).manual_seed(config.seed + NOISE_SEED_OFFSET)
-        return cls(optimizer, order, noise)
+        critic = getattr(model, "critic", None)
+        critic_optimizer = (
+            torch.optim.Adam(critic.parameters(), lr=CRITIC_LR, betas=CRITIC_BETAS, fused=fused) if critic else None
+        )
+        return cls(optimizer, order, noise, critic_optimizer)
 
     def state_dict(self) -> dict[str, Any]:
         """Plain tensors, numbers and dicts: loads with ``weights_only=True``."""
@@ -151,6 +158,8 @@ class TrainState:
             "noise_rng": self.noise.get_state(),
             "epochs_done": self.epochs_done,
         }
+        if self.critic is not None:
+            state["critic_optimizer"] = self.critic.state_dict()
         if self.epoch_step and self.epoch_order is not None:
             state["position"] = {
                 "step": self.epoch_step,
@@ -170,12 +179,15 @@ class TrainState:
                     raise ValueError(f"the optimizer state does not fit parameter {i}")
         position = state.get("position")
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.critic is not None and isinstance(state.get("critic_optimizer"), dict):
+            self.critic.load_state_dict(state["critic_optimizer"])
         self.order.set_state(state["order_rng"])
         self.noise.set_state(state["noise_rng"])
         self.epochs_done = int(state["epochs_done"])
         if isinstance(position, dict):
             self.epoch_step, self.epoch_order = int(position["step"]), position["order_rng"]
-            self.epoch_sums = tuple(position["sums"].tolist())
+            sums = position["sums"].tolist()
+            self.epoch_sums = tuple(sums) + (0.0,) * (3 - len(sums))  # older files kept recon and KL only
             self.epoch_seen = int(position["seen"])
 
 
@@ -188,11 +200,20 @@ def _epoch_metrics(
     train_seconds: float,
     seconds: float,
 ) -> EpochMetrics:
-    """The ``EpochMetrics`` of a finished epoch; ``train_means`` ``[2]`` are its mean train recon and KL."""
-    recon, kl = train_means.tolist()
-    train_terms = {"recon": recon, "kl": kl, "loss": recon + config.beta * kl}
+    """The ``EpochMetrics`` of a finished epoch; ``train_means`` ``[3]`` are its mean train recon, KL and the
+    objective's own term."""
+    recon, kl, regularizer = train_means.tolist()
+    train_terms = {"recon": recon, "kl": kl, "loss": recon + config.kl_weight * kl}
     return EpochMetrics(
-        epoch, train_terms, test, config.beta_at(epoch), lr, train_seconds, seconds, config.capacity_at(epoch)
+        epoch,
+        train_terms,
+        test,
+        config.beta_at(epoch),
+        lr,
+        train_seconds,
+        seconds,
+        config.capacity_at(epoch),
+        regularizer,
     )
 
 
@@ -204,21 +225,24 @@ def _forward(
     beta: float,
     capacity: float,
     amp: torch.dtype | None,
-) -> tuple[LossTerms, torch.Tensor]:
-    """The loss terms of one batch ``[B, 1, 28, 28]`` and the objective that training minimises."""
-    # Matmuls may run in bfloat16; the loss is always computed in fp32.
+    n_data: int,
+) -> tuple[LossTerms, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch ``[B, 1, 28, 28]``: its logged loss terms, the objective that training minimises, the
+    objective's own term, and the codes ``[B, D]`` the decoder read."""
+    # Matmuls may run in bfloat16; the loss is always computed in fp32. Encode, sample, decode, as ``model(batch)``
+    # does, with the codes kept for the objectives that read them.
     with torch.autocast(batch.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        logits, posterior = model(batch, noise)
+        posterior = model.encode(batch)
+        z = posterior.rsample(noise)
+        logits = model.decode(z)
     posterior = DiagonalGaussian(posterior.mu.float(), posterior.logvar.float())
-    terms = vae_loss(logits.float(), batch, posterior, beta, config.likelihood)
-    objective = training_objective(
-        terms,
-        beta=beta,
-        free_bits=config.free_bits,
-        capacity=capacity if config.capacity > 0 else None,
-        gamma=config.capacity_gamma,
+    kl_weight = beta if config.objective in KL_WEIGHTED else 1.0  # β in effect, warm-up included
+    terms = vae_loss(logits.float(), batch, posterior, kl_weight, config.likelihood)
+    critic = getattr(model, "critic", None)
+    objective, extra = regularized(
+        config, terms, posterior, z.float(), beta=beta, capacity=capacity, n_data=n_data, critic=critic
     )
-    return terms, objective
+    return terms, objective, extra, z.float()
 
 
 def train(
@@ -267,9 +291,11 @@ def train(
             beta, capacity = config.beta_at(progress), config.capacity_at(progress)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, (epoch - 1) * steps_per_epoch + step - 1, total_steps)
-            terms, objective = _forward(model, config, batch, state.noise, beta, capacity, amp)
-            # One host sync per step: the three numbers travel together.
-            loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).detach().cpu().tolist()
+            terms, objective, extra, z = _forward(model, config, batch, state.noise, beta, capacity, amp, n)
+            # One host sync per step: the four numbers travel together.
+            loss, recon, kl, regularizer = (
+                torch.stack([terms.loss, terms.recon, terms.kl, extra]).detach().cpu().tolist()
+            )
             if not math.isfinite(loss):
                 model.load_state_dict(last_good)
                 yield _diverged(f"the loss became {loss} at epoch {epoch}, step {step}", completed)
@@ -277,18 +303,22 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
-            sums += torch.tensor([recon, kl], dtype=torch.float64) * len(batch)
+            if state.critic is not None:  # FactorVAE: the discriminator learns after the VAE, on the same codes
+                state.critic.zero_grad(set_to_none=True)
+                critic_loss(model.critic, z, state.noise).backward()
+                state.critic.step()
+            sums += torch.tensor([recon, kl, regularizer], dtype=torch.float64) * len(batch)
             seen += len(batch)
             state.epoch_step, state.epoch_sums, state.epoch_seen = step, tuple(sums.tolist()), seen
             yield StepMetrics(
-                epoch, step, steps_per_epoch, recon, kl, loss, beta, time.perf_counter() - began, capacity
+                epoch, step, steps_per_epoch, recon, kl, loss, beta, time.perf_counter() - began, capacity, regularizer
             )
             if stop is not None and stop.is_set():
                 yield TrainingEnded(RunStatus.STOPPED, f"stopped by request at step {step} of epoch {epoch}", completed)
                 return
-        state.epoch_step, state.epoch_sums, state.epoch_seen = 0, (0.0, 0.0), 0
+        state.epoch_step, state.epoch_sums, state.epoch_seen = 0, (0.0, 0.0, 0.0), 0
         train_seconds = time.perf_counter() - epoch_began
-        test = evaluate(model, data.test_x, beta=config.beta, likelihood=config.likelihood)
+        test = evaluate(model, data.test_x, beta=config.kl_weight, likelihood=config.likelihood)
         if not math.isfinite(test["loss"]):
             model.load_state_dict(last_good)
             yield _diverged(f"the test loss became {test['loss']} after epoch {epoch}", completed)

@@ -75,7 +75,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = load_dataset(run.config.dataset)
     if data.notice:
         note(data.notice)
-    metrics = evaluate(run.model, data.test_x, beta=run.config.beta, likelihood=run.config.likelihood)
+    metrics = evaluate(run.model, data.test_x, beta=run.config.kl_weight, likelihood=run.config.likelihood)
     diagnostics = latent_diagnostics(run.model, data.test_x)
     report = {
         "config": run.config.to_dict(),
