@@ -199,7 +199,7 @@ def _live_curves_script() -> None:
     from vae.history import StepHistory
     from vae.progress import JobSnapshot
 
-    rows = [(1, i + 1, 100.0 - i, 5.0, 105.0 - i, 1.0, 0.0) for i in range(st.session_state.n_steps)]
+    rows = [(1, i + 1, 100.0 - i, 5.0, 105.0 - i, 1.0, 0.0, 0.0) for i in range(st.session_state.n_steps)]
     snap = JobSnapshot("live", VAEConfig(), st.session_state.status, "", None, StepHistory(100, rows), [], 1.0)
     widgets.job_curves(snap, st.session_state.token)
 

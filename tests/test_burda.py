@@ -327,7 +327,7 @@ def test_a_link_presets_burdas_setup_in_the_train_form(app):
 def test_a_long_runs_per_step_curve_is_drawn_thinned_over_the_whole_run():
     from ui.curves import MAX_STEP_POINTS, step_series
 
-    rows = [(1 + i // 3000, 1 + i % 3000, 90.0, 20.0, 110.0, 1.0, 0.0) for i in range(49_000)]
+    rows = [(1 + i // 3000, 1 + i % 3000, 90.0, 20.0, 110.0, 1.0, 0.0, 0.0) for i in range(49_000)]
     series = step_series(StepHistory(3000, rows, stride=22), "burda", None)
     assert MAX_STEP_POINTS // 2 <= len(series["x"]) <= MAX_STEP_POINTS
     assert series["x"][-1] > 16.0  # still reaches the end of the run

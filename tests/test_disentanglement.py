@@ -122,3 +122,27 @@ def test_the_drawing_is_the_one_the_shipped_runs_learned() -> None:
     import hashlib
 
     assert hashlib.sha256(shapes.stamps().numpy().tobytes()).hexdigest() == STAMPS_SHA256
+
+
+def test_no_test_image_has_a_pixel_identical_training_image() -> None:
+    """Squares repeat every 90° and ellipses every 180°: a split of factor combinations put 63% of the test images
+    in the training set too. The split keeps each class of identical images on one side."""
+    train, test = shapes.split()
+    assert len(train) + len(test) == shapes.N_IMAGES
+    assert abs(len(test) / shapes.N_IMAGES - shapes.TEST_FRACTION) < 0.001
+
+    def distinct(factors: torch.Tensor) -> set[bytes]:
+        pixels = shapes.render(factors).reshape(len(factors), -1).numpy()
+        return {row.tobytes() for row in pixels}
+
+    assert not distinct(train) & distinct(test)
+    # Every shape, scale, orientation and position is still tested.
+    for column, size in enumerate(shapes.FACTOR_SIZES):
+        assert len(test[:, column].unique()) == size
+
+
+def test_image_classes_join_exactly_the_identical_images() -> None:
+    square_0, square_90 = [0, 5, 0, 7, 7], [0, 5, 10, 7, 7]  # orientation 10 of 40 is a quarter turn
+    heart_0, heart_90 = [2, 5, 0, 7, 7], [2, 5, 10, 7, 7]
+    classes = shapes.image_classes(torch.tensor([square_0, square_90, heart_0, heart_90]))
+    assert classes[0] == classes[1] and len(set(classes.tolist())) == 3

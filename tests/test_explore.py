@@ -235,7 +235,7 @@ def test_a_sweep_from_the_train_page_lands_on_the_rate_distortion_plane(app, run
     at = _open(app, "pages/train.py")
     next(w for w in at.selectbox if w.label == "Sweep dataset").set_value("mnist-5k")
     next(w for w in at.number_input if w.label == "Epochs per run").set_value(1)
-    next(w for w in at.multiselect if w.label == "β values").set_value([0.5, 2.0])
+    at.multiselect(key="sweep_betas").set_value([0.5, 2.0])
     next(w for w in at.multiselect if w.label == "Latent dimensions").set_value([2])
     next(w for w in at.text_input if w.label == "Name prefix").set_value("swp")
     next(b for b in at.button if b.label == "Start the sweep").click().run()

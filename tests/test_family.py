@@ -143,3 +143,29 @@ def test_a_factor_vae_stopped_mid_epoch_carries_on_to_the_weights_of_an_unbroken
     a, b = load_run(tmp_path / "straight.pt"), load_run(tmp_path / "cut.pt")
     for key, value in a.model.state_dict().items():
         assert torch.equal(value, b.model.state_dict()[key]), key
+
+
+def test_a_sweep_varies_the_objectives_own_strength_and_the_seed():
+    from vae.sweep import plan
+
+    base = VAEConfig(objective="factor-vae", latent_dim=4)
+    grid = plan(base, [10.0, 20.0], [4], "fv", [0, 1])
+    assert [name for name, _ in grid] == ["fv-d4-b10-s0", "fv-d4-b10-s1", "fv-d4-b20-s0", "fv-d4-b20-s1"]
+    assert [(c.factor_gamma, c.seed) for _, c in grid] == [(10, 0), (10, 1), (20, 0), (20, 1)]
+    assert {c.beta for _, c in grid} == {1.0}
+    # One seed keeps the names sweeps always had.
+    assert [name for name, _ in plan(VAEConfig(), [1.0, 4.0], [2], "b")] == ["b-d2-b1", "b-d2-b4"]
+
+
+def test_the_curves_draw_the_objectives_term_beside_recon_and_kl():
+    from ui.curves import epoch_series, loss_figure
+
+    epochs = [
+        {"epoch": e, "train": {"recon": 9.0, "kl": 1.0, "loss": 10.0}, "test": {"recon": 9.0, "kl": 1.0, "loss": 10.0}}
+        for e in (1, 2)
+    ]
+    plain = loss_figure(epoch_series(epochs, "run"))
+    with_term = loss_figure(epoch_series([{**e, "regularizer": 0.5} for e in epochs], "run"))
+    titles = [a.text for a in with_term.layout.annotations]
+    assert "Objective's term: TC or DIP penalty" in titles
+    assert len(with_term.data) == len(plain.data) + 1  # the train series' term; the test pass has none

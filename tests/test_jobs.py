@@ -125,7 +125,7 @@ def test_a_training_process_does_not_run_the_parents_main_script(tmp_path, monke
 
 def test_the_live_view_is_thinned_to_a_fixed_number_of_points(tmp_path):
     job = TrainingJob(CONFIG, "thin", tmp_path)
-    rows = [(1 + i // 469, 1 + i % 469, 100.0, 20.0, 120.0, 1.0, 0.0) for i in range(4690)]  # 10 epochs of MNIST
+    rows = [(1 + i // 469, 1 + i % 469, 100.0, 20.0, 120.0, 1.0, 0.0, 0.0) for i in range(4690)]  # 10 epochs of MNIST
     job._steps = StepHistory(469, rows)
     steps = job.snapshot().steps
     assert 0.9 * job.MAX_LIVE_STEPS <= len(steps) <= job.MAX_LIVE_STEPS

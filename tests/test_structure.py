@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 PACKAGES = ("vae", "ui", "pages", "scripts", "bench")
 UI_ONLY = ("ui", "pages", "streamlit", "streamlit_app")
-MAX_FILE_LINES = 300
+MAX_FILE_LINES = 400  # the developers' guide's gate: a guard, not a place to cut a concept
 MAX_PAGE_LINES = 150
 MAX_FUNCTION_LINES = 80
 MAX_NESTING = 4  # if / for / while / with / try / match, one inside another, within one function

@@ -15,11 +15,15 @@ def loss_figure(series: list[dict], title: str = "") -> go.Figure:
     """Panels for reconstruction, KL and total on their own axes (the terms differ by orders of magnitude),
     plus the β or C in effect when any series carries a schedule.
 
-    Each series is ``{"name", "x", "recon", "kl", "loss", "dash", "color"}`` with optional ``"beta"``
-    and ``"capacity"`` lists; a key set to None is not drawn.
+    Each series is ``{"name", "x", "recon", "kl", "loss", "dash", "color"}`` with optional ``"beta"``,
+    ``"capacity"`` and ``"regularizer"`` lists; a key set to None is not drawn. The objective's own term (TC for
+    β-TCVAE and FactorVAE, DIP-VAE's penalty) gets a panel when any series has one.
     """
     panels = ["recon", "kl", "loss"]
     titles = ["Reconstruction (nats)", "KL (nats)", "Total: recon + β·KL"]
+    if any(any(s.get("regularizer") or []) for s in series):
+        panels.append("regularizer")
+        titles.append("Objective's term: TC or DIP penalty")
     if any(s.get("beta") is not None for s in series):
         panels.append("beta")
         titles.append("β in effect (C dotted)")
@@ -73,6 +77,7 @@ def step_series(
         "recon": steps.column("recon"),
         "kl": steps.column("kl"),
         "loss": steps.column("loss"),
+        "regularizer": steps.column("regularizer"),
         "beta": steps.column("beta") if scheduled else None,
         "capacity": steps.column("capacity") if scheduled else None,
         "mode": "lines",
@@ -94,6 +99,8 @@ def epoch_series(epochs: list[dict], name: str, color: str | None = None) -> lis
             "loss": [e[split]["loss"] for e in epochs],
             "dash": "dash" if split == "train" else "solid",
             "color": color,
+            # Training alone computes the objective's term (the test pass measures the ELBO).
+            "regularizer": [e.get("regularizer", 0.0) for e in epochs] if split == "train" else None,
             # The schedule is the same for both splits: draw it once.
             "beta": [e.get("beta") for e in epochs] if split == "test" and _scheduled(epochs) else None,
             "capacity": [e.get("capacity", 0.0) for e in epochs] if split == "test" else None,

@@ -17,7 +17,10 @@ from vae.schema import CONTINUABLE
 from vae.sweep import NAME_RULE, plan
 
 # Fine steps where beta matters most (near and below 1), coarse ones above.
-BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0)
+# What a sweep may vary: β's choices, and the larger values of C (nats), FactorVAE's γ and DIP-VAE's λ_od.
+SWEEP_VALUES = tuple(sorted({*BETA_CHOICES, 12.0, 20.0, 25.0, 30.0, 40.0, 50.0, 100.0}))
+SWEEP_SEEDS = tuple(range(10))
 BATCH_CHOICES = (32, 64, 128, 256, 512)
 MAX_SWEEP_RUNS = 24
 SWEEP_BETAS = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -64,11 +67,22 @@ def _basic_fields(start: VAEConfig) -> dict[str, object]:
 
 
 def _objective_fields(start: VAEConfig) -> dict[str, object]:
-    o1, o2, o3 = st.columns(3)
-    o4, o5, _ = st.columns(3)
-    steps = {"free_bits": 0.1, "capacity": 1.0, "capacity_gamma": 10.0}
-    columns = {"kl_warmup_epochs": o1, "free_bits": o2, "capacity": o3, "capacity_gamma": o4, "capacity_epochs": o5}
-    return {
+    o0, o1, o2 = st.columns(3)
+    o3, o4, o5 = st.columns(3)
+    o6, o7, o8 = st.columns(3)
+    values: dict[str, object] = {"objective": _choice(o0, "objective", start)}
+    steps = {"free_bits": 0.1, "capacity": 1.0, "capacity_gamma": 10.0, "factor_gamma": 5.0}
+    columns = {
+        "factor_gamma": o1,
+        "dip_lambda_od": o2,
+        "dip_lambda_d": o3,
+        "kl_warmup_epochs": o4,
+        "free_bits": o5,
+        "capacity": o6,
+        "capacity_gamma": o7,
+        "capacity_epochs": o8,
+    }
+    return values | {
         name: column.number_input(
             _label(name), *bounds(name), getattr(start, name), step=steps.get(name, 1), help=_tip(name)
         )
@@ -100,7 +114,11 @@ def new_training(start: VAEConfig, busy: bool) -> None:
     """The config form, opened on ``start``; a submitted form starts this tab's training."""
     with st.expander("New training", expanded=not busy, icon=":material/add_circle:"), st.form("train_form"):
         values = _basic_fields(start)
-        with st.expander("Beyond a fixed β: warm-up, free bits, capacity"):
+        with st.expander("Objective: β-VAE, AnnealedVAE, β-TCVAE, FactorVAE, DIP-VAE; warm-up, free bits"):
+            st.caption(
+                "Each objective reads its own strength: β (β-VAE, β-TCVAE), C and γ (AnnealedVAE), FactorVAE's γ, "
+                "DIP-VAE's λ. A capacity C > 0 makes a β-VAE an AnnealedVAE."
+            )
             values |= _objective_fields(start)
         with st.expander("MLP layers and optimiser: Burda et al. 2015's setup"):
             values |= _mlp_fields(start)
@@ -169,7 +187,20 @@ def sweep(start: VAEConfig, busy: bool) -> None:
         options = field_spec("arch")["choices"]
         arch = left.selectbox("Sweep architecture", options, index=options.index(start.arch), key="sweep_arch")
         epochs = left.number_input("Epochs per run", *bounds("epochs"), start.epochs, key="sweep_epochs")
-        betas = middle.multiselect("β values", BETA_CHOICES, default=SWEEP_BETAS, key="sweep_betas")
+        options = field_spec("objective")["choices"]
+        objective = middle.selectbox(
+            "Sweep objective", options, index=options.index(start.objective), key="sweep_objective"
+        )
+        betas = middle.multiselect(
+            "β values (or the objective's strength)",
+            SWEEP_VALUES,
+            default=SWEEP_BETAS,
+            key="sweep_betas",
+            help="β for β-VAE and β-TCVAE, C for AnnealedVAE, γ for FactorVAE, λ_od for DIP-VAE",
+        )
+        seeds = right.multiselect(
+            "Seeds", SWEEP_SEEDS, default=[start.seed % 10], key="sweep_seeds", help="one run per seed: the spread"
+        )
         low, high = bounds("latent_dim")
         dims = middle.multiselect(
             "Latent dimensions", list(range(low, high + 1)), default=[start.latent_dim], key="sweep_dims"
@@ -181,16 +212,19 @@ def sweep(start: VAEConfig, busy: bool) -> None:
         go = st.form_submit_button("Start the sweep", type="primary", disabled=busy)
     if not go:
         return
-    if not betas or not dims:
-        st.error("Choose at least one β and one latent dimension.", icon=":material/error:")
+    if not betas or not dims or not seeds:
+        st.error("Choose at least one value, one latent dimension and one seed.", icon=":material/error:")
         return
-    if len(betas) * len(dims) > MAX_SWEEP_RUNS:
-        st.error(f"{len(betas) * len(dims)} runs is more than the {MAX_SWEEP_RUNS} a sweep may have.")
+    if len(betas) * len(dims) * len(seeds) > MAX_SWEEP_RUNS:
+        count = len(betas) * len(dims) * len(seeds)
+        st.error(f"{count} runs is more than the {MAX_SWEEP_RUNS} a sweep may have.", icon=":material/error:")
         return
 
     def jobs() -> list[TrainingJob]:
-        base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs))
-        grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix))
+        # A capacity belongs to AnnealedVAE alone: another objective's sweep starts from none.
+        capacity = start.capacity if objective == "annealed-vae" else 0.0
+        base = start.replace(dataset=dataset, arch=arch, epochs=int(epochs), objective=objective, capacity=capacity)
+        grid = plan(base, sorted(betas), sorted(dims), sanitize_run_name(prefix), sorted(seeds))
         return new_jobs(grid, state.checkpoint_dir(), owner=state.owner_hash_for_new_run())
 
     launch(jobs, "start the sweep")

@@ -35,6 +35,7 @@ from vae.names import (
 from vae.runfile import (
     FORMAT,
     FORMAT_VERSION,
+    check_fits_run,
     owner_of,
     read_bytes,
     read_payload,
@@ -98,6 +99,7 @@ def save_run(
         raise CheckpointError(f"{path.stem!r} is a shipped run and cannot be overwritten")
     try:
         check_history(history, check_final(final))
+        check_fits_run(final, config.latent_dim)
     except SchemaError as exc:
         raise CheckpointError(f"{path.stem} was not saved: {exc}") from None
     directory.mkdir(parents=True, exist_ok=True)

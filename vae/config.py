@@ -7,7 +7,9 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DATASETS = ("mnist", "fashion-mnist", "mnist-5k", "binarized-mnist", "binarized-mnist-5k", "shapes")
+from vae.dataset_facts import DATASET_NAMES
+
+DATASETS = DATASET_NAMES  # every dataset's facts live in vae.dataset_facts
 ARCHITECTURES = ("mlp", "conv")
 ACTIVATIONS = ("relu", "tanh")
 LIKELIHOODS = ("bce", "mse")
@@ -18,6 +20,15 @@ PRECISIONS = ("auto", "fp32", "bf16")
 OBJECTIVES = ("beta-vae", "annealed-vae", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii")
 # The objectives that weigh the KL by β; the others weigh it by 1 (β-TCVAE's β weighs its TC term).
 KL_WEIGHTED = ("beta-vae",)
+# Each objective's strength: the field a sweep or a study varies (Locatello et al. 2019's one hyperparameter).
+STRENGTH = {
+    "beta-vae": "beta",
+    "annealed-vae": "capacity",
+    "beta-tcvae": "beta",
+    "factor-vae": "factor_gamma",
+    "dip-vae-i": "dip_lambda_od",
+    "dip-vae-ii": "dip_lambda_od",
+}
 MAX_EPOCHS = 5000  # room for Burda et al.'s whole schedule (vae.burda.EPOCHS)
 MAX_HIDDEN_LAYERS = 4
 MLP_HIDDEN = 400  # the classic pytorch/examples width

@@ -27,11 +27,14 @@ import numpy as np
 import torch
 
 from vae.data_files import IMAGE_SIZE
+from vae.dataset_facts import dataset_facts
 
-SHAPE_NAMES = ("square", "ellipse", "heart")
-N_SCALES = 6
-N_ORIENTATIONS = 40
-N_POSITIONS = 16
+SHAPES_FACTS = dataset_facts("shapes")
+SHAPE_NAMES = SHAPES_FACTS.class_names
+_COUNTS = dict(SHAPES_FACTS.factors)  # the factors' names and counts live in vae.dataset_facts; their values here
+N_SCALES = _COUNTS["scale"]
+N_ORIENTATIONS = _COUNTS["orientation"]
+N_POSITIONS = _COUNTS["position x"]
 SIDE = IMAGE_SIZE[0]
 CENTRE = SIDE // 2  # a stamp's centre, on a pixel corner
 FIRST_CENTRE = 6  # position 0's centre; the last is FIRST_CENTRE + N_POSITIONS - 1 = 21
@@ -53,13 +56,14 @@ class Factor:
         return len(self.values)
 
 
-FACTORS = (
-    Factor("shape", SHAPE_NAMES),
-    Factor("scale", tuple(f"{s:.1f}" for s in np.linspace(0.5, 1.0, N_SCALES))),
-    Factor("orientation", tuple(f"{360 * i / N_ORIENTATIONS:g}°" for i in range(N_ORIENTATIONS))),
-    Factor("position x", tuple(str(i) for i in range(N_POSITIONS))),
-    Factor("position y", tuple(str(i) for i in range(N_POSITIONS))),
-)
+_VALUES = {
+    "shape": SHAPE_NAMES,
+    "scale": tuple(f"{s:.1f}" for s in np.linspace(0.5, 1.0, N_SCALES)),
+    "orientation": tuple(f"{360 * i / N_ORIENTATIONS:g}°" for i in range(N_ORIENTATIONS)),
+    "position x": tuple(str(i) for i in range(N_POSITIONS)),
+    "position y": tuple(str(i) for i in range(_COUNTS["position y"])),
+}
+FACTORS = tuple(Factor(name, _VALUES[name]) for name, _ in SHAPES_FACTS.factors)
 FACTOR_SIZES = tuple(f.size for f in FACTORS)
 N_IMAGES = math.prod(FACTOR_SIZES)  # 184,320
 

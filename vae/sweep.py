@@ -1,4 +1,6 @@
-"""β sweeps: one run per (latent dimension, β), named ``PREFIX-d{d}-b{beta}``.
+"""Sweeps: one run per (latent dimension, value of the objective's strength, seed), named ``PREFIX-d{d}-b{value}``,
+with ``-s{seed}`` when more than one seed is swept. The strength is β for β-VAE and β-TCVAE, C for AnnealedVAE, γ
+for FactorVAE and λ_od for DIP-VAE (``vae.config.STRENGTH``).
 
 The CLI runs each as its own ``python -m vae train`` process, ``jobs`` at a time, with the machine's
 cores divided among them (torch's thread count is per process); the dashboard queues them as jobs.
@@ -17,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from vae.config import ConfigError, VAEConfig, flag_text
+from vae.config import STRENGTH, ConfigError, VAEConfig, flag_text
 from vae.engine import Engine
 from vae.settings import SETTINGS, threads_per_job
 
-SWEPT = ("beta", "latent_dim")
+SWEPT = ("beta", "latent_dim", "seed")  # the CLI's comma-separated flags (``--beta`` names the strength's values)
 # Runs at a time: as many as the app trains at once, the fastest on 2 cores (bench/sweep_speed.py).
 DEFAULT_SWEEP_JOBS = SETTINGS["VAE_MAX_TRAINING_JOBS"].default
 
@@ -45,18 +47,29 @@ def parse_values(text: str, name: str, kind: type) -> list:
     return values
 
 
-def run_name(prefix: str, latent_dim: int | str, beta: float | str) -> str:
-    """A sweep run's name, ``PREFIX-d{d}-b{β}``; placeholders given as text describe the rule (``NAME_RULE``)."""
-    beta_text = beta if isinstance(beta, str) else f"{beta:g}"
-    return f"{prefix}-d{latent_dim}-b{beta_text}"
+def run_name(prefix: str, latent_dim: int | str, value: float | str, seed: int | str | None = None) -> str:
+    """A sweep run's name, ``PREFIX-d{d}-b{value}[-s{seed}]``; placeholders given as text describe the rule
+    (``NAME_RULE``)."""
+    value_text = value if isinstance(value, str) else f"{value:g}"
+    return f"{prefix}-d{latent_dim}-b{value_text}" + ("" if seed is None else f"-s{seed}")
 
 
-NAME_RULE = run_name("PREFIX", "{d}", "{β}")
+NAME_RULE = run_name("PREFIX", "{d}", "{value}") + "[-s{seed}]"
 
 
-def plan(base: VAEConfig, betas: list[float], latent_dims: list[int], prefix: str) -> list[tuple[str, VAEConfig]]:
-    """Every (name, config) of the grid, by latent dimension then β; each config is validated."""
-    return [(run_name(prefix, d, b), base.replace(beta=b, latent_dim=d)) for d in latent_dims for b in betas]
+def plan(
+    base: VAEConfig, values: list[float], latent_dims: list[int], prefix: str, seeds: list[int] | None = None
+) -> list[tuple[str, VAEConfig]]:
+    """Every (name, config) of the grid, by latent dimension, then the strength's value (``STRENGTH`` of
+    ``base.objective``), then seed (default: ``base``'s alone); each config is validated."""
+    field, seeds = STRENGTH[base.objective], seeds or [base.seed]
+    named_seeds = len(seeds) > 1
+    return [
+        (run_name(prefix, d, v, s if named_seeds else None), base.replace(**{field: v}, latent_dim=d, seed=s))
+        for d in latent_dims
+        for v in values
+        for s in seeds
+    ]
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (
 # What each command and option says in --help: the words, kept apart from the grammar below.
 SUMMARY = {
     "train": "train a run and save it, or continue one with --resume",
-    "sweep": "train one run per β (and latent dimension)",
+    "sweep": "train one run per value of β (or of the objective's strength), latent dimension and seed",
     "eval": "evaluate a saved run on its test split",
     "import": "add a VAE trained elsewhere as a run",
     "list": "list the runs in a checkpoint directory",
@@ -71,8 +71,8 @@ SUMMARY = {
 DESCRIPTION = {
     "train": "Train a VAE and save it as a run, one checkpoint per epoch. With --resume RUN, continue a saved run "
     "for --epochs more epochs from its stored optimizer and RNG states.",
-    "sweep": f"Train one run per combination of --beta and --latent-dim, named {NAME_RULE}, --jobs at a time, each "
-    "with its share of the cores. Every other option is a train option.",
+    "sweep": f"Train one run per combination of --beta, --latent-dim and --seed, named {NAME_RULE}, --jobs at a "
+    "time, each with its share of the cores. Every other option is a train option.",
     "eval": "Evaluate a run on its dataset's test split: −ELBO and its terms, KL per dimension and active units; "
     "with --iw, also the importance-weighted estimate of −log p(x) (Burda et al. 2015).",
     "import": "Add a VAE trained elsewhere as a run: a VAE Lab checkpoint, or a plain state_dict of the "
@@ -85,9 +85,10 @@ HELP = {
     "run or file from elsewhere)",
     "train --resume": "continue this run for --epochs more epochs: a run name in --checkpoint-dir, or a path; its "
     "config comes from the checkpoint",
-    "sweep --beta": "comma-separated β values, each {:g} to {:g}, e.g. 0.25,0.5,1,2,4 (required)".format(
-        *bounds("beta")
-    ),
+    "sweep --beta": "comma-separated values of the --objective's strength (required): β for beta-vae and "
+    "beta-tcvae, each {:g} to {:g}, e.g. 0.25,0.5,1,2,4; C for annealed-vae; γ for factor-vae; λ_od for "
+    "dip-vae".format(*bounds("beta")),
+    "sweep --seed": "comma-separated seeds, each {} to {}: one run per seed, to see the spread".format(*bounds("seed")),
     "sweep --latent-dim": "comma-separated latent dimensions, each {} to {}".format(*bounds("latent_dim")),
     "sweep --jobs": "runs at a time, 1 to 64; the cores are divided among them (with --engine ray, each run asks "
     "Ray for its share, and the cluster's free CPUs decide how many run at once)",
@@ -139,6 +140,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     _add_config_flags(sweep, skip=SWEPT)
     sweep.add_argument("--beta", required=True, help=HELP["sweep --beta"])
     _option(sweep, "--latent-dim", HELP["sweep --latent-dim"], default=str(VAEConfig().latent_dim))
+    _option(sweep, "--seed", HELP["sweep --seed"], default=str(VAEConfig().seed))
     sweep.add_argument("--name-prefix", required=True, help=f"runs are named {NAME_RULE} (required)")
     _option(sweep, "--jobs", HELP["sweep --jobs"], type=int, default=DEFAULT_SWEEP_JOBS)
     _add_checkpoint_dir(sweep)

@@ -1,4 +1,5 @@
-"""``python -m vae sweep``: one run per (latent dimension, β), each its own training process or Ray task."""
+"""``python -m vae sweep``: one run per (latent dimension, strength, seed), each its own training process or Ray
+task."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from vae.cli.common import EXIT_FAILED, EXIT_OK, UsageError, ctrl_c_stops, note, result
 from vae.cli.engines import begin_connecting, engine_for, on_engine
 from vae.cli.train import config_from_args
+from vae.config import STRENGTH
 from vae.sweep import SWEPT, SweepResult
 
 
@@ -17,8 +19,11 @@ def _line(outcome: SweepResult, as_json: bool) -> str:
         return json.dumps(
             {
                 "name": outcome.name,
+                "objective": outcome.config.objective,
                 "beta": outcome.config.beta,
+                "strength": getattr(outcome.config, STRENGTH[outcome.config.objective]),
                 "latent_dim": outcome.config.latent_dim,
+                "seed": outcome.config.seed,
                 "seconds": round(outcome.seconds, 2),
                 "test": outcome.test,
                 "error": outcome.error,
@@ -41,7 +46,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     engine = engine_for(args)
     base = config_from_args(args, skip=SWEPT)
     grid = plan(
-        base, parse_values(args.beta, "beta", float), parse_values(args.latent_dim, "latent_dim", int), args.name_prefix
+        base,
+        parse_values(args.beta, STRENGTH[base.objective], float),
+        parse_values(args.latent_dim, "latent_dim", int),
+        args.name_prefix,
+        parse_values(args.seed, "seed", int),
     )
     from vae.names import run_path, sanitize_run_name, shipped_names
 
