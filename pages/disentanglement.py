@@ -4,14 +4,16 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import factors, loaders, picker, routing, state, widgets
+from ui import factors, loaders, picker, routing, state, study, widgets
 from vae.analysis import traverse
 from vae.checkpoints import CheckpointError
+from vae.config import strength_label
 from vae.data import to_float
 from vae.data_files import GENERATED_DATASET
 from vae.likelihood import ACTIVE_UNIT_THRESHOLD
 from vae.schema import DISENTANGLEMENT
 from vae.shapes import FACTORS
+from vae.study import STUDY_FOLDER, StudyError, medians, read_scores
 
 routing.ensure_routed()
 
@@ -112,3 +114,23 @@ else:
         "factorised prior, which rewards latents that each carry one factor; it also costs reconstruction "
         "(dotted, right axis). The β-VAE trade-off in one picture."
     )
+
+st.subheader("The study: each objective over seeds")
+try:
+    rows = read_scores(state.checkpoint_dir() / STUDY_FOLDER)
+except StudyError as exc:
+    rows = []
+    st.warning(f"The study's score table is not shown: {exc}", icon=":material/warning:")
+if not rows:
+    st.caption("No study in this folder yet: `scripts/study.py` trains one (the β-VAE family × 2 strengths × 3 seeds).")
+else:
+    st.plotly_chart(study.spread_figure(rows), key="study_spread")
+    best = max(medians(rows).items(), key=lambda item: (item[1]["mig"], item[1]["factor_vae"]))
+    st.caption(
+        f"{len(rows)} runs of {GENERATED_DATASET}, one dot a seed, the bar its median. Locatello et al. 2019 found "
+        "that the seed moves these scores as much as the objective does. Best median MIG here: "
+        f"{strength_label(*best[0])}, MIG {best[1]['mig']:.2f} and FactorVAE score {best[1]['factor_vae']:.2f} "
+        f"over {best[1]['seeds']} seeds."
+    )
+    st.plotly_chart(study.tradeoff_figure(rows), key="study_tradeoff")
+    st.caption("What disentanglement costs: each run's MIG against its test reconstruction.")

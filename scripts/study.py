@@ -1,24 +1,13 @@
-"""The disentanglement study on ``shapes``: the β-VAE family × 2 hyperparameter values × 3 seeds, resumable.
+"""Train and score the disentanglement study on ``shapes`` (``vae.study``: its grid and score table), resumable.
 
     .venv/bin/python scripts/study.py [--jobs 2] [--only NAME ...] [--dci]
 
 Each run trains in a process of its own (one thread each: two small MLPs side by side use 2 cores better than one
 with two threads), saves every epoch into ``checkpoints/study/`` with its optimiser and RNG states, and so carries
 on exactly where a killed study left it. A finished run is scored (MIG and the FactorVAE score, as
-``python -m vae eval --disentanglement``; DCI with ``--dci``), its score row lands in
-``checkpoints/study/scores.json``, and its file is shrunk to weights and history (no optimiser state, a step curve
-of ``STEP_ROWS`` rows). Run it at ``nice -n 19`` in the background and commit what lands.
-
-The grid follows Locatello et al. 2019 (disentanglement_lib's study), two values each from its ranges:
-
-| objective | hyperparameter | values |
-|---|---|---|
-| beta-vae | β | 4, 8 |
-| beta-tcvae | β | 6, 10 |
-| factor-vae | γ | 20, 40 |
-| dip-vae-i | λ_od (λ_d = 10 λ_od) | 5, 20 |
-
-Its size: 24 runs of ``EPOCHS`` epochs at batch 64, about 8 hours of 2 cores here.
+``python -m vae eval --disentanglement``; DCI with ``--dci``), its row lands in ``checkpoints/study/scores.json``,
+and its file is shrunk to weights and history (no optimiser state, a step curve of ``STEP_ROWS`` rows). Run it
+at ``nice -n 19`` in the background and commit what lands: 24 runs, about 8 hours of 2 cores here.
 """
 
 from __future__ import annotations
@@ -34,44 +23,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vae.config import VAEConfig  # after the path: the script runs from any folder
+from vae.config import STRENGTH, VAEConfig  # after the path: the script runs from any folder
+from vae.study import EPOCHS, SCORES_FILE, STUDY_FOLDER, study_runs
 
-STUDY_DIR = REPO / "checkpoints" / "study"
-EPOCHS = 30  # 77,760 steps of 64, a quarter of disentanglement_lib's 300k: what 8 hours of 2 cores buy for 24 runs
+STUDY_DIR = REPO / "checkpoints" / STUDY_FOLDER
 STEP_ROWS = 400
-SEEDS = (0, 1, 2)
-GRID = {
-    "beta-vae": ("beta", (4.0, 8.0)),
-    "beta-tcvae": ("beta", (6.0, 10.0)),
-    "factor-vae": ("factor_gamma", (20.0, 40.0)),
-    "dip-vae-i": ("dip_lambda_od", (5.0, 20.0)),
-}
-BASE = VAEConfig(
-    dataset="shapes",
-    arch="mlp",
-    hidden=(128, 128),
-    latent_dim=10,
-    batch_size=64,
-    epochs=EPOCHS,
-    lr=1e-3,
-    lr_schedule="cosine",
-    precision="fp32",
-    device="cpu",
-)
-
-
-def study_runs() -> dict[str, VAEConfig]:
-    """Every run of the study by name, seed-major, so that a study cut short has each family's first seeds."""
-    runs = {}
-    for seed in SEEDS:
-        for objective, (field, values) in GRID.items():
-            for value in values:
-                runs[f"{objective}-{value:g}-s{seed}"] = BASE.replace(objective=objective, seed=seed, **{field: value})
-    return runs
 
 
 def read_scores(directory: Path) -> dict[str, dict]:
-    path = directory / "scores.json"
+    path = directory / SCORES_FILE
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -79,9 +39,9 @@ def write_scores(directory: Path, scores: dict[str, dict]) -> None:
     """Write the score table atomically, runs in the study's order."""
     order = list(study_runs())
     ordered = {k: scores[k] for k in sorted(scores, key=lambda k: order.index(k) if k in order else len(order))}
-    tmp = directory / "scores.json.tmp"
+    tmp = directory / f"{SCORES_FILE}.tmp"
     tmp.write_text(json.dumps(ordered, indent=1) + "\n")
-    os.replace(tmp, directory / "scores.json")
+    os.replace(tmp, directory / SCORES_FILE)
 
 
 def train_one(directory: Path, name: str, config: VAEConfig) -> str:
@@ -125,7 +85,7 @@ def score_one(directory: Path, name: str, dci: bool) -> dict:
     history = {**run.history, "steps": steps.thinned(STEP_ROWS).to_dict()}
     save_run(directory, name, run.model, run.config, history, {**run.final, "disentanglement": measured})
     config = run.config
-    field, _ = GRID[config.objective]
+    field = STRENGTH[config.objective]
     return {
         "objective": config.objective,
         "hyperparameter": field,

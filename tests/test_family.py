@@ -3,6 +3,7 @@ each trains, logs its term, saves and carries on exactly."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -169,3 +170,81 @@ def test_the_curves_draw_the_objectives_term_beside_recon_and_kl():
     titles = [a.text for a in with_term.layout.annotations]
     assert "Objective's term: TC or DIP penalty" in titles
     assert len(with_term.data) == len(plain.data) + 1  # the train series' term; the test pass has none
+
+
+def _study_rows() -> dict[str, dict]:
+    """A small score table as scripts/study.py writes it: two objectives × 3 seeds."""
+    rows = {}
+    for objective, value, mig in (("beta-vae", 8.0, 0.3), ("factor-vae", 20.0, 0.5)):
+        for seed in range(3):
+            rows[f"{objective}-{value:g}-s{seed}"] = {
+                "objective": objective,
+                "value": value,
+                "seed": seed,
+                "epochs": 30,
+                "mig": mig + 0.01 * seed,
+                "factor_vae": 0.7 + 0.01 * seed,
+                "recon": 40.0 + seed,
+                "kl": 20.0,
+                "active_latents": 5,
+            }
+    return rows
+
+
+def test_the_study_grid_is_the_scripts_and_its_table_reads_back(tmp_path):
+    from vae.study import GRID, SEEDS, medians, read_scores, study_runs
+
+    runs = study_runs()
+    assert len(runs) == len(GRID) * 2 * len(SEEDS) == 24
+    assert runs["factor-vae-40-s2"].factor_gamma == 40 and runs["factor-vae-40-s2"].seed == 2
+    assert read_scores(tmp_path) == []
+    (tmp_path / "scores.json").write_text(json.dumps(_study_rows()))
+    rows = read_scores(tmp_path)
+    assert medians(rows)[("factor-vae", 20.0)] == {"mig": 0.51, "factor_vae": 0.71, "recon": 41.0, "seeds": 3}
+
+
+_ROW = {"value": 1, "seed": 0, "epochs": 1, "factor_vae": 0.2, "recon": 1, "kl": 1, "active_latents": 1}
+
+
+@pytest.mark.parametrize(
+    "crafted, reason",
+    [
+        ("{", "cannot be read"),
+        ("[1, 2]", "expected a mapping"),
+        ('{"a": {"objective": "gan"}}', "a: KeyError"),
+        (json.dumps({"a": {**_ROW, "objective": "gan", "mig": 0.1}}), "objective 'gan' is not one of"),
+        (json.dumps({"a": {**_ROW, "objective": "beta-vae", "mig": 7}}), "scores must lie in [0, 1]"),
+    ],
+)
+def test_a_crafted_score_table_is_one_line_on_the_page(crafted, reason, shapes_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP, open_page
+    from vae.study import StudyError, read_scores
+
+    (shapes_dir / "study").mkdir()
+    (shapes_dir / "study" / "scores.json").write_text(crafted)
+    with pytest.raises(StudyError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        read_scores(shapes_dir / "study")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(shapes_dir))
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "pages/disentanglement.py", "shapes-b4")
+    assert not at.exception, at.exception
+    assert any(reason in w.value for w in at.warning)
+
+
+def test_the_disentanglement_page_shows_the_study_spread_and_trade_off(shapes_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP, open_page
+
+    (shapes_dir / "study").mkdir()
+    (shapes_dir / "study" / "scores.json").write_text(json.dumps(_study_rows()))
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(shapes_dir))
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "pages/disentanglement.py", "shapes-b4")
+    assert not at.exception, at.exception
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    spread = charts[-2]
+    dots = [t for t in spread["data"] if len(t["x"]) == 3]  # one trace of 3 seeds per (objective, strength, score)
+    assert len(dots) == 4 and {t["x"][0] for t in dots} == {"β=8", "FactorVAE γ=20"}
+    assert "FactorVAE γ=20, MIG 0.51 and FactorVAE score 0.71 over 3 seeds" in " ".join(c.value for c in at.caption)
+    assert len(charts[-1]["data"]) == 2  # the trade-off: one series per objective

@@ -84,7 +84,11 @@ def _objective_fields(start: VAEConfig) -> dict[str, object]:
     }
     return values | {
         name: column.number_input(
-            _label(name), *bounds(name), getattr(start, name), step=steps.get(name, 1), help=_tip(name)
+            _label(name),
+            *bounds(name),
+            getattr(start, name),
+            step=steps.get(name, type(getattr(start, name))(1)),  # Streamlit wants one numeric type
+            help=_tip(name),
         )
         for name, column in columns.items()
     }

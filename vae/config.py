@@ -20,6 +20,15 @@ PRECISIONS = ("auto", "fp32", "bf16")
 OBJECTIVES = ("beta-vae", "annealed-vae", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii")
 # The objectives that weigh the KL by β; the others weigh it by 1 (β-TCVAE's β weighs its TC term).
 KL_WEIGHTED = ("beta-vae",)
+OBJECTIVE_NAMES = {
+    "beta-vae": "β-VAE",
+    "annealed-vae": "AnnealedVAE",
+    "beta-tcvae": "β-TCVAE",
+    "factor-vae": "FactorVAE",
+    "dip-vae-i": "DIP-VAE-I",
+    "dip-vae-ii": "DIP-VAE-II",
+}
+STRENGTH_SYMBOLS = {"beta": "β", "capacity": "C", "factor_gamma": "γ", "dip_lambda_od": "λ"}
 # Each objective's strength: the field a sweep or a study varies (Locatello et al. 2019's one hyperparameter).
 STRENGTH = {
     "beta-vae": "beta",
@@ -236,14 +245,13 @@ class VAEConfig:
     @property
     def objective_label(self) -> str:
         """The objective and its strength in a few characters: ``β=4``, ``β-TCVAE β=6``, ``FactorVAE γ=20`` …"""
-        return {
-            "beta-vae": f"β={self.beta:g}",
-            "annealed-vae": f"AnnealedVAE C={self.capacity:g}",
-            "beta-tcvae": f"β-TCVAE β={self.beta:g}",
-            "factor-vae": f"FactorVAE γ={self.factor_gamma:g}",
-            "dip-vae-i": f"DIP-VAE-I λ={self.dip_lambda_od:g}",
-            "dip-vae-ii": f"DIP-VAE-II λ={self.dip_lambda_od:g}",
-        }[self.objective]
+        return strength_label(self.objective, getattr(self, STRENGTH[self.objective]))
+
+
+def strength_label(objective: str, value: float) -> str:
+    """``objective`` at strength ``value`` in a few characters; a β-VAE is named by its β alone, as ever."""
+    strength = f"{STRENGTH_SYMBOLS[STRENGTH[objective]]}={value:g}"
+    return strength if objective == "beta-vae" else f"{OBJECTIVE_NAMES[objective]} {strength}"
 
 
 def from_dict(values: dict[str, Any]) -> VAEConfig:
