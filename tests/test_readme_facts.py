@@ -16,7 +16,7 @@ def test_the_papers_row_is_the_one_the_code_holds_the_run_against():
 
 def test_the_sweep_naming_rule_is_the_one_the_sweep_uses():
     assert f"named `{NAME_RULE}`" in README
-    assert NAME_RULE == "PREFIX-d{d}-b{β}"
+    assert NAME_RULE == "PREFIX-d{d}-b{value}[-s{seed}]"
 
 
 def test_the_live_views_cadences_are_the_ones_the_pages_run_at():

@@ -245,6 +245,17 @@ def _forward(
     return terms, objective, extra, z.float()
 
 
+def _optimise(model: VAE, state: TrainState, objective: torch.Tensor, z: torch.Tensor) -> None:
+    """One step of Adam on ``objective``; a FactorVAE's discriminator then learns from the same codes ``z`` ``[B, D]``."""
+    state.optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    state.optimizer.step()
+    if state.critic is not None:
+        state.critic.zero_grad(set_to_none=True)
+        critic_loss(model.critic, z, state.noise).backward()
+        state.critic.step()
+
+
 def train(
     model: VAE,
     config: VAEConfig,
@@ -300,13 +311,7 @@ def train(
                 model.load_state_dict(last_good)
                 yield _diverged(f"the loss became {loss} at epoch {epoch}, step {step}", completed)
                 return
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            if state.critic is not None:  # FactorVAE: the discriminator learns after the VAE, on the same codes
-                state.critic.zero_grad(set_to_none=True)
-                critic_loss(model.critic, z, state.noise).backward()
-                state.critic.step()
+            _optimise(model, state, objective, z)
             sums += torch.tensor([recon, kl, regularizer], dtype=torch.float64) * len(batch)
             seen += len(batch)
             state.epoch_step, state.epoch_sums, state.epoch_seen = step, tuple(sums.tolist()), seen
