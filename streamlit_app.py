@@ -26,9 +26,7 @@ navigation = st.navigation(
     }
 )
 with warmup.drawing():
-    # A training outlives its tab, and a run belongs to its browser: keep this tab's tokens in the URL on every page.
-    state.session_job()
-    state.session_batch()
-    state.session_owner()
+    # A run belongs to its browser: its owner token lives in a cookie, never in a link (ui.state).
+    state.keep_visitor_cookie()
     navigation.run()
 warmup.start()  # once per process, once the first page is drawn: that one never waits for it

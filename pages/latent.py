@@ -1,8 +1,5 @@
 """Latent space: the encoded test set, directly in 2-D or through t-SNE / PCA; click a point to see it."""
 
-from pathlib import Path
-
-import numpy as np
 import streamlit as st
 import torch
 
@@ -21,25 +18,6 @@ mu, labels = loaders.latents_of(info)
 n_total = len(mu)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, _mu: np.ndarray, data: str):
-    """``[n, 2]``, cached per run file, method, point count and perplexity, in memory and on disk beside the run
-    (a restarted server does not run t-SNE again; the shipped runs ship the default); ``_mu`` is not hashed."""
-    return precompute.embedding_view(Path(path), _mu, method, n, perplexity, data)
-
-
-def plane(run_info, latents: np.ndarray, n: int, method: str, perplexity: float) -> tuple[np.ndarray, str]:
-    """The first ``n`` test latents of ``run_info`` in 2-D, and the axis name: μ itself for d = 2."""
-    if run_info.config.latent_dim == 2:
-        return latents[:n], "z"
-    dim = run_info.config.latent_dim
-    name = EMBEDDING_NAMES[method]
-    with st.spinner(f"Running {name} on {n} points of dimension {dim}…", show_time=True):
-        path = run_info.path
-        mtime_ns = path.stat().st_mtime_ns
-        return embedding(str(path), mtime_ns, method, n, float(perplexity), latents, data.name), name
-
-
 d = info.config.latent_dim
 other = picker.compare_with(info)
 other_d = other.config.latent_dim if other is not None else 2
@@ -48,7 +26,7 @@ if d == 2 and other_d == 2:
     n = st.slider("Points", 100, n_total, min(n_total, 5000), step=100)
     method, perplexity = "direct", 0.0
 else:
-    left, middle, right = st.columns(3)
+    left, middle = st.columns([1, 2])
     method = left.radio(
         "Projection",
         EMBEDDING_METHODS,
@@ -56,28 +34,34 @@ else:
         horizontal=True,
         help="For runs with d > 2; a 2-D run is always drawn as it is.",
     )
-    n = middle.slider(
-        "Points",
-        200,
-        n_total,
-        min(n_total, precompute.DEFAULT_POINTS),
-        step=100,
-        help="t-SNE on the whole test set takes a while on a small CPU.",
-    )
-    perplexity = right.slider("Perplexity", 5, 100, precompute.DEFAULT_PERPLEXITY, disabled=method != "tsne")
+    # A form: t-SNE runs once on "Redraw", not for every value a slider passes through on its way.
+    with middle, st.form("projection", border=False, enter_to_submit=False):
+        inner_left, inner_right = st.columns(2)
+        n = inner_left.slider(
+            "Points",
+            200,
+            n_total,
+            min(n_total, precompute.DEFAULT_POINTS),
+            step=100,
+            help="t-SNE on the whole test set takes a while on a small CPU.",
+        )
+        perplexity = inner_right.slider(
+            "Perplexity", 5, 100, precompute.DEFAULT_PERPLEXITY, disabled=method != "tsne", help="t-SNE only"
+        )
+        st.form_submit_button("Redraw", icon=":material/refresh:")
     over_budget = tsne_over_budget(n) if method == "tsne" else ""
     if over_budget:
         n = setting("VAE_MAX_TSNE_POINTS")
         st.info(f"{over_budget}, so the first {n:,} points are shown; PCA draws them all.", icon=":material/speed:")
 
 labels, class_names, legend = factors.colouring(data, labels)
-points, axis = plane(info, mu, n, method, perplexity)
+points, axis = loaders.plane(info, mu, n, method, perplexity, data.name)
 fig = figures.latent_scatter(points, labels[:n], class_names, axis, legend)
 if other is None:
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
 else:
     # Side by side: the same n test digits, each run in its own plane.
-    other_points, other_axis = plane(other, loaders.latents_of(other)[0], n, method, perplexity)
+    other_points, other_axis = loaders.plane(other, loaders.latents_of(other)[0], n, method, perplexity, data.name)
     mine_col, other_col = st.columns(2)
     with mine_col:
         st.markdown(f"**{info.name}** · {info.config.label}")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui import curves, figures, loaders, routing, run_files, state
 from vae.checkpoints import CheckpointError
+from vae.config import RECON_UNITS
 from vae.history import StepHistory
 from vae.runfile import MAX_CHECKPOINT_BYTES
 from vae.schema import RunStatus
@@ -21,7 +22,8 @@ def rate_distortion() -> None:
     """Every likelihood run on the R–D plane; while this tab's sweep trains, it fills in as runs land."""
     st.subheader("Rate–distortion plane")
     st.caption(
-        "Each run is a point: rate R = test KL, distortion D = test reconstruction, both in nats. Dashed lines are "
+        "Each Bernoulli (bce) run is a point: rate R = test KL, distortion D = test reconstruction, both in nats per "
+        "image (MSE runs are left out: their distortion is a squared error, not nats). Dashed lines are "
         "iso-ELBO, R + D = constant: moving along one trades rate for distortion at the same ELBO. A β sweep traces "
         "the curve of Alemi et al. 2018, *Fixing a Broken ELBO*: small β buys low distortion with high rate."
     )
@@ -50,7 +52,7 @@ def rate_distortion() -> None:
 
 def draw_curves(names: list[str], per_step: bool) -> None:
     """The loss curves of the chosen runs; a run that cannot be drawn says so, and the others are drawn."""
-    series = []
+    series, units = [], set()
     for i, name in enumerate(names):
         try:
             run = loaders.load(by_name[name])
@@ -58,6 +60,7 @@ def draw_curves(names: list[str], per_step: bool) -> None:
             st.warning(f"{name} cannot be drawn: {exc}", icon=":material/warning:")
             continue
         color = figures.PALETTE[i % len(figures.PALETTE)]
+        units.add(RECON_UNITS[run.config.likelihood])
         steps = StepHistory.from_history(run.history) if per_step else None
         if steps:
             series.append(curves.step_series(steps, f"{name} per step", color))
@@ -66,7 +69,9 @@ def draw_curves(names: list[str], per_step: bool) -> None:
         else:
             st.caption(f"**{name}** was imported: it has no training history, only its test metrics below.")
     if series:
-        st.plotly_chart(curves.loss_figure(series), key="run_curves")
+        st.plotly_chart(curves.loss_figure(series, units=tuple(units)), key="run_curves")
+        if len(units) > 1:
+            st.caption("These runs' reconstructions are in different units (nats and squared error): compare KL only.")
 
 
 st.title("Runs & loss curves")

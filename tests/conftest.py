@@ -250,6 +250,14 @@ def session(token: str | None, page: str | None = None):
     return open_page(at, page) if page else at
 
 
+def browser_cookie(monkeypatch, token: str | None) -> None:
+    """Every AppTest session from now on is a tab of a browser whose owner cookie holds ``token`` (None: no cookie).
+    AppTest cannot send cookies, so the one function that reads it answers for the browser."""
+    from ui import state
+
+    monkeypatch.setattr(state, "visitor_cookie", lambda: token)
+
+
 def buttons(at, label: str) -> list:
     return [b for b in at.button if b.label == label]
 

@@ -58,7 +58,7 @@ def test_train_then_explore_the_new_model(page, server):
     # The conv model takes a few seconds on mnist-5k: long enough to watch the curves move.
     page.get_by_role("combobox", name="Architecture", exact=True).click()
     page.get_by_role("option", name="conv").click()
-    page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    page.get_by_role("button", name="Start training").click()
 
     progress = page.get_by_test_id("stProgress")
     progress.wait_for(timeout=30_000)
@@ -110,3 +110,26 @@ def test_train_then_explore_the_new_model(page, server):
         goto(page, title, heading)
         _no_errors(page)
         _shot(page, title.split()[0].lower())
+
+
+def test_an_uncaught_error_shows_a_stranger_no_traceback_and_no_path(tmp_path):
+    """The shipped .streamlit/config.toml, on a script that fails: the visitor sees that it failed, never where."""
+    from tests.browser_support import free_port, start_server
+
+    shutil.copytree(ROOT / ".streamlit", tmp_path / ".streamlit")
+    secret = str(tmp_path / "server-side" / "path.py")
+    (tmp_path / "streamlit_app.py").write_text(
+        f"import streamlit as st\nst.write('drawn')\nraise ValueError({secret!r})\n"
+    )
+    port = free_port()
+    process = start_server({}, port, root=tmp_path)
+    try:
+        with chromium_page() as page:
+            page.goto(f"http://127.0.0.1:{port}")
+            page.get_by_test_id("stException").wait_for(timeout=60_000)
+            shown = page.get_by_test_id("stMain").inner_text()
+            assert "drawn" in shown and "This app has encountered an error" in shown
+            for leak in (secret, "Traceback", "ValueError", str(ROOT), str(tmp_path)):
+                assert leak not in shown, leak
+    finally:
+        process.kill()

@@ -37,7 +37,7 @@ def test_burdas_setup_from_a_link_trains_and_the_shipped_run_meets_the_paper(tmp
         expect(form.get_by_role("combobox", name="MLP activation")).to_have_value("tanh", timeout=30_000)
         expect(form.get_by_role("combobox", name="Learning-rate schedule")).to_have_value("burda", timeout=30_000)
         form.get_by_label("Run name", exact=True).fill("burda-tiny")
-        page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+        page.get_by_role("button", name="Start training").click()
         page.get_by_text("Finished and saved").wait_for(timeout=180_000)
         settle(page)
         assert page.locator(ERRORS).count() == 0, page.locator(ERRORS).all_inner_texts()

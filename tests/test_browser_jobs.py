@@ -92,18 +92,24 @@ def _start_training(page, url: str, name: str) -> None:
     page.goto(url + LONG_RUN)
     _routed(page, "Train a VAE")
     page.get_by_label("Run name", exact=True).fill(name)
-    page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    page.get_by_role("button", name="Start training").click()
     page.get_by_text(f"Your training: {name}").wait_for(timeout=30_000)
     # Any epoch: on a fast machine the first one can be over before the live view's first redraw.
-    page.get_by_text(re.compile(r"epoch \d+/40, step")).first.wait_for(timeout=60_000)
+    _shown(page, re.compile(r"epoch \d+/40, step"), timeout=60_000)
+
+
+def _cookie(page) -> str:
+    """The browser's owner cookie (``ui.state.VISITOR_COOKIE``); "" when it has none."""
+    return next((c["value"] for c in page.context.cookies() if c["name"] == "vae_lab_visitor"), "")
 
 
 def test_a_training_outlives_its_tab_and_only_its_owner_can_stop_it(serve, browser, runs):
     url, _ = serve()
     owner = _page(browser)
     _start_training(owner, url, "kept")
-    assert "job=" in owner.url, "the job token is not in the URL"
-    link = owner.url
+    token = _cookie(owner)
+    assert len(token) >= 16, "the browser was given no owner cookie"
+    assert token not in owner.url and "job=" not in owner.url and "owner=" not in owner.url
 
     owner.reload()
     owner.get_by_text("Your training: kept").wait_for(timeout=30_000)
@@ -112,29 +118,47 @@ def test_a_training_outlives_its_tab_and_only_its_owner_can_stop_it(serve, brows
     assert owner.get_by_role("button", name="Stop").count() == 1
     _no_errors(owner)
 
+    tab = owner.context.new_page()  # a new tab of the same browser, at the plain address: the same visitor
+    tab.goto(url + "/train")
+    tab.get_by_text("Your training: kept").wait_for(timeout=30_000)
+    tab.get_by_role("button", name="Stop").wait_for()
+    tab.close()
+
     stranger = _page(browser)  # another browser context: another user
-    stranger.goto(url + "/train")
+    stranger.goto(owner.url)  # the owner's whole address bar, as a shared link: settings only
     _routed(stranger, "Train a VAE")
     table = stranger.get_by_test_id("stDataFrame").filter(has_text="kept")
     table.wait_for(timeout=30_000)
     drawn(stranger)  # every element on screen: an absent Stop button is not one still loading
     assert stranger.get_by_text("Your training").count() == 0
     assert stranger.get_by_role("button", name="Stop").count() == 0
-    # The stranger's form is free: one training per session, not per server.
-    assert stranger.get_by_test_id("stFormSubmitButton").get_by_role("button").is_enabled()
-    stranger.goto(url + "/train?job=not-a-real-token")
-    stranger.get_by_text("That training link is unknown or has expired").wait_for(timeout=30_000)
-    assert stranger.get_by_role("button", name="Stop").count() == 0
+    # The stranger's form is free: one training per visitor, not per server.
+    assert stranger.get_by_role("button", name="Start training").is_enabled()
+    assert _cookie(stranger) == ""
 
     owner.get_by_role("button", name="Stop").click()
     owner.get_by_text("Stopped:").wait_for(timeout=60_000)
     settle(owner)
     assert (runs / "kept.pt").exists()
 
-    again = _page(browser)  # a copied link is the owner's handle too
-    again.goto(link)
-    again.get_by_text("Your training: kept").wait_for(timeout=30_000)
-    again.get_by_text("Stopped:").wait_for()
+
+def test_the_settings_link_opens_the_same_form_for_someone_else(serve, browser):
+    url, _ = serve()
+    teacher = _page(browser)
+    teacher.goto(url + "/train")
+    _routed(teacher, "Train a VAE")
+    form = teacher.get_by_test_id("stForm")
+    form.get_by_label("Epochs", exact=True).fill("7")
+    form.get_by_role("button", name="Link to these settings").click()
+    code = teacher.get_by_test_id("stCode")
+    code.wait_for(timeout=30_000)
+    link = code.inner_text().strip()
+    assert link == teacher.url and link.startswith(url + "/train?") and "epochs=7" in link, (link, teacher.url)
+    assert teacher.get_by_text("Your training").count() == 0  # the link started nothing
+    student = _page(browser)
+    student.goto(link)
+    _routed(student, "Train a VAE")
+    sync_api.expect(student.get_by_label("Epochs", exact=True)).to_have_value("7", timeout=30_000)
 
 
 def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser, runs):
@@ -142,7 +166,6 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     page = _page(browser)
     _start_training(page, url, "victim")
     page.get_by_test_id("stMetric").filter(has_text="Epoch").first.wait_for(timeout=120_000)  # one epoch saved
-    owner = page.url.split("owner=")[1].split("&")[0]  # the browser's own link carries its owner token
     server.send_signal(signal.SIGKILL)
     server.wait(timeout=20)
     # The kernel ends the training process with its server (PR_SET_PDEATHSIG); on a loaded core that can take
@@ -155,8 +178,8 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
         time.sleep(0.2)
 
     url, _ = serve()
-    page = _page(browser)
-    page.goto(url + f"/runs?owner={owner}")
+    page = page.context.new_page()  # the same browser: its cookie makes the run its own
+    page.goto(url + "/runs")
     _routed(page, "Runs & loss curves")
     page.get_by_text("Interrupted: victim").wait_for()
     picker = page.get_by_role("combobox", name="Run", exact=True)
@@ -191,7 +214,7 @@ def test_a_sweep_lands_on_the_rate_distortion_plane(serve, browser, runs):
     page.get_by_role("button", name="Start the sweep").click()
     page.get_by_text("Your sweep: 5 of 5 runs finished").wait_for(timeout=120_000)
     settle(page)
-    assert "batch=" in page.url
+    assert "batch=" not in page.url and _cookie(page)  # the sweep is found by the browser's cookie
     page.get_by_role("link", name="See the sweep on the rate–distortion plane").click()
     page.get_by_text("Your sweep, ringed in red and joined in β order: 5 of 5 runs on the plane").wait_for()
     settle(page)
@@ -216,9 +239,9 @@ def test_runs_belong_to_the_browser_that_made_them_after_the_job_has_expired_too
     alice.goto(url + "/train?arch=mlp&latent_dim=2&epochs=1&dataset=mnist-5k")
     _routed(alice, "Train a VAE")
     alice.get_by_label("Run name", exact=True).fill("alices")
-    alice.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    alice.get_by_role("button", name="Start training").click()
     alice.get_by_text("Finished and saved").wait_for(timeout=120_000)
-    assert "owner=" in alice.url
+    assert _cookie(alice) and "owner=" not in alice.url
     alice.get_by_test_id("stSidebarNav").get_by_text("Runs & loss curves", exact=True).click()
     alice.get_by_role("heading", name="Runs & loss curves").first.wait_for()
     settle(alice)
@@ -239,7 +262,7 @@ def test_runs_belong_to_the_browser_that_made_them_after_the_job_has_expired_too
         assert bob.get_by_role("button", name=f"Continue {name} as a new run").count() == 1
         _no_errors(bob)
 
-    alice.reload()  # a new session: the owner token in the URL brings her runs back to her
+    alice.reload()  # a new session: her browser's cookie brings her runs back to her
     alice.get_by_role("heading", name="Runs & loss curves").first.wait_for()
     settle(alice)
     _pick_run(alice, "alices")
@@ -292,3 +315,27 @@ def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, brows
     status = {i.name: i.status for i in list_runs(runs) if i.name.startswith("onray-")}
     assert status and set(status.values()) <= {"stopped", "completed"}, status
     assert "stopped" in status.values()
+
+
+def test_enter_in_a_form_field_starts_nothing(serve, browser, runs):
+    """A teacher types a value and presses Enter: the forms start only on their button (issue #40)."""
+    url, _ = serve()
+    page = _page(browser)
+    page.goto(url + "/train?latent_dim=2&epochs=1")
+    _routed(page, "Train a VAE")
+    form = page.get_by_test_id("stForm").first
+    for label, value in (("Epochs", "10"), ("Run name", "entered"), ("Seed", "3"), ("Learning rate", "0.002")):
+        field = form.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        settle(page)
+    page.get_by_text("β sweep: several runs as one batch").click()
+    prefix = page.get_by_label("Name prefix", exact=True)
+    prefix.fill("entered-sweep")
+    prefix.press("Enter")
+    settle(page)
+    time.sleep(2)  # a training would have been admitted by now; it is not
+    drawn(page)
+    assert page.get_by_text("Your training").count() == 0 and page.get_by_text("Your sweep").count() == 0
+    assert sorted(p.name for p in runs.glob("*.pt")) == ["mlp-d2-b1.pt"]
+    _no_errors(page)

@@ -228,13 +228,13 @@ def test_a_link_that_books_the_server_for_a_week_is_refused_in_one_line(run_dir,
     errors = [e.value for e in at.error]
     expected = (
         "Cannot start training: 5,000 epochs of mnist-5k at batch 1 (20,000,000 optimizer steps) is over "
-        "this server's limit of 100,000 steps (setting VAE_MAX_TRAINING_STEPS)"
+        "this server's limit of 250,000 steps (setting VAE_MAX_TRAINING_STEPS)"
     )
     assert errors == [expected]
     assert snapshot(run_dir) == before and not leftovers(run_dir)
 
 
-def test_the_queue_and_one_training_per_browser(tmp_path, monkeypatch):
+def test_the_queue_and_one_training_per_visitor(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(1))
     monkeypatch.setenv("VAE_MAX_QUEUED_TRAININGS", "1")
     registry = JobRegistry()
@@ -242,7 +242,7 @@ def test_the_queue_and_one_training_per_browser(tmp_path, monkeypatch):
     mine = owner_hash(TOKEN_A)
     running = jobs.TrainingJob(config, "running", tmp_path, owner=mine)
     registry.submit(running)
-    with pytest.raises(LimitError, match="one training per browser: yours, running, is still"):
+    with pytest.raises(LimitError, match="one training per visitor: yours, running, is still"):
         registry.submit(jobs.TrainingJob(config, "second", tmp_path, owner=mine))
     wait_until(lambda: running.snapshot().status == "running", "the first job took the only slot")
     registry.submit(jobs.TrainingJob(config, "queued", tmp_path, owner=owner_hash(TOKEN_B)))

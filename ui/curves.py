@@ -11,16 +11,21 @@ from vae.folder import RunInfo
 from vae.history import StepHistory
 
 
-def loss_figure(series: list[dict], title: str = "") -> go.Figure:
+def loss_figure(series: list[dict], title: str = "", units: tuple[str, ...] = ("nats",)) -> go.Figure:
     """Panels for reconstruction, KL and total on their own axes (the terms differ by orders of magnitude),
     plus the β or C in effect when any series carries a schedule.
 
     Each series is ``{"name", "x", "recon", "kl", "loss", "dash", "color"}`` with optional ``"beta"``,
     ``"capacity"`` and ``"regularizer"`` lists; a key set to None is not drawn. The objective's own term (TC for
-    β-TCVAE and FactorVAE, DIP-VAE's penalty) gets a panel when any series has one.
+    β-TCVAE and FactorVAE, DIP-VAE's penalty) gets a panel when any series has one. ``units``: what the runs'
+    reconstructions are measured in (``vae.config.RECON_UNITS``), each per image.
     """
     panels = ["recon", "kl", "loss"]
-    titles = ["Reconstruction (nats)", "KL (nats)", "Total: recon + β·KL"]
+    titles = [
+        f"Reconstruction ({' or '.join(sorted(set(units)))} per image)",
+        "KL (nats per image)",
+        "Total: recon + β·KL",
+    ]
     if any(any(s.get("regularizer") or []) for s in series):
         panels.append("regularizer")
         titles.append("Objective's term: TC or DIP penalty")

@@ -9,10 +9,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.loaders import load
-from ui.state import runs
+from ui.state import heavy_work, runs
 from vae.data import Dataset
 from vae.data_files import GENERATED_DATASET
 from vae.folder import RunInfo
+from vae.limits import LimitError
 from vae.schema import DISENTANGLEMENT
 from vae.shapes import FACTORS
 
@@ -38,17 +39,23 @@ def _measured(path: str, mtime_ns: int, _info: RunInfo) -> dict[str, Any]:
     """Keyed by the file's path and version; ``_info`` (not hashed) is that file's run."""
     from vae.disentanglement import evaluate_run  # the metrics are needed only here
 
-    return evaluate_run(load(_info).model)
+    with heavy_work().slot(f"Scoring {_info.name}"):
+        return evaluate_run(load(_info).model)
 
 
 def scores(info: RunInfo) -> dict[str, Any]:
     """The run's stored disentanglement scores; a run without them is measured here once per file version, with
-    the same seed as ``python -m vae eval --disentanglement``, and nothing is written to the file."""
+    the same seed as ``python -m vae eval --disentanglement``, and nothing is written to the file. A measurement
+    waits its turn among the server's heavy computations; past the wait, one line and the page stops."""
     stored = info.final.get(DISENTANGLEMENT)
     if stored:
         return stored
     with st.spinner(f"Measuring MIG and the FactorVAE score of {info.name}…", show_time=True):
-        return _measured(str(info.path), info.path.stat().st_mtime_ns, info)
+        try:
+            return _measured(str(info.path), info.path.stat().st_mtime_ns, info)
+        except LimitError as exc:
+            st.error(str(exc), icon=":material/hourglass_top:")
+            st.stop()
 
 
 def captured(mi: np.ndarray, entropy: np.ndarray) -> list[int]:

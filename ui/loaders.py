@@ -6,18 +6,21 @@ This is where torch comes in: ``ui.state`` and Home's first screen do without it
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
+from ui.state import heavy_work
 from vae import precompute
-from vae.analysis import pca_fit, pca_project
+from vae.analysis import EMBEDDING_NAMES, pca_fit, pca_project
 from vae.checkpoints import CheckpointError, Run, load_run
 from vae.data import Dataset, load_dataset
 from vae.folder import RunInfo
 from vae.likelihood import latent_diagnostics
+from vae.limits import LimitError
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
@@ -93,3 +96,31 @@ def kl_and_activity(info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
     """KL per latent dimension ``[D]`` (nats) and whether each is active ``[D]``, on the run's test split."""
     diag = diagnostics_of(info)
     return np.array(diag["kl_per_dim"]), np.array(diag["active"])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _embedding(path: str, mtime_ns: int, method: str, n: int, perplexity: float, _mu: np.ndarray, data: str):
+    """``[n, 2]``, cached per run file, method, point count and perplexity, in memory and on disk beside the run
+    (a restarted server does not run t-SNE again; the shipped runs ship the default); ``_mu`` is not hashed.
+    A t-SNE waits its turn among the server's heavy computations (``state.heavy_work``)."""
+    slot = (lambda: heavy_work().slot("t-SNE")) if method == "tsne" else nullcontext
+    return precompute.embedding_view(Path(path), _mu, method, n, perplexity, data, slot)
+
+
+def plane(
+    run_info: RunInfo, latents: np.ndarray, n: int, method: str, perplexity: float, data_name: str
+) -> tuple[np.ndarray, str]:
+    """The first ``n`` test latents ``[N, D]`` of ``run_info`` in 2-D ``[n, 2]``, and the axis name: μ itself for
+    d = 2. Past the server's wait for a heavy-computation slot, one line and the page stops."""
+    if run_info.config.latent_dim == 2:
+        return latents[:n], "z"
+    dim = run_info.config.latent_dim
+    name = EMBEDDING_NAMES[method]
+    with st.spinner(f"Running {name} on {n} points of dimension {dim}…", show_time=True):
+        path = run_info.path
+        mtime_ns = path.stat().st_mtime_ns
+        try:
+            return _embedding(str(path), mtime_ns, method, n, float(perplexity), latents, data_name), name
+        except LimitError as exc:
+            st.error(str(exc), icon=":material/hourglass_top:")
+            st.stop()

@@ -15,12 +15,12 @@ import streamlit as st
 from ui import state, widgets
 from ui.training import admit
 from vae.checkpoints import CheckpointError, import_run, load_run
-from vae.config import bounds, field_spec
+from vae.config import RECON_UNITS, bounds, field_spec
 from vae.data_files import default_dataset
 from vae.folder import RunInfo, delete_run
 from vae.importers import import_foreign, read_state_dict, recognise
 from vae.jobs import TrainingJob
-from vae.limits import LimitError, check_upload
+from vae.limits import LimitError, check_disk, check_upload
 from vae.names import Placement
 from vae.runfile import UPLOAD, check_size
 from vae.runs import continue_config
@@ -43,7 +43,7 @@ def continue_run(info: RunInfo) -> None:
     if not st.button(label, icon=":material/resume:"):
         return
     if state.session_busy():
-        st.error("One training per session: yours is still running (see Train).", icon=":material/error:")
+        st.error("One training per visitor: yours is still running (see Train).", icon=":material/error:")
         return
 
     def job() -> TrainingJob:
@@ -90,6 +90,7 @@ def upload_section(upload) -> None:
     stem = Path(upload.name).stem[:64] or "uploaded"
     try:
         check_upload(state.uploaded_sizes(), len(data))
+        check_disk(state.checkpoint_dir(), len(data) / 2**20)
         check_size(upload.name, len(data))
         state_dict = read_state_dict(data)
         foreign = recognise(state_dict, "the uploaded file") if state_dict is not None else None
@@ -162,7 +163,9 @@ def metrics_table(available: list[RunInfo]) -> None:
                 "beta": c.beta,
                 "epochs": info.final["epochs"],
                 "status": info.status,
-                "test recon": round(test["recon"], 3),
+                # Nats and squared errors are different quantities: each has its own column, never one mixed column.
+                **{f"test recon ({unit})": None for unit in RECON_UNITS.values()},
+                f"test recon ({RECON_UNITS[c.likelihood]})": round(test["recon"], 3),
                 "test KL": round(test["kl"], 3),
                 "test loss": round(test["loss"], 3),
                 # Disentanglement, for runs on data with known factors that have it stored (eval --disentanglement).

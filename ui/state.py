@@ -1,5 +1,5 @@
-"""Session state shared by the pages: the run list, the current run, and this tab's tokens (its training, its
-sweep, its owner), kept in the URL.
+"""Session state shared by the pages: the run list, the current run, and the visitor: its owner token, kept in a
+cookie of the browser, and its training and sweep, found on the server by that token. A link carries settings only.
 
 Light on purpose: it imports no torch, so that the router and Home's first screen are drawn on a cold server
 while torch loads (``ui.loaders`` holds the models and what is computed from them). The job registry is
@@ -16,6 +16,7 @@ import streamlit as st
 
 from vae.config import VAEConfig, apply_valid
 from vae.folder import RunInfo, clean_stale_tmp, list_runs
+from vae.limits import HeavyWork
 from vae.names import new_owner_token, owner_hash
 from vae.runfile import UPLOAD
 from vae.settings import default_checkpoint_dir
@@ -27,9 +28,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT_RUN_KEY = "current_run"
 JOB_TOKEN_KEY = "training_job_token"
-STALE_LINK_KEY = "stale_job_link"
 DELETED_KEY = "run_just_deleted"  # said once on the Runs page after the rerun that a delete causes
-DONE_SEEN_KEY = "job_done_seen"  # the token of this tab's job (or sweep) whose ending the page has taken in
+DONE_SEEN_KEY = "job_done_seen"  # the token of this visitor's job (or sweep) whose ending the page has taken in
 LIVE_CURVES_KEY = "live_curves_figure"  # (token, when, figure): the live curves, rebuilt every few seconds
 EXPLORER_START_KEY = "explorer_start"  # the start point the explorer's board was last set from
 EXPLORER_CLICK_KEY = "explorer_last_click"  # the last point clicked on the explorer's plane
@@ -87,9 +87,7 @@ def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAECo
     return config, f"The link's training settings were ignored where they are not valid: {named}. {kept}".strip()
 
 
-# --- Training jobs: they belong to the server; a tab holds only its job's token. ---
-
-JOB_PARAM = "job"
+# --- Training jobs: they belong to the server; a visitor finds its own by its owner token, never by a link. ---
 
 
 @st.cache_resource(show_spinner=False)
@@ -100,56 +98,64 @@ def job_registry() -> JobRegistry:
     return JobRegistry()
 
 
-def _session_token(key: str, param: str, lookup: Callable[[str | None], object]) -> str | None:
-    """This tab's token under ``key``: from session state, else from the URL's ``?param=`` after a reload,
-    a reconnect or a copied link; kept in the URL so that the next reload finds it too. A URL token
-    that ``lookup`` does not know (unknown, or finished longer ago than ``VAE_JOB_RETENTION_S``) is dropped and flagged."""
-    token = st.session_state.get(key)
-    if token is None and param not in st.query_params:
-        return None  # nothing to look up: the registry (and torch) is not needed
-    if not lookup(token):
-        token = st.query_params.get(param)
-        if token is not None and not lookup(token):
-            st.session_state[STALE_LINK_KEY] = True
-            del st.query_params[param]
-            token = None
-    if token is None:
-        st.session_state.pop(key, None)
-        return None
-    st.session_state[key] = token
-    if st.query_params.get(param) != token:
-        st.query_params[param] = token
-    return token
+@st.cache_resource(show_spinner=False)
+def heavy_work() -> HeavyWork:
+    """The process-wide bound on on-demand heavy computations, shared by every session."""
+    return HeavyWork()
+
+
+@st.cache_resource(show_spinner=False)
+def _visitors() -> dict[str, dict[str, str]]:
+    """Process-wide: each visitor's (owner hash's) latest job and sweep tokens, ``{"job": …, "batch": …}``. Light on
+    purpose: a returning visitor's first page reaches the registry (and torch) only when it has a training there."""
+    return {}
+
+
+def _session_token(key: str, kind: str, lookup: Callable[[str], object]) -> str | None:
+    """This visitor's latest token of ``kind`` ("job" or "batch"), else this tab's own under ``key``; None when
+    neither names something the registry still holds (finished longer ago than ``VAE_JOB_RETENTION_S``)."""
+    owner = session_owner()
+    latest = _visitors().get(owner_hash(owner), {}).get(kind) if owner else None
+    for token in (latest, st.session_state.get(key)):
+        if token is not None and lookup(token):
+            st.session_state[key] = token
+            return token
+    st.session_state.pop(key, None)
+    return None
 
 
 def session_job() -> tuple[str, TrainingJob] | None:
-    """This tab's own training job and its token (``?job=``)."""
-    token = _session_token(JOB_TOKEN_KEY, JOB_PARAM, lambda t: job_registry().get(t))
+    """This visitor's training job and its token: the latest it started, from any of its tabs."""
+    token = _session_token(JOB_TOKEN_KEY, "job", lambda t: job_registry().get(t))
     job = job_registry().get(token) if token is not None else None
     return (token, job) if token is not None and job is not None else None
 
 
 BATCH_KEY = "sweep_batch_token"
-BATCH_PARAM = "batch"
 
 
 def session_batch() -> tuple[str, list[TrainingJob]] | None:
-    """This tab's own sweep and its token (``?batch=``)."""
-    token = _session_token(BATCH_KEY, BATCH_PARAM, lambda t: job_registry().batch(t))
+    """This visitor's sweep and its token: the latest it started, from any of its tabs."""
+    token = _session_token(BATCH_KEY, "batch", lambda t: job_registry().batch(t))
     batch = job_registry().batch(token) if token is not None else None
     return (token, batch) if token is not None and batch else None
 
 
+def _remember(kind: str, owner: str, token: str) -> None:
+    if owner:
+        _visitors().setdefault(owner, {})[kind] = token
+
+
 def start_batch(jobs: list[TrainingJob]) -> str:
-    """Queue a sweep's jobs as one batch owned by this tab: its token goes to session state and the URL."""
+    """Queue a sweep's jobs as one batch owned by this visitor, and return its token (kept on the server)."""
     token = job_registry().submit_batch(jobs)
     st.session_state[BATCH_KEY] = token
-    st.query_params[BATCH_PARAM] = token
+    _remember("batch", jobs[0].owner if jobs else "", token)
     return token
 
 
 def session_busy() -> bool:
-    """One training per session: its own job, or its own sweep, is still queued or running."""
+    """One training per visitor: its own job, or its own sweep, is still queued or running."""
     mine, batch = session_job(), session_batch()
     return (mine is not None and not mine[1].snapshot().done) or (
         batch is not None and not all(j.snapshot().done for j in batch[1])
@@ -157,36 +163,62 @@ def session_busy() -> bool:
 
 
 def start_job(job: TrainingJob) -> str:
-    """Submit ``job`` to the registry and make it this tab's own: its token goes to session state and the URL."""
+    """Submit ``job`` to the registry and make it this visitor's own; its token is kept on the server."""
     token = job_registry().submit(job)
     st.session_state[JOB_TOKEN_KEY] = token
-    st.query_params[JOB_PARAM] = token
+    _remember("job", job.owner, token)
     return token
 
 
-# --- Owners: a run made in the app belongs to the browser that made it, for good. ---
+# --- Owners: a run made in the app belongs to the visitor (the browser) that made it, for good. ---
 
 OWNER_KEY = "owner_token"
-OWNER_PARAM = "owner"
+VISITOR_COOKIE = "vae_lab_visitor"
+COOKIE_MAX_AGE_S = 400 * 24 * 3600  # the longest life browsers give a cookie
+# Tokens that links carried before ownership moved to a cookie: dropped from the address, never adopted.
+LINK_TOKENS = ("owner", "job", "batch")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
+def _is_token(value: object) -> bool:
+    return isinstance(value, str) and 16 <= len(value) <= 64 and set(value) <= _TOKEN_CHARS
+
+
+def visitor_cookie() -> str | None:
+    """The owner token in the browser's cookie, as the browser sent it when this session connected."""
+    value = st.context.cookies.get(VISITOR_COOKIE)
+    return value if _is_token(value) else None
+
+
 def session_owner(create: bool = False) -> str | None:
-    """This browser's owner token (``?owner=``): from session state, else from the URL after a reload or
-    on a copied link; with ``create``, a new one when it has none. Kept in the URL on every page."""
+    """This visitor's owner token: this session's, else the browser's cookie (a reload, a new tab); with
+    ``create``, a new one when it has none, given to the browser as a cookie. Never read from or put in a link."""
     token = st.session_state.get(OWNER_KEY)
     if token is None:
-        linked = st.query_params.get(OWNER_PARAM)
-        if linked is not None and 16 <= len(linked) <= 64 and set(linked) <= _TOKEN_CHARS:
-            token = linked
-        elif create:
+        token = visitor_cookie()
+        if token is None and create:
             token = new_owner_token()
-    if token is None:
-        return None
-    st.session_state[OWNER_KEY] = token
-    if st.query_params.get(OWNER_PARAM) != token:
-        st.query_params[OWNER_PARAM] = token
+        if token is not None:
+            st.session_state[OWNER_KEY] = token
+            keep_visitor_cookie()
     return token
+
+
+def keep_visitor_cookie() -> None:
+    """Called by the router on every run: drop tokens that an old link carries, and give the browser this session's
+    owner token as a first-party cookie when it does not hold it yet, so that a reload or another tab of the same
+    browser is the same visitor. The token is ours (``_is_token``): nothing a visitor typed reaches the script."""
+    for param in LINK_TOKENS:
+        if param in st.query_params:
+            del st.query_params[param]
+    token = st.session_state.get(OWNER_KEY)
+    if not _is_token(token) or visitor_cookie() == token:
+        return
+    cookie = f"{VISITOR_COOKIE}={token}; path=/; max-age={COOKIE_MAX_AGE_S}; SameSite=Lax"
+    st.sidebar.html(
+        f"<script>document.cookie = '{cookie}' + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def owner_hash_for_new_run() -> str:

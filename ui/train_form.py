@@ -3,13 +3,15 @@ label, help and limits come from the config (``vae.config``), so the form, the C
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
 import streamlit as st
 
 from ui import state
 from ui.training import launch, where_trainings_run
 from vae import burda
 from vae.checkpoints import load_run
-from vae.config import VAEConfig, bounds, field_spec, flag_text
+from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
 from vae.jobs import TrainingJob, new_jobs
 from vae.names import sanitize_run_name
 from vae.runs import continue_config
@@ -114,9 +116,13 @@ def _mlp_fields(start: VAEConfig) -> dict[str, object]:
     return values
 
 
-def new_training(start: VAEConfig, busy: bool) -> None:
-    """The config form, opened on ``start``; a submitted form starts this tab's training."""
-    with st.expander("New training", expanded=not busy, icon=":material/add_circle:"), st.form("train_form"):
+def new_training(start: VAEConfig, busy: bool, base: VAEConfig) -> None:
+    """The config form, opened on ``start``; a submitted form starts this visitor's training. "Link to these
+    settings" puts the form's settings (those that differ from the page's ``base``) in the address, and no token."""
+    with (
+        st.expander("New training", expanded=not busy, icon=":material/add_circle:"),
+        st.form("train_form", enter_to_submit=False),
+    ):
         values = _basic_fields(start)
         with st.expander("Objective: β-VAE, AnnealedVAE, β-TCVAE, FactorVAE, DIP-VAE; warm-up, free bits"):
             st.caption(
@@ -127,14 +133,33 @@ def new_training(start: VAEConfig, busy: bool) -> None:
         with st.expander("MLP layers and optimiser: Burda et al. 2015's setup"):
             values |= _mlp_fields(start)
         name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
-        submitted = st.form_submit_button("Start training", type="primary", disabled=busy)
+        left, right = st.columns([1, 3])
+        submitted = left.form_submit_button("Start training", type="primary", disabled=busy)
+        linked = right.form_submit_button("Link to these settings", icon=":material/link:")
+    if linked:
+        settings_link(start, values, base)
     if busy:
-        st.caption("One training per session: stop yours, or wait for it to finish, to start another.")
+        st.caption("One training per visitor: stop yours, or wait for it to finish, to start another.")
     elif submitted:  # fields with no form label (device, precision) keep the link's or default values
         owner = state.owner_hash_for_new_run()
         launch(
             lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir(), owner=owner), "start training"
         )
+
+
+def settings_link(start: VAEConfig, values: dict[str, object], base: VAEConfig) -> None:
+    """Put the form's settings in the address and show the link to copy: settings only, never a token."""
+    try:
+        config = start.replace(**values)
+    except ConfigError as exc:
+        st.error(f"No link: {exc}", icon=":material/error:")
+        return
+    settings = {k: flag_text(v) for k, v in config.to_dict().items() if v != getattr(base, k)}
+    st.query_params.from_dict(settings)
+    here = urlsplit(st.context.url or "")
+    link = urlunsplit((here.scheme, here.netloc, here.path, urlencode(settings), ""))
+    st.caption("This link opens the form with these settings (it carries no run, owner or training):")
+    st.code(link, language=None, wrap_lines=True)
 
 
 def continue_run(busy: bool) -> None:
@@ -184,7 +209,7 @@ def continue_run(busy: bool) -> None:
 
 def sweep(start: VAEConfig, busy: bool) -> None:
     """A β sweep (and, optionally, several latent dimensions) started as one batch through the queue."""
-    with st.form("sweep_form"):
+    with st.form("sweep_form", enter_to_submit=False):
         left, middle, right = st.columns(3)
         options = field_spec("dataset")["choices"]
         dataset = left.selectbox("Sweep dataset", options, index=options.index(start.dataset), key="sweep_dataset")

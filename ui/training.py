@@ -20,7 +20,7 @@ from vae.jobs import TrainingJob, max_concurrent
 from vae.names import run_path
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
-from vae.settings import retention_text, threads_per_job
+from vae.settings import threads_per_job
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,6 @@ def where_trainings_run() -> str:
     from vae.ray_cluster import status_line
 
     return f"Trainings run on {status_line(engine)}; each asks for {threads_per_job(max_concurrent())} CPU(s)."
-
-
-def stale_link_notice() -> None:
-    """Say so when the URL's training token was unknown or expired (``state.session_job`` dropped it)."""
-    if st.session_state.pop(state.STALE_LINK_KEY, False):
-        st.warning(
-            f"That training link is unknown or has expired: trainings are listed for {retention_text()} after they "
-            "end. Finished runs are on Runs & loss curves.",
-            icon=":material/link_off:",
-        )
 
 
 def admit(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> TrainingJob | list[TrainingJob] | None:

@@ -15,6 +15,7 @@ from ui.loaders import dataset_of, load
 from ui.picker import select_run
 from ui.state import LIVE_CURVES_KEY
 from vae.checkpoints import CheckpointError, Run
+from vae.config import RECON_UNITS
 from vae.data import Dataset
 from vae.folder import RunInfo
 from vae.jobs import TrainingJob, max_concurrent
@@ -86,7 +87,7 @@ def job_progress(snap: JobSnapshot) -> None:
         last = snap.epochs[-1]
         cols = st.columns(4)
         cols[0].metric("Epoch", f"{last.epoch}/{snap.config.epochs}")
-        cols[1].metric("Test recon", f"{last.test['recon']:.2f}")
+        cols[1].metric(f"Test recon ({RECON_UNITS[snap.config.likelihood]})", f"{last.test['recon']:.2f}")
         cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
         cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
 
@@ -110,7 +111,7 @@ def job_curves(snap: JobSnapshot, token: str) -> None:
     history = [e.to_dict() for e in snap.epochs]
     series += curves.epoch_series(history, "epoch", color="#6f42c1") if history else []
     if series:
-        fig = curves.loss_figure(series)
+        fig = curves.loss_figure(series, units=(RECON_UNITS[snap.config.likelihood],))
         st.session_state[LIVE_CURVES_KEY] = (token, time.monotonic(), fig)
         st.plotly_chart(fig, key="live_curves")
 

@@ -36,6 +36,7 @@ from vae.runfile import (
     FORMAT,
     FORMAT_VERSION,
     check_fits_run,
+    check_size,
     owner_of,
     read_bytes,
     read_payload,
@@ -138,6 +139,9 @@ def _replace_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            # The writer holds itself to the reader's limit: a file no reader would open is never put in place,
+            # and the run's last good save stays.
+            check_size(f"{path.stem} was not saved: its file", f.tell())
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
     except BaseException:

@@ -13,6 +13,9 @@ DATASETS = DATASET_NAMES  # every dataset's facts live in vae.dataset_facts
 ARCHITECTURES = ("mlp", "conv")
 ACTIVATIONS = ("relu", "tanh")
 LIKELIHOODS = ("bce", "mse")
+# What a reconstruction term is measured in, per image: −log p(x|z) in nats for the Bernoulli decoder; the squared
+# error summed over pixels for MSE, which is not a likelihood and must not share an axis with nats.
+RECON_UNITS = {"bce": "nats", "mse": "squared error"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SCHEDULES = ("constant", "cosine", "burda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -203,6 +206,7 @@ class VAEConfig:
             object.__setattr__(self, "objective", "annealed-vae")
         if self.capacity > 0 and self.objective != "annealed-vae":
             raise ConfigError("capacity", f"only annealed-vae uses a capacity; {self.objective} does not")
+        _check_size(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -325,6 +329,20 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return float(number) if kind is float else number
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(name, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+
+
+def _check_size(config: VAEConfig) -> None:
+    """Refuse a model whose run file could not be read back: more than ``MAX_PARAMETERS`` parameters."""
+    from vae.model_size import MAX_PARAMETERS, parameter_count  # it reads this module's config
+
+    count = parameter_count(config)
+    if count > MAX_PARAMETERS:
+        field = "hidden" if config.arch == "mlp" else "latent_dim"
+        raise ConfigError(
+            field,
+            f"{config.arch} {'-'.join(map(str, config.hidden))} d={config.latent_dim} has {count:,} parameters, "
+            f"over the {MAX_PARAMETERS:,} a run file can hold with its optimiser state",
+        )
 
 
 def _check_widths(name: str, value: object, low: int, high: int) -> None:

@@ -29,14 +29,13 @@ from vae import shapes
 from vae.data_files import (
     BINARIZED,
     GENERATED_DATASET,
-    IMAGE_SIZE,
     OFFLINE_DATASET,
     SPLITS,
     find,
     is_available,
     raw_dir,
 )
-from vae.dataset_facts import EMBEDDED, GENERATED, MNIST_5K_TEST_PER_CLASS, dataset_facts
+from vae.dataset_facts import EMBEDDED, GENERATED, IMAGE_SIZE, MNIST_5K_TEST_PER_CLASS, dataset_facts
 from vae.download import download
 from vae.settings import data_root
 

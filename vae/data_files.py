@@ -9,7 +9,6 @@ from pathlib import Path
 from vae.dataset_facts import DOWNLOADED, EMBEDDED, FACTS, GENERATED, dataset_facts, named
 from vae.settings import data_root
 
-IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits, Fashion-MNIST's articles and the drawn shapes
 # Each downloaded dataset -> torchvision's folder for it under the data root.
 FULL_DATASETS = {name: FACTS[name].folder for name in named(DOWNLOADED)}
 (OFFLINE_DATASET,) = named(EMBEDDED)  # the stand-in when a full dataset cannot be had

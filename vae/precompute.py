@@ -13,6 +13,7 @@ run encodes them in a fraction of a second (the warm-up does it while the visito
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,23 @@ def embedding_key(method: str, n: int, perplexity: float, data_name: str) -> str
     return f"tsne-{n}-p{perplexity:g}-{data_name}" if method == "tsne" else f"{method}-{n}-{data_name}"
 
 
-def embedding_view(path: Path, mu: np.ndarray, method: str, n: int, perplexity: float, data_name: str) -> np.ndarray:
+def embedding_view(
+    path: Path,
+    mu: np.ndarray,
+    method: str,
+    n: int,
+    perplexity: float,
+    data_name: str,
+    slot: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> np.ndarray:
     """``[n, 2]``: the first ``n`` rows of the test latents ``mu`` ``[N, D]`` in 2-D, from the run's view or computed
-    (seeded) and kept as one."""
+    (seeded) and kept as one; a computation runs inside ``slot()`` (the app's bound on heavy work), a read does not."""
     key = embedding_key(method, n, perplexity, data_name)
-    compute = lambda: embed_2d(mu[:n], method, perplexity=perplexity, seed=EMBEDDING_SEED)
+
+    def compute() -> np.ndarray:
+        with slot():
+            return embed_2d(mu[:n], method, perplexity=perplexity, seed=EMBEDDING_SEED)
+
     return cached_view(Path(path), key, compute, (n, 2), np.float32)
 
 

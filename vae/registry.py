@@ -1,7 +1,8 @@
 """The server's training jobs, keyed by unguessable tokens, and what the server's limits admit.
 
-Jobs belong to the server, not to a browser tab: the registry keeps them by a token, which a tab keeps
-in its URL. Whoever holds the token may stop the job; everyone can see it.
+Jobs belong to the server, not to a browser tab: the registry keeps them by a token, which the app keeps on the
+server for the visitor who started the job (``ui.state``). Whoever holds the token may stop the job; everyone can
+see it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import time
 from collections.abc import Callable
 
 from vae.jobs import TrainingJob
-from vae.limits import LimitError, check_queue, check_training
+from vae.limits import LimitError, check_disk, check_queue, check_training
+from vae.model_size import file_megabytes
 from vae.schema import RunStatus
 from vae.settings import setting
 
@@ -21,7 +23,8 @@ class JobRegistry:
     """The process's training jobs, keyed by an unguessable token: queued, running, and finished
     within the last ``keep_finished_s`` seconds (``VAE_JOB_RETENTION_S``). Every session reads it; only
     a token holder stops a job. It admits what the server's limits allow (``vae.limits``): trainings up to
-    ``VAE_MAX_TRAINING_STEPS`` steps, ``VAE_MAX_QUEUED_TRAININGS`` waiting, one per browser (owner).
+    ``VAE_MAX_TRAINING_GFLOP`` of compute on models up to ``VAE_MAX_PARAMETERS``, ``VAE_MAX_QUEUED_TRAININGS``
+    waiting, runs within ``VAE_MAX_RUNS_MB`` on disk, and one training per visitor (owner).
     """
 
     def __init__(self, keep_finished_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -43,10 +46,12 @@ class JobRegistry:
             busy = next((j for j in active if j.owner and j.owner in owners), None)
             if busy is not None:
                 raise LimitError(
-                    f"one training per browser: yours, {busy.name}, is still {busy.status}; stop it or "
+                    f"one training per visitor: yours, {busy.name}, is still {busy.status}; stop it or "
                     "wait for it to finish"
                 )
             check_queue(sum(j.status == RunStatus.QUEUED for j in active), len(batch))
+            for directory in {job.directory for job in batch}:
+                check_disk(directory, sum(file_megabytes(j.config) for j in batch if j.directory == directory))
         except BaseException:
             for job in batch:
                 job.discard()

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from vae.config import DATASETS, MAX_EPOCHS
-from vae.data_files import IMAGE_SIZE
+from vae.dataset_facts import IMAGE_SIZE
 from vae.status import CONTINUABLE, FILE_STATUSES, FINISHED, RunStatus  # noqa: F401 (the file's vocabulary too)
 
 STEP_COLUMNS = ("epoch", "step", "recon", "kl", "loss", "beta", "capacity", "regularizer")

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vae.model_size import MAX_PARAMETERS
+
 REPO = Path(__file__).resolve().parent.parent
 REPO_CHECKPOINTS = REPO / "checkpoints"
 REPO_DATA = REPO / "data"
@@ -47,10 +49,25 @@ SETTINGS = {
     "VAE_MAX_QUEUED_TRAININGS": Setting(
         32, 1, "trainings that may wait in the app's queue, over all users (each run of a sweep counts)"
     ),
-    "VAE_MAX_TRAINING_STEPS": Setting(
+    "VAE_MAX_TRAINING_GFLOP": Setting(
         100_000,
         1,
-        "the largest training the app starts, in optimizer steps (epochs × steps per epoch); the CLI has no limit",
+        "the largest training the app starts, in GFLOP (6 × the model's multiply-adds an image × images seen: about "
+        "420 epochs of the default MLP on MNIST, 40 of the conv); the CLI has no limit",
+    ),
+    "VAE_MAX_TRAINING_STEPS": Setting(
+        250_000,
+        1,
+        "the largest training the app starts, in optimizer steps (epochs × steps per epoch): small batches cost "
+        "time beyond their FLOPs",
+    ),
+    "VAE_MAX_PARAMETERS": Setting(
+        MAX_PARAMETERS,
+        1,
+        f"the largest model the app trains, in parameters (a run file holds at most {MAX_PARAMETERS:,})",
+    ),
+    "VAE_MAX_RUNS_MB": Setting(
+        2000, 0, "megabytes that the runs in the checkpoint folder may take, shipped ones aside"
     ),
     "VAE_MAX_UPLOADS": Setting(50, 0, "runs that browsers may upload to the server, in all"),
     "VAE_MAX_UPLOAD_MB": Setting(500, 0, "megabytes that the uploaded runs may take, in all"),
@@ -58,6 +75,12 @@ SETTINGS = {
         1_000_000, 1, "the importance-weighted bound on demand: at most K × test images decoded"
     ),
     "VAE_MAX_TSNE_POINTS": Setting(5000, 100, "t-SNE on demand: at most this many points"),
+    "VAE_MAX_HEAVY_COMPUTATIONS": Setting(
+        1,
+        1,
+        "on-demand computations (IW bound, t-SNE, disentanglement scores) that run at once over all visitors; the "
+        "others wait their turn",
+    ),
     "VAE_JOB_RETENTION_S": Setting(
         3600, 1, "seconds a finished training stays listed on the server, with its live view and Stop link"
     ),

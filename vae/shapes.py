@@ -26,8 +26,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from vae.data_files import IMAGE_SIZE
-from vae.dataset_facts import dataset_facts
+from vae.dataset_facts import IMAGE_SIZE, dataset_facts
 
 SHAPES_FACTS = dataset_facts("shapes")
 SHAPE_NAMES = SHAPES_FACTS.class_names

@@ -178,9 +178,9 @@ class TrainState:
                 if i in moments and tuple(moments[i][key].shape) != tuple(param.shape):
                     raise ValueError(f"the optimizer state does not fit parameter {i}")
         position = state.get("position")
-        self.optimizer.load_state_dict(state["optimizer"])
+        _load_moments(self.optimizer, state["optimizer"])
         if self.critic is not None and isinstance(state.get("critic_optimizer"), dict):
-            self.critic.load_state_dict(state["critic_optimizer"])
+            _load_moments(self.critic, state["critic_optimizer"])
         self.order.set_state(state["order_rng"])
         self.noise.set_state(state["noise_rng"])
         self.epochs_done = int(state["epochs_done"])
@@ -189,6 +189,26 @@ class TrainState:
             sums = position["sums"].tolist()
             self.epoch_sums = tuple(sums) + (0.0,) * (3 - len(sums))  # older files kept recon and KL only
             self.epoch_seen = int(position["seen"])
+
+
+def _load_moments(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Adam's moments and step counts from ``saved``; its hyperparameters stay the ones this run's config made.
+
+    A file's ``param_groups`` (betas, weight decay, ``maximize``, ε …) would otherwise replace the config's, so a
+    crafted or foreign file could silently change how a continuation trains. Moments that are not finite, a
+    negative second moment or a step count below zero are refused (``ValueError``) before anything changes.
+    """
+    for i, moments in saved["state"].items():
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            value = moments.get(key)
+            if not isinstance(value, torch.Tensor) or not torch.isfinite(value).all():
+                raise ValueError(f"the optimizer state of parameter {i} has no finite {key}")
+        if (moments["exp_avg_sq"] < 0).any() or (moments["step"] < 0).any():
+            raise ValueError(f"the optimizer state of parameter {i} is not one Adam could have written")
+    kept = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, hyperparameters in zip(optimizer.param_groups, kept, strict=True):
+        group.update(hyperparameters)
 
 
 def _epoch_metrics(
