@@ -112,7 +112,7 @@ def test_train_then_explore_the_new_model(page, server):
         _shot(page, title.split()[0].lower())
 
 
-def test_an_uncaught_error_shows_a_stranger_no_traceback_and_no_path(tmp_path):
+def test_an_uncaught_error_shows_a_stranger_no_traceback_and_no_path(page, tmp_path):
     """The shipped .streamlit/config.toml, on a script that fails: the visitor sees that it failed, never where."""
     from tests.browser_support import free_port, start_server
 
@@ -123,13 +123,14 @@ def test_an_uncaught_error_shows_a_stranger_no_traceback_and_no_path(tmp_path):
     )
     port = free_port()
     process = start_server({}, port, root=tmp_path)
+    stranger = page.context.browser.new_page()  # the module's browser: one playwright at a time
     try:
-        with chromium_page() as page:
-            page.goto(f"http://127.0.0.1:{port}")
-            page.get_by_test_id("stException").wait_for(timeout=60_000)
-            shown = page.get_by_test_id("stMain").inner_text()
-            assert "drawn" in shown and "This app has encountered an error" in shown
-            for leak in (secret, "Traceback", "ValueError", str(ROOT), str(tmp_path)):
-                assert leak not in shown, leak
+        stranger.goto(f"http://127.0.0.1:{port}")
+        stranger.get_by_test_id("stException").wait_for(timeout=60_000)
+        shown = stranger.get_by_test_id("stMain").inner_text()
+        assert "drawn" in shown and "This app has encountered an error" in shown
+        for leak in (secret, "Traceback", "ValueError", str(ROOT), str(tmp_path)):
+            assert leak not in shown, leak
     finally:
+        stranger.close()
         process.kill()

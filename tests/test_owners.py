@@ -26,6 +26,24 @@ def test_the_owner_of_an_unreadable_run_can_delete_it_from_the_runs_page(run_dir
     assert not owner.exception and not (run_dir / "mine.pt").exists()
 
 
+def test_the_owner_of_a_run_too_large_to_open_can_still_delete_it(run_dir, monkeypatch):
+    """A file over the reader's limit (one written before the writer held itself to it) is never opened as a run,
+    but its owner is read from it, memory-mapped, so that it is not stuck in the folder for good."""
+    from vae import runfile
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
+    own(run_dir / "tiny-d4.pt", TOKEN_A)
+    (run_dir / "tiny-d4.pt").rename(run_dir / "huge.pt")
+    monkeypatch.setattr(runfile, "MAX_CHECKPOINT_BYTES", (run_dir / "huge.pt").stat().st_size - 1)
+    stranger = session(TOKEN_B, "pages/runs.py")
+    assert not stranger.exception and not buttons(stranger, "Delete run")
+    assert any("over the" in w.value and "huge.pt" in w.value for w in [*stranger.warning, *stranger.error])
+    owner = session(TOKEN_A, "pages/runs.py")
+    owner.checkbox(key="confirm_huge").check().run()
+    buttons(owner, "Delete run")[-1].click().run()
+    assert not owner.exception and not (run_dir / "huge.pt").exists()
+
+
 def test_only_the_owner_sees_delete_and_continues_in_place_even_after_the_job_has_expired(run_dir, monkeypatch):
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
     own(run_dir / "tiny-d4.pt", TOKEN_A)

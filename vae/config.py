@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vae.dataset_facts import DATASET_NAMES
+from vae.model_size import MAX_PARAMETERS, parameter_count
 
 DATASETS = DATASET_NAMES  # every dataset's facts live in vae.dataset_facts
 ARCHITECTURES = ("mlp", "conv")
@@ -333,8 +334,6 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 
 def _check_size(config: VAEConfig) -> None:
     """Refuse a model whose run file could not be read back: more than ``MAX_PARAMETERS`` parameters."""
-    from vae.model_size import MAX_PARAMETERS, parameter_count  # it reads this module's config
-
     count = parameter_count(config)
     if count > MAX_PARAMETERS:
         field = "hidden" if config.arch == "mlp" else "latent_dim"

@@ -64,13 +64,14 @@ def _from_summary(file: Path, shipped: bool, size: int, summary: dict[str, Any])
 
 def _read(file: Path, shipped: bool, size: int) -> RunInfo:
     """The run list's entry read from the file itself (torch), its summary stored for the next reader."""
-    from vae.runfile import owner_of, read_payload, validated
+    from vae.runfile import MAX_CHECKPOINT_BYTES, owner_of, owner_of_oversize, read_payload, validated
 
     try:
         data = read_bytes(file)
         payload = read_payload(io.BytesIO(data), size, file.name)
-    except CheckpointError as exc:
-        return RunInfo(file.stem, file, shipped, error=str(exc), size=size)
+    except CheckpointError as exc:  # an oversize file is still its owner's to delete
+        owner = owner_of_oversize(file) if size > MAX_CHECKPOINT_BYTES else ""
+        return RunInfo(file.stem, file, shipped, error=str(exc), owner=owner, size=size)
     owner, origin = owner_of(payload), str(payload.get("origin", ""))[:16]
     try:
         config, final, _ = validated(payload, file.name)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vae.dataset_facts import IMAGE_SIZE
 
-if TYPE_CHECKING:
-    from vae.config import VAEConfig
+
+class VAEConfig(Protocol):
+    """What the counts read of a ``vae.config.VAEConfig`` (named here, not imported: the config calls these)."""
+
+    arch: str
+    hidden: tuple[int, ...]
+    latent_dim: int
+    objective: str
+
 
 PIXELS = math.prod(IMAGE_SIZE)
 # A run file holds the weights and Adam's two moments (12 bytes a parameter in fp32), FactorVAE's critic with its
