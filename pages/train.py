@@ -21,7 +21,7 @@ start, link_error = state.config_from_query(st.query_params, base)
 if link_error:
     st.error(link_error, icon=":material/link_off:")
 
-train_form.new_training(start, busy, base)
+train_form.new_training(start, busy, base, st.query_params.get("name", "")[:64])
 with st.expander("Continue a run for more epochs", icon=":material/resume:"):
     train_form.continue_run(busy)
 with st.expander("β sweep: several runs as one batch", icon=":material/stacked_line_chart:"):

@@ -72,19 +72,28 @@ def uploaded_sizes() -> list[int]:
     return [r.size for r in _list_runs_cached(str(directory), _dir_signature(directory)) if r.origin == UPLOAD]
 
 
-def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
-    """Form defaults from URL parameters such as ``?arch=conv&beta=4``; unknown keys are ignored.
+LINK_FIELDS = ("name",)  # what a link may carry besides the config's fields: the Train form's run name
 
-    Returns ``base`` with every valid field applied, and a message that names each bad one with what it
-    allows ("" when all were good).
+
+def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAEConfig, str]:
+    """Form defaults from URL parameters such as ``?arch=conv&beta=4``.
+
+    Returns ``base`` with every valid field applied, and a notice that names each bad value with what it allows
+    and each key that is not a setting of the form ("" when all were good). Owner and training tokens that old
+    links carried are dropped by the router and not named.
     """
-    known = {k: v for k, v in params.items() if k in base.to_dict()}
+    fields = base.to_dict()
+    known = {k: v for k, v in params.items() if k in fields}
     config, errors = apply_valid(base, known)
-    if not errors:
+    strangers = sorted(set(params) - set(fields) - set(LINK_FIELDS) - set(LINK_TOKENS))
+    named = [str(e) for e in errors] + [f"{k}= is not a setting of the form" for k in strangers]
+    if not named:
         return config, ""
-    named = " · ".join(str(e) for e in errors)
     kept = "The rest of the link's settings were applied." if len(errors) < len(known) else ""
-    return config, f"The link's training settings were ignored where they are not valid: {named}. {kept}".strip()
+    return (
+        config,
+        f"The link's training settings were ignored where they are not valid: {' · '.join(named)}. {kept}".strip(),
+    )
 
 
 # --- Training jobs: they belong to the server; a visitor finds its own by its owner token, never by a link. ---

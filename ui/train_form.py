@@ -18,17 +18,20 @@ from vae.runs import continue_config
 from vae.schema import CONTINUABLE
 from vae.sweep import NAME_RULE, plan
 
-# Fine steps where beta matters most (near and below 1), coarse ones above.
+# Fine steps where beta matters most (near and below 1), coarse ones above, to the config's own bound: one range
+# per field, the config's, in the form, the sweep, a link and the CLI (tests/test_config.py holds them together).
 BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0)
+BETA_CHOICES += (20.0, 32.0, 50.0, 100.0)
 # What a sweep may vary: β's choices, and the larger values of C (nats), FactorVAE's γ and DIP-VAE's λ_od.
-SWEEP_VALUES = tuple(sorted({*BETA_CHOICES, 12.0, 20.0, 25.0, 30.0, 40.0, 50.0, 100.0}))
+SWEEP_VALUES = tuple(sorted({*BETA_CHOICES, 12.0, 25.0, 30.0, 40.0}))
 SWEEP_SEEDS = tuple(range(10))
-BATCH_CHOICES = (32, 64, 128, 256, 512)
+BATCH_CHOICES = (1, 8, 16, 20, 32, 64, 100, 128, 256, 512, 1024, 2048, 4096, 8192)
 MAX_SWEEP_RUNS = 24
 SWEEP_BETAS = [0.25, 0.5, 1.0, 2.0, 4.0]
 
 
 def _choices(options: tuple, value: float) -> list:
+    """``options`` with ``value`` (a link's, within the config's bounds) among them: a link never stretches a range."""
     return sorted({*options, value})
 
 
@@ -59,7 +62,10 @@ def _basic_fields(start: VAEConfig) -> dict[str, object]:
     )
     values["epochs"] = middle.number_input(_label("epochs"), *bounds("epochs"), start.epochs, help=_tip("epochs"))
     values["batch_size"] = right.select_slider(
-        _label("batch_size"), _choices(BATCH_CHOICES, start.batch_size), value=start.batch_size, help=_tip("batch_size")
+        _label("batch_size"),
+        _choices(BATCH_CHOICES, start.batch_size),
+        value=start.batch_size,
+        help=_tip("batch_size"),
     )
     values["lr"] = right.number_input(
         _label("lr"), *bounds("lr"), value=start.lr, step=1e-4, format="%.1e", help=_tip("lr") + "; 1e-3 is classic"
@@ -116,7 +122,7 @@ def _mlp_fields(start: VAEConfig) -> dict[str, object]:
     return values
 
 
-def new_training(start: VAEConfig, busy: bool, base: VAEConfig) -> None:
+def new_training(start: VAEConfig, busy: bool, base: VAEConfig, run_name: str = "") -> None:
     """The config form, opened on ``start``; a submitted form starts this visitor's training. "Link to these
     settings" puts the form's settings (those that differ from the page's ``base``) in the address, and no token."""
     with (
@@ -132,7 +138,9 @@ def new_training(start: VAEConfig, busy: bool, base: VAEConfig) -> None:
             values |= _objective_fields(start)
         with st.expander("MLP layers and optimiser: Burda et al. 2015's setup"):
             values |= _mlp_fields(start)
-        name = st.text_input("Run name", value="my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'.")
+        name = st.text_input(
+            "Run name", value=run_name or "my-run", max_chars=64, help="Letters, digits, '-', '_' and '.'."
+        )
         left, right = st.columns([1, 3])
         submitted = left.form_submit_button("Start training", type="primary", disabled=busy)
         linked = right.form_submit_button("Link to these settings", icon=":material/link:")
