@@ -54,6 +54,8 @@ if digit is None:
     st.stop()
 
 mu = encode_mu(run.model, torch.from_numpy(digit)[None, None])
+with torch.no_grad():
+    sigma = run.model.encode(torch.from_numpy(digit)[None, None]).std  # [1, D]: q(z|x)'s spread, beside its mean
 reconstruction = decode_images(run.model, mu)[0]
 with right:
     st.markdown("**The prepared input and its reconstruction**")
@@ -74,6 +76,17 @@ fig = figures.latent_scatter(points, labels[:shown], data.class_names, "z" if in
 figures.mark(
     fig, here, "your digit", {"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}}
 )
+if info.config.latent_dim == 2:  # q(z|x) is a diagonal Gaussian: its 1σ and 2σ ellipses are axis-aligned here
+    for k in (1, 2):
+        (x0, y0), (x1, y1) = (mu[0] - k * sigma[0]).tolist(), (mu[0] + k * sigma[0]).tolist()
+        fig.add_shape(type="circle", x0=x0, y0=y0, x1=x1, y1=y1, line={"color": "black", "dash": "dot", "width": 1})
 st.plotly_chart(fig, key="draw_scatter")
 if info.config.latent_dim > 2:
     st.caption("The latent space has more than 2 dimensions, so this shows its first two principal components.")
+else:
+    st.caption("The star is the posterior mean μ; the dotted ellipses are 1σ and 2σ of q(z|x).")
+st.dataframe(
+    {"dimension": [f"z{j}" for j in range(info.config.latent_dim)], "μ": mu[0].tolist(), "σ": sigma[0].tolist()},
+    hide_index=True,
+    key="draw_posterior",
+)

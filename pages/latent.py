@@ -93,7 +93,14 @@ if not isinstance(frames, dict) or not len(frames.get("positions", ())):
     )
 # A toggle, not always drawn: the animation carries every epoch's frame (up to ~1 MB of JSON for the
 # browser), which would weigh on every visit to this page.
-elif st.toggle(f"Play the {len(frames['epochs'])} epochs of {info.name}", value=False, key="play_forming"):
+elif st.toggle(
+    # A long run records a frame every few epochs: say how many frames, of how many epochs.
+    f"Play the {len(run.epochs):,} epochs of {info.name}"
+    if len(frames["epochs"]) == len(run.epochs)
+    else f"Play {len(frames['epochs'])} frames of the {len(run.epochs):,} epochs of {info.name}",
+    value=False,
+    key="play_forming",
+):
     epochs_shown = [int(e) for e in frames["epochs"]]
     positions = frames["positions"].float()
     if d > 2:
@@ -106,7 +113,8 @@ elif st.toggle(f"Play the {len(frames['epochs'])} epochs of {info.name}", value=
         key="latent_animation",
     )
     st.caption(
-        f"The same {positions.shape[1]:,} test digits after each of {len(epochs_shown)} epochs: "
+        f"The same {positions.shape[1]:,} test digits after epochs {epochs_shown[0]}–{epochs_shown[-1]} "
+        f"({len(epochs_shown)} frames): "
         + (
             "their posterior means μ."
             if d == 2

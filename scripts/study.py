@@ -109,6 +109,19 @@ def run_one(directory: Path, name: str, config: VAEConfig, dci: bool) -> tuple[s
     return name, row
 
 
+def step_aside() -> None:
+    """Wait for the cores as the app's trainings do (``vae.trainer_process.yield_cores``): niced, in a scheduling
+    group of its own. ``nice -n 19`` alone orders this only within the shell's autogroup, against which the app's
+    own trainings (weight 15) would wait behind the study; its workers inherit both."""
+    from vae.trainer_process import yield_cores
+
+    try:
+        os.setsid()
+    except OSError:
+        pass  # already a process-group leader (an interactive shell's job): the niceness alone
+    yield_cores()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
@@ -117,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs a run (default {EPOCHS}; less to try)")
     parser.add_argument("--dir", type=Path, default=STUDY_DIR, help="where the runs and scores.json go")
     args = parser.parse_args(argv)
+    step_aside()
     args.dir.mkdir(parents=True, exist_ok=True)
     scores = read_scores(args.dir)
     todo = {

@@ -190,8 +190,25 @@ def test_draw_page_takes_an_uploaded_digit(app, small_data):
     assert not at.exception and not at.error
     assert any(c.value.startswith("labels: ") for c in at.caption)
     assert any(h.value == "Where it lands" for h in at.subheader)
+    posterior = at.dataframe[-1].value  # q(z|x): its mean and its spread, per dimension (issue #40)
+    assert list(posterior.columns) == ["dimension", "μ", "σ"] and len(posterior) == 4
+    assert (posterior["σ"] > 0).all() and posterior["σ"].notna().all()
     at.file_uploader[0].set_value(("fake.png", b"not an image", "image/png")).run()
     assert not at.exception and any("not an image" in e.value for e in at.error)
+
+
+def test_draw_shows_the_posteriors_spread_as_ellipses_on_a_2d_map(app, small_data):
+    import json
+
+    at = _open(app, "pages/draw.py", "tiny-d2")
+    seven = 255 - small_data.test_x[0, 0].numpy().repeat(10, axis=0).repeat(10, axis=1)
+    at.file_uploader[0].set_value(("photo.png", png_bytes(seven), "image/png")).run()
+    assert not at.exception
+    chart = next(c for c in at.get("plotly_chart") if "draw_scatter" in c.proto.id)
+    ellipses = [s for s in json.loads(chart.proto.spec)["layout"]["shapes"] if s["type"] == "circle"]
+    sigma = at.dataframe[-1].value["σ"].to_numpy()
+    widths = sorted(round(e["x1"] - e["x0"], 6) for e in ellipses)
+    assert widths == [round(2 * sigma[0], 6), round(4 * sigma[0], 6)]  # 1σ and 2σ either side of μ
 
 
 def _live_curves_script() -> None:

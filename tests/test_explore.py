@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import open_page
 from vae.analysis import decode_grid, start_point
-from vae.checkpoints import load_run
+from vae.checkpoints import load_run, write_atomic
 from vae.config import VAEConfig
 from vae.frames import FRAME_POINTS, FRAME_RECONS, align_frames, frame_subset, pca_2d
 from vae.models import build_model
@@ -162,6 +162,25 @@ def test_latent_page_plays_one_frame_per_epoch(app, run_dir, small_data):
     figure = json.loads(chart.proto.spec)
     assert [f["name"] for f in figure["frames"]] == ["1", "2", "3"]
     assert len(figure["layout"]["sliders"][0]["steps"]) == 3
+
+
+def test_the_play_toggle_counts_frames_when_fewer_were_recorded_than_epochs(app, run_dir, small_data):
+    """A 200-epoch run records 50 frames: the toggle says so, not "the 50 epochs" (issue #40)."""
+    for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=3), "sparse", run_dir, data=small_data):
+        pass
+    path = run_dir / "sparse.pt"
+    payload = torch.load(path, weights_only=True)
+    frames = payload["history"]["frames"]
+    keep = [0, 2]  # epochs 1 and 3, as a long run keeps every few
+    for key in ("epochs", "positions", "recons"):
+        frames[key] = frames[key][keep]
+    write_atomic(path, payload)
+    at = _open(app, "pages/latent.py", "sparse")
+    assert not at.exception
+    toggle = next(t for t in at.toggle if t.key == "play_forming")
+    assert toggle.label == "Play 2 frames of the 3 epochs of sparse"
+    toggle.set_value(True).run()
+    assert not at.exception and any("after epochs 1–3 (2 frames)" in c.value for c in at.caption)
 
 
 def test_latent_page_says_when_a_run_has_no_frames(app, run_dir):
