@@ -214,6 +214,8 @@ def test_interpolation_gif_plays_the_chain_forth_and_back():
         gif.seek(i)
         levels.append(int(np.asarray(gif.convert("L"))[0, 0]))
     assert levels == [0, 64, 128, 191, 255, 191, 128, 64]
+    projected = Image.open(io.BytesIO(gif_bytes(frames)))  # the page's own: big enough to project (issue #40)
+    assert projected.size == (336, 336) and np.asarray(projected.convert("L"))[:12, :12].std() == 0  # crisp blocks
 
 
 def test_interpolation_page_offers_png_and_gif(app):

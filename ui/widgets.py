@@ -144,7 +144,11 @@ def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None, key: str
     )
 
 
-def gif_bytes(images: np.ndarray | torch.Tensor, scale: int = 3, frame_ms: int = 90) -> bytes:
+# 28 px × 12 = 336 px: big enough for a projector, each pixel a crisp block (nearest neighbour, never blurred).
+GIF_SCALE = 12
+
+
+def gif_bytes(images: np.ndarray | torch.Tensor, scale: int = GIF_SCALE, frame_ms: int = 90) -> bytes:
     """``[N, 28, 28]`` intensities as a looping GIF that plays them forth and back (Pillow)."""
     from PIL import Image
 
