@@ -19,7 +19,7 @@ from vae.schema import CONTINUABLE
 from vae.sweep import NAME_RULE, plan
 
 # Fine steps where beta matters most (near and below 1), coarse ones above, to the config's own bound: one range
-# per field, the config's, in the form, the sweep, a link and the CLI (tests/test_config.py holds them together).
+# per field, the config's, in the form, the sweep, a link and the CLI (tests/test_lecture.py holds them together).
 BETA_CHOICES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0)
 BETA_CHOICES += (20.0, 32.0, 50.0, 100.0)
 # What a sweep may vary: β's choices, and the larger values of C (nats), FactorVAE's γ and DIP-VAE's λ_od.
