@@ -9,6 +9,9 @@ import torch
 
 from tests.conftest import cli, open_page, snapshot
 from vae.checkpoints import load_run
+from vae.dataset_facts import SHAPES_FACTORS
+
+FACTOR_NAMES = [name for name, _ in SHAPES_FACTORS]
 
 
 def test_eval_measures_stores_and_is_deterministic(shapes_dir):
@@ -55,8 +58,14 @@ def test_the_disentanglement_page_shows_scores_heatmap_traversals_and_beta(shape
     assert not at.exception, at.exception
     stored = load_run(shapes_dir / "shapes-b4.pt").final["disentanglement"]
     shown = {m.label: m.value for m in at.metric}
-    assert shown == {"MIG": f"{stored['mig']:.3f}", "FactorVAE score": f"{stored['factor_vae']:.3f}"}
+    assert shown == {
+        "MIG": f"{stored['mig']:.3f}",
+        "FactorVAE score": f"{stored['factor_vae']:.3f}",
+        "DCI disentanglement": "not measured",  # stored by eval --dci only
+    }
     assert "stored with the run" in " ".join(c.value for c in at.caption)
+    per_factor = " · ".join(f"{name} {gap:.2f}" for name, gap in zip(FACTOR_NAMES, stored["mig_per_factor"]))
+    assert f"MIG per factor: {per_factor}" in [c.value for c in at.caption]
     charts = [c.proto.spec for c in at.get("plotly_chart")]
     assert len(charts) == 2  # the heatmap, and β against the scores: two βs share the config
     assert at.get("image")  # the traversal grid
@@ -68,6 +77,27 @@ def test_the_disentanglement_page_shows_scores_heatmap_traversals_and_beta(shape
     at.sidebar.selectbox[0].set_value("shapes-b1").run()
     assert not at.exception
     assert "measured here, not stored" in " ".join(c.value for c in at.caption)
+
+
+def test_a_stored_dci_is_shown_and_runs_of_unlike_length_are_never_joined(shapes_dir, monkeypatch):
+    """Issue #40: DCI was stored but never shown; the β chart joined a 1-epoch try to a 200-epoch run."""
+    import dataclasses
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+    from ui.factors import sweep_key
+    from vae.checkpoints import store_in_final
+    from vae.folder import list_runs
+
+    path = shapes_dir / "shapes-b4.pt"
+    store_in_final(path, "disentanglement", {**load_run(path).final["disentanglement"], "dci": 0.4321})
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(shapes_dir))
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "pages/disentanglement.py", "shapes-b4")
+    assert not at.exception and {m.label: m.value for m in at.metric}["DCI disentanglement"] == "0.432"
+    info = next(i for i in list_runs(shapes_dir) if i.name == "shapes-b4")
+    longer = dataclasses.replace(info, final={**info.final, "epochs": 200})
+    assert sweep_key(info) != sweep_key(longer) and sweep_key(info).endswith(", 1 epoch")
 
 
 def test_the_disentanglement_page_without_shapes_runs_points_to_train(app):

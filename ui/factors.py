@@ -140,9 +140,10 @@ def beta_figure(points: list[dict[str, float]]) -> go.Figure:
 
 
 def sweep_key(info: RunInfo) -> str:
-    """What the runs of one β sweep share: the model and its likelihood (the label without β), not the epochs."""
-    c = info.config.replace(beta=1.0)
-    return c.label.replace(f" β=1 on {c.dataset}", "") + f", {c.likelihood}"
+    """What the runs of one β sweep share: the model, its likelihood and the epochs it trained (the label without
+    β), so that a 1-epoch try is never joined to a 200-epoch run."""
+    c, epochs = info.config.replace(beta=1.0), info.final["epochs"]
+    return c.label.replace(f" β=1 on {c.dataset}", "") + f", {c.likelihood}, {epochs:,} epoch{'s' * (epochs != 1)}"
 
 
 def sweep_points(members: list[RunInfo]) -> list[dict[str, float]]:
