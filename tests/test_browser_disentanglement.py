@@ -44,7 +44,7 @@ def test_a_deep_link_reload_second_user_and_slider_edges(server):
         page.get_by_role("heading", name="Disentanglement").first.wait_for(timeout=120_000)
         settle(page, 120_000)
         first = _scores_shown(page)
-        assert set(first) == {"MIG", "FactorVAE score"}
+        assert set(first) == {"MIG", "FactorVAE score", "DCI disentanglement"}
         # The heatmap and the β figure (two βs on one config), and the traversal grid.
         assert page.locator(".js-plotly-plot").count() == 2
         assert page.get_by_test_id("stImage").count() >= 1
@@ -65,7 +65,7 @@ def test_a_deep_link_reload_second_user_and_slider_edges(server):
         page.reload()
         page.get_by_role("heading", name="Disentanglement").first.wait_for(timeout=120_000)
         settle(page, 120_000)
-        assert set(_scores_shown(page)) == {"MIG", "FactorVAE score"}
+        assert set(_scores_shown(page)) == {"MIG", "FactorVAE score", "DCI disentanglement"}
         assert page.get_by_test_id("stSidebarNav").get_by_text("Disentanglement", exact=True).count() == 1
         _no_errors(page)
     with chromium_page() as other:  # a second user, in a browser of their own
