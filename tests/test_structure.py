@@ -105,6 +105,29 @@ def test_the_core_never_imports_the_ui_or_streamlit():
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+# Streamlit's public API: the top-level module and these documented sub-modules. Anything else
+# (``streamlit.runtime``, ``streamlit.web``, ...) is internal and may change in any release (#41).
+STREAMLIT_PUBLIC = {"streamlit", "streamlit.components.v1", "streamlit.components.v2", "streamlit.testing.v1"}
+
+
+def test_the_app_uses_only_streamlits_public_api():
+    offenders = {
+        name: sorted(m for m in _imports(path) if m.split(".")[0] == "streamlit" and m not in STREAMLIT_PUBLIC)
+        for name, path in _modules().items()
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+    private = [
+        f"{name}: {ast.unparse(node)}"
+        for name, path in _modules().items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "st"
+        and node.attr.startswith("_")
+    ]
+    assert private == []
+
+
 def _nesting(node: ast.AST, depth: int = 0) -> int:
     deepest = depth
     for child in ast.iter_child_nodes(node):
