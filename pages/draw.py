@@ -6,9 +6,8 @@ import numpy as np
 import streamlit as st
 import torch
 from PIL import Image, UnidentifiedImageError
-from streamlit_drawable_canvas import st_canvas
 
-from ui import figures, loaders, routing, widgets
+from ui import figures, loaders, routing, sketch, widgets
 from vae.analysis import decode_images, encode_mu
 from vae.data import to_float
 from vae.drawing import mnist_style, nearest
@@ -23,16 +22,7 @@ st.caption(
 
 left, right = st.columns([1, 2])
 with left:
-    canvas = st_canvas(
-        stroke_width=20,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=280,
-        width=280,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key="canvas",
-    )
+    drawn = sketch.drawn_image()
     upload = st.file_uploader("…or upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
 
 source = None
@@ -42,8 +32,8 @@ if upload is not None:
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         st.error(f"That file is not an image this page can read: {exc}", icon=":material/error:")
         st.stop()
-elif canvas is not None and canvas.image_data is not None:
-    source = canvas.image_data
+elif drawn is not None:
+    source = drawn
 
 try:
     digit = mnist_style(source) if source is not None else None

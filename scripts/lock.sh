@@ -4,6 +4,8 @@
 # so an upstream release reaches the project only through a refreshed lock, in a commit of its own:
 #   scripts/lock.sh && scripts/setup.sh --dev && scripts/test.sh && git commit -m "Lock: ..." requirements.lock
 #   PYTHON=python3.12 scripts/lock.sh    chooses the interpreter (the lock is made with the Python that CI runs)
+#   scripts/lock.sh --keep               keeps every release the old lock names (after a dependency is dropped or
+#                                        added, only that change reaches the lock, not every upstream release)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -11,10 +13,14 @@ cd "$repo"
 python=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+keep=()
+if [[ "${1:-}" == "--keep" ]]; then
+  cp requirements.lock "$work/old.lock" && keep=(-c "$work/old.lock")
+fi
 echo "Building a throwaway venv from requirements-dev.txt in $work (minutes)…" >&2
 "$python" -m venv "$work/venv"
 # --retries 0: where PyTorch's CPU index cannot be reached, pip moves on at once to the other indexes.
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check --retries 0 -r requirements-dev.txt
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check --retries 0 -r requirements-dev.txt "${keep[@]}"
 version=$("$work/venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 {

