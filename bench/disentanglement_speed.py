@@ -2,7 +2,7 @@
 the conv model it was chosen over (the baseline, in the same run), and the time of each metric.
 
     .venv/bin/python bench/disentanglement_speed.py            # epochs, then MIG and FactorVAE on a shipped run
-    .venv/bin/python bench/disentanglement_speed.py --dci      # also DCI disentanglement (about a minute)
+    .venv/bin/python bench/disentanglement_speed.py --dci      # also DCI disentanglement (minutes)
 """
 
 from __future__ import annotations

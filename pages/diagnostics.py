@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import loaders, routing, state, widgets
+from ui.curves import KL_UNIT, loss_unit
 from vae.data_files import BINARIZED
 from vae.likelihood import ACTIVE_UNIT_THRESHOLD, iw_nll
 from vae.limits import LimitError, iw_over_budget
@@ -18,21 +19,22 @@ kl, active = loaders.kl_and_activity(info)
 
 cols = st.columns(3)
 cols[0].metric("Active units", f"{int(active.sum())} / {d}")
-cols[1].metric("Total KL (nats)", f"{kl.sum():.2f}")
-cols[2].metric("Largest KL in one dimension", f"{kl.max():.2f}")
+cols[1].metric(f"Total KL ({KL_UNIT})", f"{kl.sum():.2f}")
+cols[2].metric(f"Largest KL in one dimension ({KL_UNIT})", f"{kl.max():.2f}")
 fig = go.Figure(
     go.Bar(
         x=list(range(d)),
         y=kl,
         marker_color=np.where(active, "#6f42c1", "#cccccc"),
         customdata=np.array(loaders.diagnostics_of(info)["mu_variance"]),
-        hovertemplate="z%{x}: KL %{y:.3f} nats, Var[μ] %{customdata:.3f}",
+        # Each bar is one dimension's share of the total KL: still a mean over the test images, so per image.
+        hovertemplate=f"z%{{x}}: KL %{{y:.3f}} {KL_UNIT}, Var[μ] %{{customdata:.3f}}<extra></extra>",
     )
 )
 fig.update_layout(
     height=320,
     xaxis_title="latent dimension",
-    yaxis_title="mean KL (nats)",
+    yaxis_title=f"KL of the dimension ({KL_UNIT})",
     margin={"t": 10, "b": 10, "l": 10, "r": 10},
 )
 st.plotly_chart(fig, key="kl_per_dim")
@@ -54,7 +56,7 @@ if reference and measured:
     a, b, c = st.columns(3)
     a.metric(
         f"−log p(x), IW k = {measured['k']:,}, {measured['n']:,} test images",
-        f"{measured['nll']:.2f} nats",
+        f"{measured['nll']:.2f} {loss_unit(info.config.likelihood)}",
         f"{measured['nll'] - reference['nll']:+.2f} against the paper's {reference['nll']}",
         delta_color="inverse",
         help="Measured once by scripts/build_pretrained.py and stored with the run.",
@@ -119,9 +121,8 @@ if st.button("Estimate", icon=":material/calculate:", disabled=bool(over_budget)
 if key in st.session_state:
     value, elbo = st.session_state[key]
     a, b, c = st.columns(3)
-    a.metric(
-        f"IW estimate of −log p(x), K={k}" if binary else f"IW Bernoulli bound (not a likelihood), K={k}",
-        f"{value:.2f}",
-    )
-    b.metric("−ELBO on the same images", f"{elbo:.2f}")
-    c.metric("ELBO gap", f"{elbo - value:.2f}")
+    unit = loss_unit(info.config.likelihood)  # a BCE run's (MSE runs stopped above): nats per image
+    what = f"IW estimate of −log p(x), K={k}" if binary else f"IW Bernoulli bound (not a likelihood), K={k}"
+    a.metric(f"{what} ({unit})", f"{value:.2f}")
+    b.metric(f"−ELBO on the same images ({unit})", f"{elbo:.2f}")
+    c.metric(f"ELBO gap ({unit})", f"{elbo - value:.2f}")

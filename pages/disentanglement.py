@@ -5,12 +5,12 @@ import streamlit as st
 import torch
 
 from ui import factors, loaders, picker, routing, state, study, widgets
-from vae.analysis import traverse
+from vae.analysis import traversal_start, traverse
 from vae.checkpoints import CheckpointError
 from vae.config import strength_label
-from vae.data import to_float
 from vae.data_files import GENERATED_DATASET
 from vae.likelihood import ACTIVE_UNIT_THRESHOLD
+from vae.pictures import traversal_grid
 from vae.schema import DISENTANGLEMENT
 from vae.shapes import FACTORS
 from vae.study import STUDY_FOLDER, StudyError, medians, read_scores
@@ -85,24 +85,28 @@ st.caption(
 st.subheader("Traversals")
 rows = [int(j) for j in np.argsort(-variance) if active[j]] or [int(np.argmax(variance))]
 start = st.radio("Start from", ("the origin", "a test image"), horizontal=True, help="It fixes every latent not moved.")
-base = torch.zeros(info.config.latent_dim)
+base, first, index = torch.zeros(info.config.latent_dim), None, 0
 if start == "a test image":
     data = loaders.dataset_of(info)
     index = st.slider("Test image", 0, len(data.test_x) - 1, 0)
-    base = run.model.encode(to_float(data.test_x[index : index + 1])).mu[0].detach()
+    base, first = traversal_start(run.model, data.test_x[index])  # the image and its reconstruction come first
 values = torch.tensor(factors.traversal_values(TRAVERSAL_STEPS), dtype=torch.float32)
-images = torch.cat([traverse(run.model, base, j, values) for j in rows])
+images = torch.stack([traverse(run.model, base, j, values) for j in rows])  # [R, T, 28, 28]
 holds = factors.captured(mi, entropy)
 image_col, text_col = st.columns([3, 1])
 with image_col:
-    widgets.show_images(images, ncols=TRAVERSAL_STEPS, scale=3)
+    picture = traversal_grid(images, rows, 3, start=first, start_label=f"test {index}")
+    st.image(picture, output_format="PNG")  # JPEG smears 28-pixel shapes
 with text_col:
+    if first is not None:
+        st.markdown(f"**test {index}**: the image, then its reconstruction")
     for j in rows:
         st.markdown(f"**z{j}**: {FACTORS[holds[j]].name}  \nVar[μ] {variance[j]:.2f}")
 st.caption(
     f"One row per active latent (Var[μ] > {ACTIVE_UNIT_THRESHOLD}), most used first, from −3 to +3 (the prior's σ "
     "is 1), the other latents held where they start. A disentangled latent changes one thing: the shape grows, "
     "turns or slides."
+    + (" The first row is the test image itself, then its reconstruction." if first is not None else "")
 )
 
 st.subheader("β against disentanglement")

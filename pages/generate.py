@@ -3,10 +3,11 @@
 import streamlit as st
 import torch
 
-from ui import loaders, routing, widgets
-from vae.analysis import manifold_grid, reconstruct, sample_prior, traverse
+from ui import routing, widgets
+from vae.analysis import manifold_grid, reconstruct, sample_prior, traversal_start, traverse
 from vae.config import bounds
 from vae.data import to_float
+from vae.pictures import traversal_grid
 
 routing.ensure_routed()
 
@@ -41,13 +42,18 @@ left, middle, right = st.columns(3)
 dim = left.number_input("Dimension", 0, d - 1, 0)
 base_kind = middle.radio("Around", ("the origin", "a test image"), horizontal=True)
 span = right.slider("Range ±", 0.5, 4.0, 3.0, step=0.5)
-base = torch.zeros(d)
-if base_kind == "a test image":
-    idx = st.number_input("Test image", 0, len(data.test_x) - 1, 0)
-    base = torch.from_numpy(loaders.latents_of(info)[0][int(idx)])
 values = torch.linspace(-span, span, 11)
-widgets.show_images(
-    traverse(run.model, base, int(dim), values),
-    ncols=11,
-    caption=f"z[{int(dim)}] from {-span:g} to {span:g}, other dimensions fixed",
-)
+caption = f"z[{int(dim)}] from {-span:g} to {span:g}, other dimensions fixed"
+if base_kind == "a test image":
+    idx = int(st.number_input("Test image", 0, len(data.test_x) - 1, 0))
+    # The image first: it is the point the traversal moves away from, so the room sees what is held fixed.
+    base, start = traversal_start(run.model, data.test_x[idx])
+    row = traverse(run.model, base, int(dim), values)[None]  # [1, 11, 28, 28]
+    st.image(
+        traversal_grid(row, [int(dim)], 2, start=start, start_label=f"test {idx}"),
+        caption=f"first, test image {idx} ({data.class_names[int(data.test_y[idx])]}) and its reconstruction; "
+        f"then {caption}",
+        output_format="PNG",  # JPEG smears 28-pixel digits
+    )
+else:
+    widgets.show_images(traverse(run.model, torch.zeros(d), int(dim), values), ncols=11, caption=caption)

@@ -4,6 +4,7 @@ is, and where to go next."""
 import streamlit as st
 
 from ui import picker, routing
+from ui.curves import KL_UNIT, loss_unit
 from ui.pictures import home_pictures
 from vae.errors import CheckpointError
 
@@ -28,8 +29,8 @@ else:
     cols[0].metric("Architecture", f"{info.config.arch} · d={info.config.latent_dim}")
     cols[1].metric("β", f"{info.config.beta:g}")
     cols[2].metric("Dataset", info.config.dataset)
-    cols[3].metric("Test loss (nats)", f"{test.get('loss', float('nan')):.2f}")
-    cols[4].metric("Test KL (nats)", f"{test.get('kl', float('nan')):.2f}")
+    cols[3].metric(f"Test loss ({loss_unit(info.config.likelihood)})", f"{test.get('loss', float('nan')):.2f}")
+    cols[4].metric(f"Test KL ({KL_UNIT})", f"{test.get('kl', float('nan')):.2f}")
     if info.shipped:
         st.caption("A shipped run: read-only. Runs you train or upload are saved next to it.")
 

@@ -1,5 +1,6 @@
 """Interpolation: walk between per-class mean latents, or between two test images, and decode each step."""
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -20,6 +21,8 @@ from vae.models import IMAGE_SHAPE
 
 routing.ensure_routed()
 
+STRIP_SCALE = pictures.HOME_SCALE  # each pixel a 2 × 2 block, as on Home and in the PNG download
+
 info, run, data = widgets.run_page("Interpolation")
 means = loaders.class_means(info)
 
@@ -33,8 +36,8 @@ other = picker.compare_with(info)
 other_means = loaders.class_means(other) if other is not None else None
 
 
-def downloads(grid, along: torch.Tensor) -> None:
-    """The strip as a PNG, and the walk ``along`` ``[N, 28, 28]`` as a GIF, played forth and back."""
+def downloads(grid: np.ndarray, along: torch.Tensor) -> None:
+    """The strip (uint8 picture) as a PNG, and the walk ``along`` ``[N, 28, 28]`` as a GIF, played forth and back."""
     png_col, gif_col, _ = st.columns([1, 1, 2])
     png_col.download_button(
         "Download the strip (PNG)",
@@ -54,6 +57,14 @@ def downloads(grid, along: torch.Tensor) -> None:
         key="strip_gif",
         help="The walk, played forth and back, looping.",
     )
+
+
+def show_chain(images: torch.Tensor, names: list[str], caption: str | None = None) -> np.ndarray:
+    """Draw the decoded legs ``[L, S, 28, 28]`` of the walk through ``names``, one labelled leg a row (the picture
+    Home shows, ``pictures.chain_grid``). Returns the uint8 picture, which the PNG download holds as drawn."""
+    grid = pictures.chain_grid(images, names, STRIP_SCALE)
+    st.image(grid, caption=caption, output_format="PNG")  # JPEG smears 28-pixel digits
+    return grid
 
 
 @st.fragment
@@ -87,19 +98,19 @@ def chain_strip() -> None:
 
     legs = interpolate_chain(means, chain, steps, method)  # [L, S, D]
     images = decode_images(run.model, legs.flatten(0, 1)).reshape(len(legs), steps, *IMAGE_SHAPE[1:])
-    arrow = " → ".join(data.class_names[c] for c in chain)
-    st.caption(f"{len(legs) * (steps - 1) + 1} images: {arrow}, {method}")
-    # One row per leg (its shared ends repeated), so each row reads as "from this class to the next".
+    names = [data.class_names[c] for c in chain]
+    st.caption(f"{len(legs) * (steps - 1) + 1} images: {' → '.join(names)}, {method}, one row per leg")
+    # One row per leg (its shared ends repeated), labelled "a → b", so a room reads the walk leg by leg.
     if other is None:
-        grid = widgets.show_images(images.flatten(0, 1), ncols=steps)
+        grid = show_chain(images, names)
     else:  # the same chain, steps and method through the other run's own class means
         other_legs = interpolate_chain(other_means, chain, steps, method)
         other_images = decode_images(loaders.load(other).model, other_legs.flatten(0, 1))
         mine_col, other_col = st.columns(2)
         with mine_col:
-            grid = widgets.show_images(images.flatten(0, 1), ncols=steps, caption=f"{info.name} · {info.config.label}")
+            grid = show_chain(images, names, f"{info.name} · {info.config.label}")
         with other_col:
-            widgets.show_images(other_images, ncols=steps, caption=f"{other.name} · {other.config.label}")
+            show_chain(other_images.reshape(images.shape), names, f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
     downloads(grid, along)
 

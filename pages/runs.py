@@ -69,7 +69,14 @@ def draw_curves(names: list[str], per_step: bool) -> None:
         else:
             st.caption(f"**{name}** was imported: it has no training history, only its test metrics below.")
     if series:
-        st.plotly_chart(curves.loss_figure(series, units=tuple(units)), key="run_curves")
+        # The first epoch's fall (from ~540 nats per image) would flatten the later epochs' progress: off by default.
+        whole = curves.past_first_epoch(series) and st.toggle(
+            "Show the first epoch",
+            value=False,
+            help="The curves start at the end of the first epoch, on axes fitted to what follows it.",
+        )
+        figure = curves.loss_figure(series, units=tuple(units), after_first_epoch=not whole)
+        st.plotly_chart(figure, key="run_curves")
         if len(units) > 1:
             st.caption("These runs' reconstructions are in different units (nats and squared error): compare KL only.")
 

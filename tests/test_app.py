@@ -175,7 +175,8 @@ def test_diagnostics_shows_kl_per_dimension_and_estimates_the_iw_bound(app):
     assert not at.exception
     values = {m.label: float(m.value) for m in at.metric[3:]}
     # tiny-d4 is on grey-level digits: its bound is a Bernoulli (cross-entropy) bound, never called −log p(x).
-    iw, elbo = values["IW Bernoulli bound (not a likelihood), K=10"], values["−ELBO on the same images"]
+    iw = values["IW Bernoulli bound (not a likelihood), K=10 (nats per image)"]
+    elbo = values["−ELBO on the same images (nats per image)"]
     assert 0 < iw < elbo
     assert not any(label.startswith("IW estimate of −log p(x)") for label in values)
     assert any("**not a likelihood**" in c.value for c in at.caption)
@@ -271,3 +272,60 @@ def test_every_pick_of_the_run_picker_takes(app, page):
         picker.set_value(name).run()
         assert not at.exception
         assert at.session_state["current_run"] == name
+
+
+@pytest.mark.parametrize("failure", ["missing", "raises"])
+def test_draw_stands_without_its_drawing_pad(app, small_data, monkeypatch, failure):
+    """#41: the third-party canvas is guarded: missing, or raising while it draws, the page says so in one line
+    and an uploaded digit still goes through."""
+    import sys
+    import types
+
+    if failure == "missing":
+        monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import raises ImportError
+    else:
+        broken = types.ModuleType("streamlit_drawable_canvas")
+
+        def st_canvas(**_: object) -> None:
+            raise AttributeError("module 'streamlit' has no attribute 'elements'")  # as an old component does
+
+        broken.st_canvas = st_canvas
+        monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", broken)
+    at = _open(app, "pages/draw.py", "tiny-d4")
+    assert not at.exception and not at.error
+    assert any("drawing pad is not available" in c.value for c in at.caption)
+    seven = 255 - small_data.test_x[0, 0].numpy().repeat(10, axis=0).repeat(10, axis=1)
+    at.file_uploader[0].set_value(("photo.png", png_bytes(seven), "image/png")).run()
+    assert not at.exception and not at.error
+    assert any(h.value == "Where it lands" for h in at.subheader)
+
+
+def _live_tiles_script() -> None:
+    import streamlit as st
+
+    from ui import widgets
+    from vae.config import VAEConfig
+    from vae.history import StepHistory
+    from vae.progress import JobSnapshot
+    from vae.train import EpochMetrics
+
+    terms = {"recon": 100.0, "kl": 5.0, "loss": 105.0}
+    epoch = EpochMetrics(1, terms, terms, 1.0, 1e-3, 1.0, 1.0)
+    config = VAEConfig(likelihood=st.session_state.likelihood)
+    widgets.job_progress(JobSnapshot("live", config, "running", "", None, StepHistory(100, []), [epoch], 1.0))
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "recon", "loss"),
+    [
+        ("bce", "Test recon (nats per image)", "Test loss (nats per image)"),
+        ("mse", "Test recon (squared error per image)", "Test loss (squared error + β·nats per image)"),
+    ],
+)
+def test_a_trainings_live_tiles_name_their_units(likelihood, recon, loss):
+    """#40: the Train page's live tiles say what each figure is measured in, per image."""
+    at = AppTest.from_function(_live_tiles_script)
+    at.session_state.likelihood = likelihood
+    at.run()
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Epoch", recon, "Test KL (nats per image)", loss]

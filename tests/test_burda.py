@@ -288,7 +288,7 @@ def test_diagnostics_sets_the_shipped_run_beside_the_papers_figures(app, run_dir
     metrics = {m.label: m for m in at.metric}
     stored = load_run(BURDA).final
     iw = metrics["−log p(x), IW k = 5,000, 10,000 test images"]
-    assert iw.value == f"{stored['iw']['nll']:.2f} nats" and "the paper's 86.76" in iw.delta
+    assert iw.value == f"{stored['iw']['nll']:.2f} nats per image" and "the paper's 86.76" in iw.delta
     assert f"{stored['iw']['nll'] - 86.76:+.2f}" in iw.delta
     assert "the paper's 19" in metrics["Active units, as the paper counts them"].delta
     trained = f"{len(load_run(BURDA).epochs):,}"

@@ -3,29 +3,79 @@ rate–distortion plane. Pure functions from run metadata to figures, testable w
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from vae.config import RECON_UNITS
 from vae.folder import RunInfo
-from vae.history import StepHistory
+
+if TYPE_CHECKING:  # vae.history imports torch, and Home imports this module's units before torch is loaded
+    from vae.history import StepHistory
+
+# The units every page labels a loss term with, built here alone. Each term is summed over the image's pixels and
+# latent dimensions and averaged over the images (STYLE.md, "Per-image units"), so each is a figure per image.
+NATS = "nats"  # a KL, and the Bernoulli decoder's −log p(x|z)
+KL_UNIT = f"{NATS} per image"
 
 
-def loss_figure(series: list[dict], title: str = "", units: tuple[str, ...] = ("nats",)) -> go.Figure:
+def recon_unit(likelihood: str) -> str:
+    """What a reconstruction term of this decoder likelihood is measured in (``vae.config.RECON_UNITS``)."""
+    return f"{RECON_UNITS[likelihood]} per image"
+
+
+def loss_unit(likelihood: str) -> str:
+    """What recon + β·KL is measured in: nats per image, unless the reconstruction is not in nats (MSE)."""
+    return _total_unit((RECON_UNITS[likelihood],))
+
+
+def _total_unit(units: tuple[str, ...]) -> str:
+    """recon + β·KL's unit, for runs whose reconstructions are in ``units`` (``RECON_UNITS`` values)."""
+    kinds = sorted(set(units))
+    if kinds == [NATS]:
+        return KL_UNIT
+    return f"{kinds[0]} + β·{NATS} per image" if len(kinds) == 1 else "per image; the runs' units differ"
+
+
+# Where the view of the later epochs begins: the end of the first epoch. Its steps fall from ~540 to ~165 nats per
+# image on MNIST, and an axis that holds them draws the later epochs' progress (164 to 150) as a flat line.
+FIRST_EPOCH_END = 1.0
+_CROPPED = ("recon", "kl", "loss", "regularizer")  # not β's panel: a warm-up is drawn whole
+
+
+def past_first_epoch(series: list[dict]) -> bool:
+    """Whether any series goes on past the first epoch: then the view of the later epochs is the default."""
+    return any(x > FIRST_EPOCH_END for s in series for x in s["x"])
+
+
+def loss_figure(
+    series: list[dict],
+    title: str = "",
+    units: tuple[str, ...] = (NATS,),
+    *,
+    after_first_epoch: bool | None = None,
+) -> go.Figure:
     """Panels for reconstruction, KL and total on their own axes (the terms differ by orders of magnitude),
     plus the β or C in effect when any series carries a schedule.
 
     Each series is ``{"name", "x", "recon", "kl", "loss", "dash", "color"}`` with optional ``"beta"``,
     ``"capacity"`` and ``"regularizer"`` lists; a key set to None is not drawn. The objective's own term (TC for
     β-TCVAE and FactorVAE, DIP-VAE's penalty) gets a panel when any series has one. ``units``: what the runs'
-    reconstructions are measured in (``vae.config.RECON_UNITS``), each per image.
+    reconstructions are measured in (``vae.config.RECON_UNITS``), each per image. ``after_first_epoch``: the loss
+    panels start at the end of the first epoch, scaled to what follows it; None: when the series go past it.
     """
+    recon_units = f"{' or '.join(sorted(set(units)))} per image"
+    total_units = _total_unit(units)
     panels = ["recon", "kl", "loss"]
     titles = [
-        f"Reconstruction ({' or '.join(sorted(set(units)))} per image)",
-        "KL (nats per image)",
-        "Total: recon + β·KL",
+        f"Reconstruction ({recon_units})",
+        f"KL ({KL_UNIT})",
+        f"Total: recon + β·KL ({total_units})",
     ]
+    hover_units = {"recon": recon_units, "kl": KL_UNIT, "loss": total_units}
     if any(any(s.get("regularizer") or []) for s in series):
         panels.append("regularizer")
         titles.append("Objective's term: TC or DIP penalty")
@@ -43,8 +93,18 @@ def loss_figure(series: list[dict], title: str = "", units: tuple[str, ...] = ("
                 "mode": s.get("mode", "lines+markers"),
                 "opacity": s.get("opacity", 1.0),
             }
+            unit = f" {hover_units[key]}" if key in hover_units else ""
+            hover = f"%{{fullData.name}}<br>epoch %{{x:.2~f}}: %{{y:.2f}}{unit}<extra></extra>"
             fig.add_trace(
-                go.Scatter(x=s["x"], y=s[key], name=s["name"], showlegend=col == 1, line=style, **common),
+                go.Scatter(
+                    x=s["x"],
+                    y=s[key],
+                    name=s["name"],
+                    showlegend=col == 1,
+                    line=style,
+                    hovertemplate=hover,
+                    **common,
+                ),
                 row=1,
                 col=col,
             )
@@ -62,9 +122,38 @@ def loss_figure(series: list[dict], title: str = "", units: tuple[str, ...] = ("
                     col=col,
                 )
     fig.update_xaxes(title_text="epoch")
+    crop = past_first_epoch(series) if after_first_epoch is None else after_first_epoch
+    if crop:
+        _after_first_epoch(fig, series, panels)
     fig.update_layout(height=340, margin={"t": 40, "b": 10, "l": 10, "r": 10}, title=title or None)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def _after_first_epoch(fig: go.Figure, series: list[dict], panels: list[str]) -> None:
+    """Start the loss panels' x-axes at the end of the first epoch, and fit their y-axes to the points after it:
+    plotly's autorange would still span the first epoch's points, hidden off the left edge. The first epoch's own
+    points (its steps, and its train mean, which averages them) are left out of the fit: lines from them enter
+    from the edge."""
+    end = max((x for s in series for x in s["x"]), default=FIRST_EPOCH_END)
+    if end <= FIRST_EPOCH_END:
+        return
+    pad = 0.02 * (end - FIRST_EPOCH_END)  # the last epoch's markers whole, not cut at the right edge
+    for col, key in enumerate(panels, start=1):
+        if key not in _CROPPED:
+            continue
+        shown = [
+            y
+            for s in series
+            if s.get(key) is not None
+            for x, y in zip(s["x"], s[key], strict=True)
+            if x > FIRST_EPOCH_END and y is not None and math.isfinite(y)
+        ]
+        fig.update_xaxes(range=[FIRST_EPOCH_END, end + pad], title_text="epoch (after the first)", row=1, col=col)
+        if shown:
+            low, high = min(shown), max(shown)
+            margin = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
+            fig.update_yaxes(range=[low - margin, high + margin], row=1, col=col)
 
 
 MAX_STEP_POINTS = 5000  # a per-step curve of a whole run; plotly stays responsive well past this
@@ -156,7 +245,9 @@ def rate_distortion_figure(infos: list[RunInfo], batch: tuple[str, ...] = ()) ->
             text=[f"β={b:g}" for b in betas],
             textposition="top center",
             customdata=[[i.name, i.config.label] for i in infos],
-            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>R=%{x:.2f}, D=%{y:.2f}<extra></extra>",
+            hovertemplate=(
+                f"%{{customdata[0]}}<br>%{{customdata[1]}}<br>R=%{{x:.2f}}, D=%{{y:.2f}} {KL_UNIT}<extra></extra>"
+            ),
             marker={
                 "size": 12,
                 "color": color,
@@ -184,9 +275,9 @@ def rate_distortion_figure(infos: list[RunInfo], batch: tuple[str, ...] = ()) ->
     fig.update_layout(
         height=460,
         margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        xaxis={"title": "rate R = test KL (nats)", "range": [0, x_max]},
+        xaxis={"title": f"rate R = test KL ({KL_UNIT})", "range": [0, x_max]},
         yaxis={
-            "title": "distortion D = test reconstruction (nats)",
+            "title": f"distortion D = test reconstruction ({recon_unit('bce')})",
             "range": [max(0, distortion.min() * 0.9 - 1), y_max],
         },
     )

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.curves import recon_unit
 from ui.loaders import load
 from ui.state import heavy_work, runs
 from vae.data import Dataset
@@ -92,9 +93,11 @@ def mi_heatmap(mi: np.ndarray, entropy: np.ndarray, active: np.ndarray) -> go.Fi
     return fig
 
 
-def beta_figure(points: list[dict[str, float]]) -> go.Figure:
-    """MIG and FactorVAE score (left axis) and test reconstruction (right) against β, one marker per run."""
+def beta_figure(points: list[dict[str, Any]]) -> go.Figure:
+    """MIG and FactorVAE score (left axis) and test reconstruction (right) against β, one marker per run. The
+    points share one likelihood (``sweep_key``), so one unit for their reconstructions."""
     points = sorted(points, key=lambda p: p["beta"])
+    unit = recon_unit(points[0]["likelihood"])
     betas = [p["beta"] for p in points]
     names = [p["name"] for p in points]
     fig = go.Figure()
@@ -114,12 +117,12 @@ def beta_figure(points: list[dict[str, float]]) -> go.Figure:
         go.Scatter(
             x=betas,
             y=[p["recon"] for p in points],
-            name="test reconstruction (nats)",
+            name=f"test reconstruction ({unit})",
             yaxis="y2",
             mode="lines+markers",
             line={"dash": "dot", "color": "#d62728"},
             customdata=names,
-            hovertemplate="%{customdata}: β %{x:g}, reconstruction %{y:.2f} nats",
+            hovertemplate=f"%{{customdata}}: β %{{x:g}}, reconstruction %{{y:.2f}} {unit}",
         )
     )
     log_axis = min(betas) > 0 and max(betas) / min(betas) >= 4
@@ -132,7 +135,7 @@ def beta_figure(points: list[dict[str, float]]) -> go.Figure:
             "ticktext": [f"{b:g}" for b in betas],
         },
         yaxis={"title": "score (1 is disentangled)", "range": [0, 1.05]},
-        yaxis2={"title": "reconstruction (nats)", "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={"title": f"reconstruction ({unit})", "overlaying": "y", "side": "right", "showgrid": False},
         legend={"orientation": "h", "y": -0.25},
         margin={"t": 10, "b": 10, "l": 10, "r": 10},
     )
@@ -146,8 +149,8 @@ def sweep_key(info: RunInfo) -> str:
     return c.label.replace(f" β=1 on {c.dataset}", "") + f", {c.likelihood}, {epochs:,} epoch{'s' * (epochs != 1)}"
 
 
-def sweep_points(members: list[RunInfo]) -> list[dict[str, float]]:
-    """One point per run of a sweep: its β, scores and test reconstruction."""
+def sweep_points(members: list[RunInfo]) -> list[dict[str, Any]]:
+    """One point per run of a sweep: its β, scores, test reconstruction and the likelihood it is measured by."""
     out = []
     for info in members:
         measured = scores(info)
@@ -158,6 +161,7 @@ def sweep_points(members: list[RunInfo]) -> list[dict[str, float]]:
                 "mig": measured["mig"],
                 "factor_vae": measured["factor_vae"],
                 "recon": info.final["test"]["recon"],
+                "likelihood": info.config.likelihood,
             }
         )
     return out

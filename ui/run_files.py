@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import state, widgets
+from ui.curves import KL_UNIT, NATS, loss_unit
 from ui.training import admit
 from vae.checkpoints import CheckpointError, import_run, load_run
 from vae.config import RECON_UNITS, bounds, field_spec
@@ -166,7 +167,7 @@ def metrics_table(available: list[RunInfo]) -> None:
                 # Nats and squared errors are different quantities: each has its own column, never one mixed column.
                 **{f"test recon ({unit})": None for unit in RECON_UNITS.values()},
                 f"test recon ({RECON_UNITS[c.likelihood]})": round(test["recon"], 3),
-                "test KL": round(test["kl"], 3),
+                f"test KL ({NATS})": round(test["kl"], 3),
                 "test loss": round(test["loss"], 3),
                 # Disentanglement, for runs on data with known factors that have it stored (eval --disentanglement).
                 "MIG": _score(info, "mig"),
@@ -176,5 +177,11 @@ def metrics_table(available: list[RunInfo]) -> None:
         )
     table = pd.DataFrame(rows)
     st.subheader("Final test metrics")
+    # The headers keep short units (and the CSV's column names stable); what they are per is said once, here.
+    st.caption(
+        f"Each figure is per test image, averaged over the test split: the KL in {KL_UNIT}, the reconstruction in "
+        f"its column's unit per image, and the loss (recon + β·KL) in {loss_unit('bce')} for a bce run, "
+        f"{loss_unit('mse')} for an mse run."
+    )
     st.dataframe(table, hide_index=True)
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "vae_lab_runs.csv", "text/csv")

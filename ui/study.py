@@ -6,8 +6,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.curves import recon_unit
 from vae.config import OBJECTIVE_NAMES, OBJECTIVES, strength_label
-from vae.study import StudyRow, medians
+from vae.study import BASE, StudyRow, medians
 
 # One colour per objective, the same in both figures.
 COLOURS = dict(zip(OBJECTIVES, ("#1f77b4", "#8c564b", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"), strict=True))
@@ -60,6 +61,7 @@ def spread_figure(rows: list[StudyRow]) -> go.Figure:
 
 def tradeoff_figure(rows: list[StudyRow]) -> go.Figure:
     """Each run's MIG against its test reconstruction: what disentanglement costs, objective by objective."""
+    unit = recon_unit(BASE.likelihood)  # every run of the study is BASE with another objective
     fig = go.Figure()
     for objective in OBJECTIVES:
         mine = [r for r in rows if r.objective == objective]
@@ -73,12 +75,12 @@ def tradeoff_figure(rows: list[StudyRow]) -> go.Figure:
                 name=OBJECTIVE_NAMES[objective],
                 marker={"color": COLOURS[objective], "size": 9},
                 text=[f"{strength_label(r.objective, r.value)}, seed {r.seed}" for r in mine],
-                hovertemplate="%{text}: recon %{x:.1f}, MIG %{y:.3f}<extra></extra>",
+                hovertemplate=f"%{{text}}: recon %{{x:.1f}} {unit}, MIG %{{y:.3f}}<extra></extra>",
             )
         )
     fig.update_layout(
         height=340,
-        xaxis={"title": "test reconstruction (nats per image; lower is better)"},
+        xaxis={"title": f"test reconstruction ({unit}; lower is better)"},
         yaxis={"title": "MIG", "range": [0, 1.02]},
         legend={"orientation": "h", "y": -0.3},
         margin={"t": 10, "b": 10, "l": 10, "r": 10},

@@ -87,9 +87,10 @@ def job_progress(snap: JobSnapshot) -> None:
         last = snap.epochs[-1]
         cols = st.columns(4)
         cols[0].metric("Epoch", f"{last.epoch}/{snap.config.epochs}")
-        cols[1].metric(f"Test recon ({RECON_UNITS[snap.config.likelihood]})", f"{last.test['recon']:.2f}")
-        cols[2].metric("Test KL", f"{last.test['kl']:.2f}")
-        cols[3].metric("Test loss", f"{last.test['loss']:.2f}")
+        likelihood = snap.config.likelihood
+        cols[1].metric(f"Test recon ({curves.recon_unit(likelihood)})", f"{last.test['recon']:.2f}")
+        cols[2].metric(f"Test KL ({curves.KL_UNIT})", f"{last.test['kl']:.2f}")
+        cols[3].metric(f"Test loss ({curves.loss_unit(likelihood)})", f"{last.test['loss']:.2f}")
 
 
 # The live curves are rebuilt at most this often; the live view's reruns in between send the same

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vae.data import batches
+from vae.data import batches, to_float
 from vae.models import IMAGE_SHAPE, VAE, eval_mode
 
 ENCODE_BATCH_SIZE = 2000
@@ -158,6 +158,13 @@ def traverse(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> 
     z = base.to(torch.float32).repeat(len(values), 1)
     z[:, dim] = values
     return decode_images(model, z)
+
+
+def traversal_start(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where a traversal from the test image ``x`` ``[1, 28, 28]`` (uint8 or float) starts: its posterior mean
+    ``[D]``, and the image beside its reconstruction from that mean ``[2, 28, 28]``, to show before the traversal."""
+    mu = encode_mu(model, x[None])[0]
+    return mu, torch.stack([to_float(x).reshape(IMAGE_SHAPE[1:]), decode_images(model, mu[None])[0]])
 
 
 def pca_fit(mu: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:

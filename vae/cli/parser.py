@@ -94,7 +94,7 @@ HELP = {
     "Ray for its share, and the cluster's free CPUs decide how many run at once)",
     "eval --disentanglement": "for a run trained on shapes: MIG and the FactorVAE score of its encoder means, as "
     "disentanglement_lib defines them, stored with the run (seconds on 2 cores)",
-    "eval --dci": "with --disentanglement, also DCI disentanglement (gradient-boosted trees: about a minute)",
+    "eval --dci": "with --disentanglement, also DCI disentanglement (gradient-boosted trees: minutes on 2 cores)",
     "eval --iw": "also estimate −log p(x) with K importance samples per image, 1 to 100000",
     "import --dataset": "where a foreign model is evaluated (required for one; a VAE Lab run knows its own)",
     "import --likelihood": "the loss that trained a foreign model (a state_dict does not say): bce or mse",
