@@ -274,30 +274,43 @@ def test_every_pick_of_the_run_picker_takes(app, page):
         assert at.session_state["current_run"] == name
 
 
-@pytest.mark.parametrize("failure", ["missing", "raises"])
-def test_draw_stands_without_its_drawing_pad(app, small_data, monkeypatch, failure):
-    """#41: the third-party canvas is guarded: missing, or raising while it draws, the page says so in one line
-    and an uploaded digit still goes through."""
-    import sys
-    import types
+def _png_data_url(array, fmt: str = "PNG") -> str:
+    import base64
+    import io
 
-    if failure == "missing":
-        monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import raises ImportError
-    else:
-        broken = types.ModuleType("streamlit_drawable_canvas")
+    from PIL import Image
 
-        def st_canvas(**_: object) -> None:
-            raise AttributeError("module 'streamlit' has no attribute 'elements'")  # as an old component does
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
-        broken.st_canvas = st_canvas
-        monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", broken)
-    at = _open(app, "pages/draw.py", "tiny-d4")
-    assert not at.exception and not at.error
-    assert any("drawing pad is not available" in c.value for c in at.caption)
-    seven = 255 - small_data.test_x[0, 0].numpy().repeat(10, axis=0).repeat(10, axis=1)
-    at.file_uploader[0].set_value(("photo.png", png_bytes(seven), "image/png")).run()
-    assert not at.exception and not at.error
-    assert any(h.value == "Where it lands" for h in at.subheader)
+
+def test_the_drawing_pad_takes_its_png_and_refuses_anything_else_in_one_line():
+    """#41: what the pad sends comes from a browser a visitor controls: only a small PNG data URL is read."""
+    import numpy as np
+
+    from ui.sketch import MAX_DATA_URL_CHARS, PAD_PX, decode_drawing
+
+    ink = np.zeros((PAD_PX, PAD_PX, 4), np.uint8)
+    ink[..., 3] = 255
+    ink[40:240, 130:150, :3] = 255  # a 1
+    drawn = decode_drawing(_png_data_url(ink))
+    assert drawn.shape == (PAD_PX, PAD_PX, 4) and drawn.dtype == np.uint8 and np.array_equal(drawn, ink)
+    assert decode_drawing(None) is None and decode_drawing("") is None
+    crafted = {
+        "not a data URL": "javascript:alert(1)",
+        "another type": "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=",
+        "not base64": "data:image/png;base64,@@@@",
+        "not an image": "data:image/png;base64," + "QUFBQQ==",
+        "a GIF called PNG": _png_data_url(ink[..., 0], fmt="GIF"),
+        "too large a picture": _png_data_url(np.zeros((4 * PAD_PX + 1, 8), np.uint8)),
+        "too long a string": "data:image/png;base64," + "A" * MAX_DATA_URL_CHARS,
+        "not a string": {"image": 1},
+    }
+    for what, value in crafted.items():
+        with pytest.raises(ValueError) as refused:
+            decode_drawing(value)
+        assert "\n" not in str(refused.value) and str(refused.value).startswith("the drawing pad sent"), what
 
 
 def _live_tiles_script() -> None:

@@ -121,3 +121,18 @@ def test_the_offline_default_is_shipped_in_the_repository_and_needs_no_mlxtend()
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["eaff82770e58c5fc", "71af14c48f425b1b", "30a75f634cf58438", "f054cb73669f4573"]
+
+
+@pytest.mark.parametrize("name", ["mnist-5k", "binarized-mnist-5k", "shapes"])
+def test_the_pages_test_split_is_the_datasets_own_without_its_training_split(name):
+    """#41: the app's server holds test splits only (``load_test_split``): the same images, labels and factors
+    as the whole dataset's, and no training image (``shapes``' training split alone is 130 MB)."""
+    from vae.data import load_test_split
+
+    whole, test = load_dataset(name), load_test_split(name)
+    assert test.name == whole.name and test.class_names == whole.class_names and test.notice == whole.notice
+    assert torch.equal(test.test_x, whole.test_x) and torch.equal(test.test_y, whole.test_y)
+    assert test.train_x.shape == (0, 1, 28, 28) and test.train_y.shape == (0,)
+    assert test.train_x.untyped_storage().nbytes() == 0, "the empty split still holds the training images"
+    if whole.test_factors is not None:
+        assert torch.equal(test.test_factors, whole.test_factors) and len(test.train_factors) == 0

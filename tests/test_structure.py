@@ -150,3 +150,17 @@ def test_files_and_functions_are_of_a_readable_size():
                 if _nesting(node) > MAX_NESTING:
                     too_deep.append(f"{name}.{node.name}: nested {_nesting(node)} deep")
     assert not (files or too_long or too_deep), "\n".join([*files, *too_long, *too_deep])
+
+
+def test_the_app_server_holds_no_training_split():
+    """#41: the pages read test images only; a training loads its data in its own process. So no module of the UI
+    imports ``vae.data.load_dataset`` (whole datasets: ``shapes``' training split alone is 130 MB); they use
+    ``load_test_split``."""
+    offenders = []
+    for name, path in _modules().items():
+        if name.split(".")[0] not in ("ui", "pages", "streamlit_app"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "vae.data":
+                offenders += [f"{name}: {a.name}" for a in node.names if a.name == "load_dataset"]
+    assert offenders == []

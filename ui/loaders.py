@@ -17,7 +17,7 @@ from ui.state import heavy_work
 from vae import precompute
 from vae.analysis import EMBEDDING_NAMES, pca_fit, pca_project
 from vae.checkpoints import CheckpointError, Run, load_run
-from vae.data import Dataset, load_dataset
+from vae.data import Dataset, load_test_split
 from vae.folder import RunInfo
 from vae.likelihood import latent_diagnostics
 from vae.limits import LimitError
@@ -40,7 +40,7 @@ def load(info: RunInfo) -> Run:
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the dataset…")
 def dataset(name: str) -> Dataset:
-    return load_dataset(name)
+    return load_test_split(name)  # the pages read test images only: no training split held here
 
 
 def dataset_of(info: RunInfo) -> Dataset:

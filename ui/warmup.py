@@ -76,10 +76,10 @@ def warm() -> None:
 def _latents(info: RunInfo) -> None:
     """The test-set latents of run ``info`` on its data, read from their view or encoded and kept."""
     from vae.checkpoints import load_run
-    from vae.data import load_dataset
+    from vae.data import load_test_split
     from vae.precompute import test_latents
 
-    test_latents(info.path, lambda: load_run(info.path).model, load_dataset(info.config.dataset))
+    test_latents(info.path, lambda: load_run(info.path).model, load_test_split(info.config.dataset))
 
 
 def _warm_quietly() -> None:

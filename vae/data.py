@@ -211,11 +211,11 @@ def _binarized(source: Dataset) -> Dataset:
     )
 
 
-@lru_cache(maxsize=5)  # a binarized dataset holds its source too
-def _load_cached(name: str, root: str, allow_download: bool) -> Dataset:
+def _load(name: str, root: str, allow_download: bool) -> Dataset:
+    """Dataset ``name`` read, drawn or downloaded afresh (``load_dataset`` and ``load_test_split`` keep it)."""
     facts = dataset_facts(name)
     if facts.binarized_from:
-        return _binarized(_load_cached(facts.binarized_from, root, allow_download))
+        return _binarized(_load(facts.binarized_from, root, allow_download))
     if facts.source == EMBEDDED:
         return _load_mnist_5k()
     if facts.source == GENERATED:
@@ -240,6 +240,39 @@ def load_dataset(name: str, root: Path | None = None, *, allow_download: bool | 
     Downloads are on unless ``VAE_OFFLINE=1``. Results are cached per process (read-only tensors).
     """
     dataset_facts(name)  # an unknown name: ValueError, naming the choices
+    return _load_cached(name, *_where(root, allow_download))
+
+
+def _where(root: Path | None, allow_download: bool | None) -> tuple[str, bool]:
+    """The caches' key beside the name: the data root, resolved, and whether a download may be tried."""
     if allow_download is None:
         allow_download = os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes")
-    return _load_cached(name, str((root or data_root()).resolve()), allow_download)
+    return str((root or data_root()).resolve()), allow_download
+
+
+_load_cached = lru_cache(maxsize=5)(_load)  # training and the CLI: whole datasets, read once per process
+
+
+def test_split(data: Dataset) -> Dataset:
+    """``data`` with its test split alone: the training split ``[0, 1, 28, 28]``, empty. What the app's pages read
+    (they draw, encode and measure test images; trainings load their own data in their own process), at a tenth of
+    the memory: ``shapes``' training split alone is 130 MB."""
+    empty = slice(0, 0)
+    return dataclasses.replace(
+        data,
+        train_x=data.train_x[empty].clone(),
+        train_y=data.train_y[empty].clone(),
+        train_factors=None if data.train_factors is None else data.train_factors[empty].clone(),
+    )
+
+
+@lru_cache(maxsize=5)  # a few MB each: no dataset's whole training split is kept for them
+def _load_test_split(name: str, root: str, allow_download: bool) -> Dataset:
+    return test_split(_load(name, root, allow_download))
+
+
+def load_test_split(name: str, root: Path | None = None, *, allow_download: bool | None = None) -> Dataset:
+    """``load_dataset(name)``'s test split alone (``test_split``), with the same fallback and notice; cached per
+    process without the training split, which is read, drawn or downloaded only for the moment of loading."""
+    dataset_facts(name)
+    return _load_test_split(name, *_where(root, allow_download))
