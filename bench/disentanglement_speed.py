@@ -3,6 +3,7 @@ the conv model it was chosen over (the baseline, in the same run), and the time 
 
     .venv/bin/python bench/disentanglement_speed.py            # epochs, then MIG and FactorVAE on a shipped run
     .venv/bin/python bench/disentanglement_speed.py --dci      # also DCI disentanglement (minutes)
+    .venv/bin/python bench/disentanglement_speed.py --study    # an epoch of each objective of the study, 1 thread
 """
 
 from __future__ import annotations
@@ -33,10 +34,27 @@ def epoch_seconds(config, data) -> float:
     return next(e for e in train(model, config, data) if isinstance(e, EpochMetrics)).train_seconds
 
 
+def study_epochs() -> None:
+    """One epoch of each objective of the study (``vae.study``) on one thread, as ``scripts/study.py`` trains it."""
+    from vae.study import GRID as STUDY_GRID
+    from vae.study import study_runs
+
+    torch.set_num_threads(1)
+    data = load_dataset(GENERATED_DATASET)
+    runs = study_runs()
+    for objective, values in STUDY_GRID.items():
+        name = f"{objective}-{values[0]:g}-s0"
+        print(f"  study epoch, {name}, 1 thread: {epoch_seconds(runs[name], data):.1f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dci", action="store_true", help="also time DCI disentanglement")
+    parser.add_argument("--study", action="store_true", help="only an epoch of each objective of the study")
     args = parser.parse_args()
+    if args.study:
+        study_epochs()
+        return
     shipped = {name: c for name, c in GRID.items() if c.dataset == GENERATED_DATASET}
     name, config = next(iter(shipped.items()))
     data = load_dataset(GENERATED_DATASET)
