@@ -166,3 +166,32 @@ def test_cli_resume_carries_on_the_epoch_count_and_guards_shipped_runs(run_dir):
         bad = cli("train", *args, "--checkpoint-dir", str(run_dir))
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
+
+
+def test_a_run_from_a_gpu_machine_continues_here_with_its_optimizer_moments(tmp_path, small_data):
+    """A run trained where CUDA was (its config names the device, its noise generator's state is CUDA's 16 bytes)
+    continues on a machine without it: on this machine's device, Adam's moments kept, the noise reseeded."""
+    import dataclasses
+
+    from vae.train import TrainState
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the run would continue there as it is")
+    _train(CONFIG.replace(epochs=1), "from-gpu", tmp_path, small_data)
+    run = load_run(tmp_path / "from-gpu.pt")
+    foreign = {**run.train_state, "noise_rng": torch.zeros(16, dtype=torch.uint8)}  # a CUDA Philox state's size
+    run = dataclasses.replace(run, config=run.config.replace(device="cuda"), train_state=foreign)
+
+    config = continue_config(run, 1)
+    assert config.device == "auto" and config.epochs == 2
+    state = TrainState.fresh(run.model, config)
+    state.load_state_dict(run.train_state)
+    saved = run.train_state["optimizer"]["state"]
+    for i, moments in state.optimizer.state_dict()["state"].items():
+        assert torch.equal(moments["exp_avg"], saved[i]["exp_avg"]), "Adam's moments were dropped"
+    again = TrainState.fresh(run.model, config)
+    again.load_state_dict(run.train_state)
+    assert torch.equal(state.noise.get_state(), again.noise.get_state()), "the reseeded noise is not the run's own"
+    assert not torch.equal(state.noise.get_state(), TrainState.fresh(run.model, config).noise.get_state())
+    epochs = _train(config, "from-gpu", tmp_path, small_data, resume=run)
+    assert [e.epoch for e in epochs] == [2]

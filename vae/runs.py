@@ -242,4 +242,9 @@ def continue_config(run: Run, extra_epochs: int) -> VAEConfig:
     most = bounds("epochs")[1]
     if done + extra_epochs > most:
         raise ConfigError("epochs", f"{done} + {extra_epochs} is over the {most} epochs a run may have")
-    return run.config.replace(epochs=done + extra_epochs)
+    config = run.config.replace(epochs=done + extra_epochs)
+    try:
+        resolve_device(config.device)
+    except ValueError:  # trained where that device was (a GPU, say): continued on what this machine has
+        config = config.replace(device="auto")
+    return config

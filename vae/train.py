@@ -182,8 +182,12 @@ class TrainState:
         if self.critic is not None and isinstance(state.get("critic_optimizer"), dict):
             _load_moments(self.critic, state["critic_optimizer"])
         self.order.set_state(state["order_rng"])
-        self.noise.set_state(state["noise_rng"])
         self.epochs_done = int(state["epochs_done"])
+        try:
+            self.noise.set_state(state["noise_rng"])
+        except RuntimeError:  # drawn on another device (a CUDA generator's state is not a CPU one's): the weights
+            # and Adam's moments carry over, and the noise goes on from a seed of this run and its epoch instead
+            self.noise.manual_seed(self.noise.initial_seed() + self.epochs_done)
         if isinstance(position, dict):
             self.epoch_step, self.epoch_order = int(position["step"]), position["order_rng"]
             sums = position["sums"].tolist()
