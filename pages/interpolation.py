@@ -1,6 +1,5 @@
 """Interpolation: walk between per-class mean latents, or between two test images, and decode each step."""
 
-import numpy as np
 import streamlit as st
 import torch
 
@@ -36,21 +35,34 @@ other = picker.compare_with(info)
 other_means = loaders.class_means(other) if other is not None else None
 
 
-def downloads(grid: np.ndarray, along: torch.Tensor) -> None:
-    """The strip (uint8 picture) as a PNG, and the walk ``along`` ``[N, 28, 28]`` as a GIF, played forth and back."""
-    png_col, gif_col, _ = st.columns([1, 1, 2])
+EXPORT_SIZES = (56, 112, 224, 336)  # pixels a frame: 2, 4, 8 and 12 screen pixels for each of the digit's 28
+
+
+def downloads(images: torch.Tensor, names: list[str], along: torch.Tensor) -> None:
+    """The strip of the legs ``[L, S, 28, 28]`` through ``names`` as a PNG, and the walk ``along`` ``[N, 28, 28]``
+    as a GIF played forth and back, both at the size chosen here (nearest-neighbour: a projector shows pixels)."""
+    size_col, png_col, gif_col = st.columns([1, 1, 1], vertical_alignment="bottom")
+    size = size_col.selectbox(
+        "Export size",
+        EXPORT_SIZES,
+        index=EXPORT_SIZES.index(224),
+        format_func=lambda px: f"{px} px a frame",
+        key="export_size",
+        help="Each of a digit's 28 pixels becomes a square block: sharp on a projector.",
+    )
+    scale = size // IMAGE_SHAPE[-1]
+    # Deferred: each file is made when the user clicks, not on every slider move.
     png_col.download_button(
         "Download the strip (PNG)",
-        pictures.png_bytes(grid),
+        lambda: pictures.png_bytes(pictures.chain_grid(images, names, scale)),
         "interpolation.png",
         "image/png",
         icon=":material/download:",
         key="strip_png",
     )
-    # Deferred: the GIF is encoded when the user clicks, not on every slider move.
     gif_col.download_button(
         "Download GIF",
-        lambda: widgets.gif_bytes(along),
+        lambda: widgets.gif_bytes(along, scale=scale),
         "interpolation.gif",
         "image/gif",
         icon=":material/gif:",
@@ -59,12 +71,10 @@ def downloads(grid: np.ndarray, along: torch.Tensor) -> None:
     )
 
 
-def show_chain(images: torch.Tensor, names: list[str], caption: str | None = None) -> np.ndarray:
+def show_chain(images: torch.Tensor, names: list[str], caption: str | None = None) -> None:
     """Draw the decoded legs ``[L, S, 28, 28]`` of the walk through ``names``, one labelled leg a row (the picture
-    Home shows, ``pictures.chain_grid``). Returns the uint8 picture, which the PNG download holds as drawn."""
-    grid = pictures.chain_grid(images, names, STRIP_SCALE)
-    st.image(grid, caption=caption, output_format="PNG")  # JPEG smears 28-pixel digits
-    return grid
+    Home shows, ``pictures.chain_grid``)."""
+    st.image(pictures.chain_grid(images, names, STRIP_SCALE), caption=caption, output_format="PNG")  # JPEG smears
 
 
 @st.fragment
@@ -102,17 +112,17 @@ def chain_strip() -> None:
     st.caption(f"{len(legs) * (steps - 1) + 1} images: {' → '.join(names)}, {method}, one row per leg")
     # One row per leg (its shared ends repeated), labelled "a → b", so a room reads the walk leg by leg.
     if other is None:
-        grid = show_chain(images, names)
+        show_chain(images, names)
     else:  # the same chain, steps and method through the other run's own class means
         other_legs = interpolate_chain(other_means, chain, steps, method)
         other_images = decode_images(loaders.load(other).model, other_legs.flatten(0, 1))
         mine_col, other_col = st.columns(2)
         with mine_col:
-            grid = show_chain(images, names, f"{info.name} · {info.config.label}")
+            show_chain(images, names, f"{info.name} · {info.config.label}")
         with other_col:
             show_chain(other_images.reshape(images.shape), names, f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
-    downloads(grid, along)
+    downloads(images, names, along)
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
     if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):

@@ -74,3 +74,29 @@ def test_the_loss_curves_start_after_the_first_epoch_until_asked(page, server):
     cropped = page.evaluate(left_end)
     toggle.click()
     page.wait_for_function(f"c => {{ const now = ({left_end})(); return now !== null && now < c; }}", arg=cropped)
+
+
+@pytest.mark.parametrize("size", [56, 336])
+def test_the_walk_exports_at_the_chosen_size_with_sharp_pixels(page, server, size):
+    """#40: the strip (PNG) and the walk (GIF) are downloaded at the size chosen, each pixel of a digit a block."""
+    from PIL import Image
+
+    _first_visit(page, server + "/interpolation", "Interpolation")
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Export size")
+    picker.click()
+    page.get_by_role("option", name=f"{size} px a frame").click()
+    settle(page)
+    with page.expect_download(timeout=90_000) as png:
+        page.get_by_role("button", name="Download the strip (PNG)").click()
+    with page.expect_download(timeout=90_000) as gif:
+        page.get_by_role("button", name="Download GIF").click()
+    strip = Image.open(png.value.path())
+    walk = Image.open(gif.value.path())
+    assert walk.size == (size, size) and walk.n_frames > 2
+    frame = walk.convert("L")
+    block = size // 28
+    pixels = frame.load()
+    for y in range(0, size, block):  # nearest-neighbour: each block one grey level
+        for x in range(0, size, block):
+            assert len({pixels[x + i, y + j] for i in range(block) for j in range(block)}) == 1
+    assert strip.height >= 4 * size and strip.width >= 8 * size, strip.size  # 4 legs × 8 steps by default
