@@ -102,9 +102,10 @@ BOARD_CHANGED = """([old]) => {
 
 
 def explorer_case(browser, env: dict[str, str], runs: tuple[str, ...] = ("conv-d20-b1", "mlp-d2-b1")) -> None:
-    """Latent explorer: from a key press on a slider to the new decoded digit loaded on screen."""
+    """Latent explorer's server path: from a key press on a slider to the new decoded digit loaded on screen (its
+    browser path, which sends the server nothing while dragging: ``bench/browser_decoder.py``)."""
     port = free_port()
-    server = start_server(env, port)
+    server = start_server({**env, "VAE_MAX_WEB_PARAMETERS": "0"}, port)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"http://127.0.0.1:{port}")
     settle(page)

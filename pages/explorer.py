@@ -1,10 +1,14 @@
-"""Latent explorer: a mixing board with one slider per latent dimension, and for d = 2 a plane to click."""
+"""Latent explorer: a mixing board with one slider per latent dimension, and for d = 2 a plane.
+
+The board runs the decoder in the visitor's browser (``ui.browser_model``): a drag redraws on every input event,
+with no script rerun. A decoder above the setting ``VAE_MAX_WEB_PARAMETERS`` keeps the server path below it.
+"""
 
 import numpy as np
 import streamlit as st
 import torch
 
-from ui import figures, loaders, routing, state, widgets
+from ui import browser_model, figures, loaders, routing, state, widgets
 from vae.analysis import decode_grid, decode_images, start_point
 from vae.config import bounds
 from vae.data import to_float
@@ -61,7 +65,11 @@ if st.session_state.get(state.EXPLORER_START_KEY) != source or slider_key(0) not
     st.session_state[state.EXPLORER_START_KEY] = source  # a new start point (or run) resets the board; a click does not
     set_board(start)
 
-if d == 2:
+
+def server_plane() -> None:
+    """The plotly plane to click (the server path): a click decodes that spot."""
+    if d != 2:
+        return
     st.subheader("The plane: click anywhere to decode that spot")
     show_manifold = st.toggle("Show the decoded manifold underneath", value=False)
     extent = (-limit, limit, -limit, limit)
@@ -110,9 +118,29 @@ def board() -> None:
         st.caption(f"left: {start_caption}; right: the sliders' point, decoded")
 
 
-st.subheader("The mixing board")
-st.caption(
-    f"One slider per latent dimension, most informative first (sorted by KL per dimension on the test set). "
+web = browser_model.decoder_for(run)
+about = (
+    "One slider per latent dimension, most informative first (sorted by KL per dimension on the test set). "
     f"{int(active.sum())} of {d} dimensions are active."
 )
-board()
+if web is None:  # above the browser's bound: each slider step reruns the fragment on the server
+    server_plane()
+    st.subheader("The mixing board")
+    st.caption(about)
+    board()
+else:
+    st.subheader("The mixing board")
+    plane_note = "; drag on the plane to move z0 and z1" if d == 2 else ""
+    st.caption(f"Decoded in your browser as you drag{plane_note}. {about}")
+    shown_board = browser_model.Board(
+        title=info.name,
+        dims=[browser_model.Dim(int(i), f"z{i} · KL {kl[i]:.2f}", bool(active[i])) for i in order],
+        start=start.numpy(),
+        start_token=browser_model.token(*source),
+        limit=limit,
+        start_image=start_image.numpy(),
+        start_caption=start_caption,
+        plane=(mu_all, labels) if d == 2 else None,
+        manifold=d == 2 and st.toggle("Show the decoded manifold underneath", value=False),
+    )
+    browser_model.explorer_board(web, run, shown_board)

@@ -35,42 +35,6 @@ other = picker.compare_with(info)
 other_means = loaders.class_means(other) if other is not None else None
 
 
-EXPORT_SIZES = (56, 112, 224, 336)  # pixels a frame: 2, 4, 8 and 12 screen pixels for each of the digit's 28
-
-
-def downloads(images: torch.Tensor, names: list[str], along: torch.Tensor) -> None:
-    """The strip of the legs ``[L, S, 28, 28]`` through ``names`` as a PNG, and the walk ``along`` ``[N, 28, 28]``
-    as a GIF played forth and back, both at the size chosen here (nearest-neighbour: a projector shows pixels)."""
-    size_col, png_col, gif_col = st.columns([1, 1, 1], vertical_alignment="bottom")
-    size = size_col.selectbox(
-        "Export size",
-        EXPORT_SIZES,
-        index=EXPORT_SIZES.index(224),
-        format_func=lambda px: f"{px} px a frame",
-        key="export_size",
-        help="Each of a digit's 28 pixels becomes a square block: sharp on a projector.",
-    )
-    scale = size // IMAGE_SHAPE[-1]
-    # Deferred: each file is made when the user clicks, not on every slider move.
-    png_col.download_button(
-        "Download the strip (PNG)",
-        lambda: pictures.png_bytes(pictures.chain_grid(images, names, scale)),
-        "interpolation.png",
-        "image/png",
-        icon=":material/download:",
-        key="strip_png",
-    )
-    gif_col.download_button(
-        "Download GIF",
-        lambda: widgets.gif_bytes(along, scale=scale),
-        "interpolation.gif",
-        "image/gif",
-        icon=":material/gif:",
-        key="strip_gif",
-        help="The walk, played forth and back, looping.",
-    )
-
-
 def show_chain(images: torch.Tensor, names: list[str], caption: str | None = None) -> None:
     """Draw the decoded legs ``[L, S, 28, 28]`` of the walk through ``names``, one labelled leg a row (the picture
     Home shows, ``pictures.chain_grid``)."""
@@ -122,7 +86,7 @@ def chain_strip() -> None:
         with other_col:
             show_chain(other_images.reshape(images.shape), names, f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
-    downloads(images, names, along)
+    widgets.walk_downloads(images, names, along)
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
     if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):

@@ -31,6 +31,7 @@ def server(tmp_path_factory, small_data):
         "VAE_CHECKPOINT_DIR": str(directory),
         "VAE_DATA_DIR": str(tmp_path_factory.mktemp("no_data")),
         "VAE_OFFLINE": "1",
+        "VAE_MAX_WEB_PARAMETERS": "0",  # the explorer's server path; its browser path: test_browser_decoder.py
     }
     with running_app(env) as (url, _):
         yield url

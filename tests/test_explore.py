@@ -111,7 +111,8 @@ def _decoded(at) -> bytes:
 
 
 @pytest.mark.parametrize("run", ["tiny-d2", "tiny-d4"])
-def test_explorer_sliders_follow_the_kl_order_and_move_the_decoded_digit(app, run):
+def test_explorer_sliders_follow_the_kl_order_and_move_the_decoded_digit(app, run, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_WEB_PARAMETERS", "0")  # the server path (the browser's: test_browser_decoder.py)
     at = _open(app, "pages/explorer.py", run)
     assert not at.exception and not at.error
     assert at.title[0].value == "Latent explorer"
@@ -139,7 +140,8 @@ def test_explorer_sliders_follow_the_kl_order_and_move_the_decoded_digit(app, ru
     assert not at.exception
 
 
-def test_explorer_folds_inactive_dimensions_and_draws_the_plane_for_d2(app):
+def test_explorer_folds_inactive_dimensions_and_draws_the_plane_for_d2(app, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_WEB_PARAMETERS", "0")  # the server path (the browser's: test_browser_decoder.py)
     at = _open(app, "pages/explorer.py", "tiny-d2")
     assert any("click anywhere" in h.value for h in at.subheader)
     assert at.get("plotly_chart"), "no plane"

@@ -17,9 +17,10 @@ from ui.state import LIVE_CURVES_KEY
 from vae.checkpoints import CheckpointError, Run
 from vae.config import RECON_UNITS
 from vae.data import Dataset
+from vae.dataset_facts import IMAGE_SIZE
 from vae.folder import RunInfo
 from vae.jobs import TrainingJob, max_concurrent
-from vae.pictures import png_bytes, scaled_grid, to_uint8
+from vae.pictures import chain_grid, png_bytes, scaled_grid, to_uint8
 from vae.progress import JobSnapshot
 from vae.schema import RunStatus
 from vae.settings import retention_text
@@ -158,6 +159,42 @@ def gif_bytes(images: np.ndarray | torch.Tensor, scale: int = GIF_SCALE, frame_m
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
     return buffer.getvalue()
+
+
+EXPORT_SIZES = (56, 112, 224, 336)  # pixels a frame: 2, 4, 8 and 12 screen pixels for each of the digit's 28
+
+
+def walk_downloads(images: torch.Tensor, names: list[str], along: torch.Tensor) -> None:
+    """The strip of the legs ``[L, S, 28, 28]`` through ``names`` as a PNG, and the walk ``along`` ``[N, 28, 28]``
+    as a GIF played forth and back, both at the size chosen here (nearest-neighbour: a projector shows pixels)."""
+    size_col, png_col, gif_col = st.columns([1, 1, 1], vertical_alignment="bottom")
+    size = size_col.selectbox(
+        "Export size",
+        EXPORT_SIZES,
+        index=EXPORT_SIZES.index(224),
+        format_func=lambda px: f"{px} px a frame",
+        key="export_size",
+        help="Each of a digit's 28 pixels becomes a square block: sharp on a projector.",
+    )
+    scale = size // IMAGE_SIZE[-1]
+    # Deferred: each file is made when the user clicks, not on every slider move.
+    png_col.download_button(
+        "Download the strip (PNG)",
+        lambda: png_bytes(chain_grid(images, names, scale)),
+        "interpolation.png",
+        "image/png",
+        icon=":material/download:",
+        key="strip_png",
+    )
+    gif_col.download_button(
+        "Download GIF",
+        lambda: gif_bytes(along, scale=scale),
+        "interpolation.gif",
+        "image/gif",
+        icon=":material/gif:",
+        key="strip_gif",
+        help="The walk, played forth and back, looping.",
+    )
 
 
 def data_url(grid: np.ndarray) -> str:

@@ -75,6 +75,12 @@ SETTINGS = {
         1_000_000, 1, "the importance-weighted bound on demand: at most K × test images decoded"
     ),
     "VAE_MAX_TSNE_POINTS": Setting(5000, 100, "t-SNE on demand: at most this many points"),
+    "VAE_MAX_WEB_PARAMETERS": Setting(
+        1_000_000,
+        0,
+        "decoders up to this many parameters run in the visitor's browser (Latent explorer); larger ones, and all "
+        "with 0, on the server",
+    ),
     "VAE_MAX_HEAVY_COMPUTATIONS": Setting(
         1,
         1,

@@ -1,0 +1,149 @@
+"""The model in the visitor's hands (#39): a run's decoder run in the browser by a component of our own
+(``st.components.v2``: inline JavaScript, nothing to build or install).
+
+``ui/browser_decoder.js`` is the forward pass over ``vae.web_model``'s ops, and ``ui/browser_board.js`` the
+explorer's board on top of it: sliders, and for d = 2 a plane, that redraw on every input event and send nothing
+to the server while they move. The weights travel once per session and run; the tab keeps them (a few runs) and,
+should it have lost them, asks once for them again. Everything sent is packed numbers and plain text
+(``vae.web_model.pack``), which the board only ever puts into ``textContent``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import streamlit.components.v2 as components
+
+from ui.state import BROWSER_MODELS_SENT_KEY
+from vae.checkpoints import Run
+from vae.web_model import WebDecoder, export_decoder, fits_browser, pack
+
+DECODER_JS = (Path(__file__).parent / "browser_decoder.js").read_text()
+BOARD_JS = DECODER_JS + "\n" + (Path(__file__).parent / "browser_board.js").read_text()
+MAX_TEXT = 200  # characters of any one text: labels and captions are short
+MAX_PLANE_POINTS = 3000
+
+_HTML = '<div class="vae-board" role="group" aria-label="Mixing board"></div>'
+_CSS = """.vae-board { display: flex; flex-wrap: wrap; gap: 1.25rem; align-items: flex-start; }
+.pictures { display: flex; flex-wrap: wrap; gap: 0.75rem; align-items: flex-start; max-width: 22rem; }
+figure { margin: 0; }
+figcaption { font-size: 0.8rem; opacity: 0.7; max-width: 140px; }
+canvas.digit { width: 140px; height: 140px; image-rendering: pixelated; border-radius: 0.25rem; display: block; }
+canvas.plane { width: 320px; height: 320px; touch-action: none; cursor: crosshair; border-radius: 0.5rem; }
+.sliders { display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: 0.5rem 1rem;
+  flex: 1 1 24rem; }
+.slider { display: grid; grid-template-columns: 1fr auto; font-size: 0.85rem; }
+.slider input { grid-column: 1 / 3; width: 100%; accent-color: #ff4b4b; }
+.slider output { font-variant-numeric: tabular-nums; opacity: 0.7; }
+details { flex-basis: 100%; font-size: 0.9rem; }
+button { font: inherit; padding: 0.25rem 0.75rem; border-radius: 0.5rem; border: 1px solid #ccc; background: none;
+  color: inherit; cursor: pointer; }"""
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One slider: latent dimension ``index``, its ``label`` (plain text), and whether the decoder uses it."""
+
+    index: int
+    label: str
+    active: bool
+
+
+@st.cache_resource  # registered once per process: the component's definition, the same for every visitor
+def _board() -> Callable[..., Any]:
+    return components.component("vae_lab_browser_board", html=_HTML, css=_CSS, js=BOARD_JS)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the model for your browser…")
+def _exported(version: str, _run: Run) -> WebDecoder:
+    """The run's decoder as plain numbers, keyed on the file's SHA-256 (a float64 probe: about a second a conv)."""
+    return export_decoder(_run.model)
+
+
+def decoder_for(run: Run) -> WebDecoder | None:
+    """The run's decoder for the browser, or None above ``vae.web_model.max_web_parameters()`` (or for a layer the
+    browser cannot run): the page then keeps the server path."""
+    if not run.version or not fits_browser(run.model):
+        return None
+    return _exported(run.version, run)
+
+
+def text(value: object) -> str:
+    """Plain text for the board, cut to ``MAX_TEXT``; the board sets it as ``textContent``, never as markup."""
+    return "".join(ch for ch in str(value) if ch.isprintable())[:MAX_TEXT]
+
+
+def token(*parts: object) -> str:
+    """A short hex name for a start point (run, kind, parameter): the board resets when it changes."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def _forget_sent() -> None:
+    """The tab asked for weights it lacks: send them again on this rerun."""
+    st.session_state[BROWSER_MODELS_SENT_KEY] = set()
+
+
+def _finite(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} holds a value that is not a finite number")
+    return values
+
+
+@dataclass(frozen=True)
+class Board:
+    """What the explorer's board shows besides the model: ``start`` ``[D]`` is the point it starts from (until
+    ``start_token`` changes), ``start_image`` ``[28, 28]`` in [0, 1] the picture beside it, ``plane`` the test μ
+    ``[N, 2]`` and labels ``[N]`` drawn on the 2-D plane. Texts are plain: the board sets them as text."""
+
+    title: str
+    dims: Sequence[Dim]
+    start: np.ndarray
+    start_token: str
+    limit: float
+    start_image: np.ndarray
+    start_caption: str
+    plane: tuple[np.ndarray, np.ndarray] | None = None
+    manifold: bool = False
+
+
+def board_payload(web: WebDecoder, key: str, board: Board, with_model: bool) -> bytes:
+    """The packed bytes the board is mounted with (``vae.web_model.pack``): its header of numbers and plain text,
+    the start picture, and with ``with_model`` the weights (and the plane's points) that the tab then keeps."""
+    header: dict[str, Any] = {
+        "board": "explorer",
+        "key": key,
+        "token": text(board.start_token),
+        "title": text(board.title),
+        "latent_dim": web.latent_dim,
+        "limit": float(board.limit),
+        "start": [float(v) for v in _finite(board.start, "the start point")],
+        "start_caption": text(board.start_caption),
+        "dims": [{"index": int(d.index), "label": text(d.label), "active": bool(d.active)} for d in board.dims],
+        "manifold": bool(board.manifold and web.latent_dim == 2),
+    }
+    pixels = np.clip(_finite(board.start_image, "the start picture").reshape(-1), 0, 1)
+    blobs = {"start": (pixels * 255).round().astype(np.uint8).tobytes()}
+    if with_model:
+        header["model"] = web.header(key)
+        blobs.update(web.blobs())
+        if board.plane is not None:
+            points, labels = board.plane
+            blobs["points"] = _finite(points[:MAX_PLANE_POINTS], "the plane").astype("<f4").tobytes()
+            blobs["labels"] = np.asarray(labels[:MAX_PLANE_POINTS]).astype(np.uint8).tobytes()
+    return pack(header, blobs)
+
+
+def explorer_board(web: WebDecoder, run: Run, board: Board) -> None:
+    """Mount the explorer's board for ``run``; its weights go along once per session (the tab keeps them)."""
+    key = hashlib.sha256(f"{run.version}:{run.config.dataset}".encode()).hexdigest()[:32]
+    sent: set[str] = st.session_state.setdefault(BROWSER_MODELS_SENT_KEY, set())
+    payload = board_payload(web, key, board, with_model=key not in sent)
+    sent.add(key)
+    _board()(key="explorer_board", data=payload, on_missing_change=_forget_sent)
