@@ -7,7 +7,7 @@ with two threads), saves every epoch into ``checkpoints/study/`` with its optimi
 on exactly where a killed study left it. A finished run is scored (MIG and the FactorVAE score, as
 ``python -m vae eval --disentanglement``; DCI with ``--dci``), its row lands in ``checkpoints/study/scores.json``,
 and its file is shrunk to weights and history (no optimiser state, a step curve of ``STEP_ROWS`` rows). Run it
-at ``nice -n 19`` in the background and commit what lands: 24 runs, about 8 hours of 2 cores here.
+at ``nice -n 19`` in the background and commit what lands: 24 runs, about 2.5 hours of 2 quiet cores here.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from vae.config import OBJECTIVES, STRENGTH, VAEConfig
 
 STUDY_FOLDER = "study"  # beside the runs, in the checkpoint folder
 SCORES_FILE = "scores.json"
-# 155,520 steps of 64, half disentanglement_lib's 300k. One thread trains an epoch in 24 s (β-VAE) to about 55 s
-# (FactorVAE, its critic) on a quiet core here: 24 runs two at a time take about 8 hours of 2 cores.
+# 155,520 steps of 64, half disentanglement_lib's 300k. One quiet thread trains an epoch in 7-14 s here (DIP-VAE-I
+# to FactorVAE and its critic; bench/disentanglement_speed.py --study): 24 runs, about 2.5 hours of 2 quiet cores.
 EPOCHS = 60
 SEEDS = (0, 1, 2)
 GRID = {"beta-vae": (4.0, 8.0), "beta-tcvae": (6.0, 10.0), "factor-vae": (20.0, 40.0), "dip-vae-i": (5.0, 20.0)}
