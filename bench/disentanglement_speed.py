@@ -4,6 +4,7 @@ the conv model it was chosen over (the baseline, in the same run), and the time 
     .venv/bin/python bench/disentanglement_speed.py            # epochs, then MIG and FactorVAE on a shipped run
     .venv/bin/python bench/disentanglement_speed.py --dci      # also DCI disentanglement (minutes)
     .venv/bin/python bench/disentanglement_speed.py --study    # an epoch of each objective of the study, 1 thread
+    .venv/bin/python bench/disentanglement_speed.py --shapes   # drawing shapes: its stamps, then every image
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ def epoch_seconds(config, data) -> float:
     return next(e for e in train(model, config, data) if isinstance(e, EpochMetrics)).train_seconds
 
 
+def drawing_shapes() -> None:
+    """``vae.shapes``' one-time stamps (supersampled), then every image of the dataset gathered from them."""
+    from vae import shapes
+
+    began = time.perf_counter()
+    drawn = shapes.stamps()
+    stamped = time.perf_counter()
+    images = shapes.render(shapes.all_factors())
+    done = time.perf_counter()
+    print(
+        f"  shapes: {len(drawn):,} stamps in {stamped - began:.2f} s; all {len(images):,} images in {done - stamped:.2f} s"
+    )
+
+
 def study_epochs() -> None:
     """One epoch of each objective of the study (``vae.study``) on one thread, as ``scripts/study.py`` trains it."""
     from vae.study import GRID as STUDY_GRID
@@ -51,7 +66,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dci", action="store_true", help="also time DCI disentanglement")
     parser.add_argument("--study", action="store_true", help="only an epoch of each objective of the study")
+    parser.add_argument("--shapes", action="store_true", help="only the time to draw shapes")
     args = parser.parse_args()
+    if args.shapes:
+        drawing_shapes()
+        return
     if args.study:
         study_epochs()
         return
