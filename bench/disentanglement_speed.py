@@ -45,7 +45,7 @@ def drawing_shapes() -> None:
     images = shapes.render(shapes.all_factors())
     done = time.perf_counter()
     print(
-        f"  shapes: {len(drawn):,} stamps in {stamped - began:.2f} s; all {len(images):,} images in {done - stamped:.2f} s"
+        f"  shapes: {drawn.shape[:3].numel():,} stamps in {stamped - began:.2f} s; all {len(images):,} images in {done - stamped:.2f} s"
     )
 
 
