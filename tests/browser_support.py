@@ -82,16 +82,35 @@ def running_app(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
 
 
 @contextlib.contextmanager
-def chromium_page(viewport: tuple[int, int] = (1400, 1000)) -> Iterator[object]:
-    """A page of Debian's chromium, driven by playwright, for the block."""
+def chromium() -> Iterator[object]:
+    """Debian's chromium, driven by playwright, for the block: a browser, whose contexts are separate visitors."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            yield browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def chromium_page(viewport: tuple[int, int] = (1400, 1000)) -> Iterator[object]:
+    """A page of Debian's chromium, driven by playwright, for the block."""
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+
+
+def one_run_server_env(tmp_path: Path, run: str = "mlp-d2-b1") -> dict[str, str]:
+    """The settings of a server on a checkpoint folder of its own that ships a copy of one shipped ``run``, offline,
+    with no full dataset (the embedded digits stand in)."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(ROOT / "checkpoints" / f"{run}.pt", runs)
+    (runs / "shipped.json").write_text(f'{{"runs": ["{run}"]}}')
+    return {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1"}
 
 
 def settle(page, timeout: float = 60_000) -> None:

@@ -4,11 +4,9 @@ crafted value sent as if from the pad."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, playwright_or_skip, running_app, settle
+from tests.browser_support import ERRORS, chromium, one_run_server_env, playwright_or_skip, running_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -18,21 +16,14 @@ PAD = "canvas[aria-label='Drawing pad']"
 
 @pytest.fixture
 def app_url(tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    shutil.copy(ROOT / "checkpoints" / "mlp-d2-b1.pt", runs)
-    (runs / "shipped.json").write_text('{"runs": ["mlp-d2-b1"]}')
-    env = {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1"}
-    with running_app(env) as (url, _):
+    with running_app(one_run_server_env(tmp_path)) as (url, _):
         yield url
 
 
 @pytest.fixture
 def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _visitor(browser, url: str):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, playwright_or_skip, running_app, settle
+from tests.browser_support import ERRORS, ROOT, chromium, drawn, playwright_or_skip, running_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -46,10 +46,8 @@ def serve(runs, tmp_path):
 
 @pytest.fixture
 def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _page(browser):
