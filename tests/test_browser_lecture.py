@@ -71,6 +71,10 @@ def test_the_loss_curves_start_after_the_first_epoch_until_asked(page, server):
     # The x-axis' left end, read afresh from the DOM each time (a redraw replaces the chart's element).
     left_end = "() => { const p = document.querySelector('.js-plotly-plot'); return p && p._fullLayout ? p._fullLayout.xaxis.range[0] : null; }"
     page.wait_for_function(left_end)
+    titles = page.evaluate(
+        "() => document.querySelector('.js-plotly-plot')._fullLayout.annotations.map(a => a.text).join(' | ')"
+    )
+    assert "Reconstruction (nats per image)" in titles and "KL (nats per image)" in titles, titles
     cropped = page.evaluate(left_end)
     toggle.click()
     page.wait_for_function(f"c => {{ const now = ({left_end})(); return now !== null && now < c; }}", arg=cropped)
