@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from ui import figures, loaders, picker, routing, widgets
+from ui import browser_model, figures, loaders, picker, routing, widgets
 from vae import pictures
 from vae.analysis import (
     INTERPOLATION_METHODS,
@@ -39,6 +39,18 @@ def show_chain(images: torch.Tensor, names: list[str], caption: str | None = Non
     """Draw the decoded legs ``[L, S, 28, 28]`` of the walk through ``names``, one labelled leg a row (the picture
     Home shows, ``pictures.chain_grid``)."""
     st.image(pictures.chain_grid(images, names, STRIP_SCALE), caption=caption, output_format="PNG")  # JPEG smears
+
+
+def scrubber(chain: list[int], names: list[str], method: str) -> None:
+    """Under the strip, a scrubber along the same walk, decoded in the browser as it moves (no rerun). A decoder
+    too large for the browser shows nothing more: the strip above is its server path."""
+    web = browser_model.decoder_for(run)
+    if web is None:
+        return
+    st.caption(f"Scrub along the whole path ({method}): each place decoded in your browser as you drag.")
+    walk = browser_model.Walk(info.name, names, means[chain].numpy(), method)
+    plane = loaders.latents_of(info) if info.config.latent_dim == 2 else None  # kept for the explorer's board
+    browser_model.path_board(web, run, walk, plane)
 
 
 @st.fragment
@@ -87,6 +99,7 @@ def chain_strip() -> None:
             show_chain(other_images.reshape(images.shape), names, f"{other.name} · {other.config.label}")
     along = torch.cat([images[0], images[1:, 1:].flatten(0, 1)])  # the walk, ends shared
     widgets.walk_downloads(images, names, along)
+    scrubber(chain, names, method)
 
     # A toggle rather than an expander: a collapsed expander still draws its chart on every redraw.
     if st.toggle("Why spherical interpolation? Show the latent norm along the path", value=False):

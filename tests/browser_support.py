@@ -101,6 +101,13 @@ def chromium_page(viewport: tuple[int, int] = (1400, 1000)) -> Iterator[object]:
         yield browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
 
 
+def b64(data: bytes) -> str:
+    """``data`` as base64 text: how a test hands bytes to a page's JavaScript (``atob`` there)."""
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
 def one_run_server_env(tmp_path: Path, run: str = "mlp-d2-b1") -> dict[str, str]:
     """The settings of a server on a checkpoint folder of its own that ships a copy of one shipped ``run``, offline,
     with no full dataset (the embedded digits stand in)."""

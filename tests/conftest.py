@@ -307,3 +307,14 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless chromium for a module's browser tests (``tests.browser_support.chromium``); skipped without it."""
+    from tests.browser_support import chromium as launch
+    from tests.browser_support import playwright_or_skip
+
+    playwright_or_skip()
+    with launch() as browser:
+        yield browser

@@ -15,14 +15,12 @@ import pytest
 import torch
 from torch import nn
 
+from tests import browser_support
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ERRORS,
     IDLE,
     ROOT,
     goto,
-    playwright_or_skip,
     running_app,
     settle,
 )
@@ -57,19 +55,6 @@ DECODE = """([packed, zs]) => {
 }"""
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    sync_api = playwright_or_skip()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture(scope="module")
 def decoder_page(chromium):
     """A blank page holding the JavaScript decoder that the board runs (``ui.browser_model.DECODER_JS``)."""
@@ -80,7 +65,7 @@ def decoder_page(chromium):
 
 
 def _js_pixels(page, packed: bytes, z: torch.Tensor) -> np.ndarray:
-    answer = page.evaluate(DECODE, [_b64(packed), z.tolist()])
+    answer = page.evaluate(DECODE, [browser_support.b64(packed), z.tolist()])
     return np.frombuffer(base64.b64decode(answer), "<f4").reshape(len(z), -1)
 
 
@@ -192,7 +177,9 @@ def test_crafted_text_reaches_the_board_as_text_and_nothing_runs(chromium):
       for (let i = 0; i < bin.length; i++) data[i] = bin.charCodeAt(i);
       board({ parentElement: document.body, data, setTriggerValue: () => {}, setStateValue: () => {} });
     }"""
-    page.evaluate(mount, [browser_model.BOARD_JS, _b64(browser_model.board_payload(web, "k", board, True))])
+    page.evaluate(
+        mount, [browser_model.BOARD_JS, browser_support.b64(browser_model.board_payload(web, "k", board, True))]
+    )
     page.wait_for_selector(".vae-board[data-frames]", timeout=10_000)
     assert page.locator(".slider .name").first.text_content() == CRAFTED
     assert page.locator("figcaption").first.text_content() == CRAFTED

@@ -1,31 +1,9 @@
 // The explorer's mixing board in the browser (ui.browser_model): sliders, and for d = 2 a plane, decoded on every
 // input event with no message to the server. What it shows arrives as numbers, or as text that only ever goes
 // into textContent and aria-label; nothing it receives is parsed as markup or run.
-const MODELS = (globalThis.__vaeLabModels ??= new Map()); // run version -> {model, points, labels, manifolds}
-const BOARDS = (globalThis.__vaeLabBoards ??= new Map()); // board name -> {token, z}: a point outlives a remount
-const MAX_MODELS = 4; // weights kept in this tab: a few runs visited back and forth
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const PLANE_PX = 320;
 const GRID = 20; // the manifold's cells per side, as the server's toggle draws it
-const SIDE = 28;
-
-function el(tag, props = {}, text = undefined) {
-  const node = Object.assign(document.createElement(tag), props);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function remember(header, blobs) {
-  if (!MODELS.has(header.key)) {
-    MODELS.set(header.key, {
-      model: VaeLabDecoder.fromParts(header.model, blobs),
-      points: new Float32Array(blobs.points || new ArrayBuffer(0)),
-      labels: new Uint8Array(blobs.labels || new ArrayBuffer(0)),
-      manifolds: new Map(),
-    });
-  }
-  while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
-}
 
 // values [784] times scale -> grey pixels at (x, y) of ctx.
 function paint(ctx, values, scale, x = 0, y = 0) {
@@ -197,6 +175,7 @@ export default function (component) {
     if (root.dataset.asked !== header.key) { root.dataset.asked = header.key; setTriggerValue("missing", header.key); }
     return;
   }
+  delete root.dataset.asked; // should they be lost again later, ask again
   const view = (root.__vaeBoard ??= { root, frames: 0 }); // the same DOM on every redraw: state lives on it
   Object.assign(view, { header, entry });
   if (view.layout !== `${header.key} ${header.token}`) build(view, header);

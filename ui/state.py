@@ -33,7 +33,7 @@ DONE_SEEN_KEY = "job_done_seen"  # the token of this visitor's job (or sweep) wh
 LIVE_CURVES_KEY = "live_curves_figure"  # (token, when, figure): the live curves, rebuilt every few seconds
 EXPLORER_START_KEY = "explorer_start"  # the start point the explorer's board was last set from
 EXPLORER_CLICK_KEY = "explorer_last_click"  # the last point clicked on the explorer's plane
-BROWSER_MODELS_SENT_KEY = "browser_models_sent"  # the run versions whose weights this session sent to its tab
+BROWSER_MODELS_SENT_KEY = "browser_models_sent"  # the model keys whose weights this session sent to its tab
 
 
 def checkpoint_dir() -> Path:

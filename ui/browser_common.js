@@ -1,0 +1,29 @@
+// What the app's model boards share in the browser (ui.browser_model puts it after browser_decoder.js and before
+// each board's own file): the tab's cache of runs' weights, which every board reads and fills alike, and a safe
+// element maker. Nothing received is parsed as markup: text only ever goes into textContent.
+const MODELS = (globalThis.__vaeLabModels ??= new Map()); // model key -> {model, points, labels, manifolds}
+const BOARDS = (globalThis.__vaeLabBoards ??= new Map()); // board name -> its place: it outlives a remount
+const MAX_MODELS = 4; // weights kept in this tab: a few runs visited back and forth
+const SIDE = 28;
+
+function el(tag, props = {}, text = undefined) {
+  const node = Object.assign(document.createElement(tag), props);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Keep a run's weights (once), and its plane's test points when they come: a board that sent the weights without
+// them (the interpolation's scrubber) leaves the explorer's plane to fill them in later.
+function remember(header, blobs) {
+  let entry = MODELS.get(header.key);
+  if (!entry) {
+    entry = { model: VaeLabDecoder.fromParts(header.model, blobs), points: new Float32Array(0),
+      labels: new Uint8Array(0), manifolds: new Map() };
+    MODELS.set(header.key, entry);
+  }
+  if (blobs.points && !entry.points.length) {
+    entry.points = new Float32Array(blobs.points);
+    entry.labels = new Uint8Array(blobs.labels || new ArrayBuffer(0));
+  }
+  while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
+}
