@@ -66,7 +66,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return lerp(a, b, t.squeeze(1))
     unit_a, unit_b = a / norm_a, b / norm_b
     omega = torch.arccos((unit_a @ unit_b).clamp(-1.0, 1.0))
-    if omega.abs() < 1e-6:  # parallel ends: the arc is a point, so fall back (opposite ends, ω ≈ π, are not caught: 1/sin ω grows there)
+    if omega.abs() < 1e-6:  # parallel ends: no arc, so fall back (opposite ends, ω ≈ π, are not caught)
         return lerp(a, b, t.squeeze(1))
     sin_omega = torch.sin(omega)
     direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) / sin_omega
