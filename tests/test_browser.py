@@ -87,7 +87,7 @@ def test_train_then_explore_the_new_model(page, server):
     _shot(page, "interpolation")
 
     goto(page, "Draw a digit")
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator("canvas[aria-label='Drawing pad']").first  # ui.sketch's pad
     canvas.wait_for()
     box = canvas.bounding_box()
     x0, y0 = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.15

@@ -89,7 +89,8 @@ def test_every_field_has_a_flag_and_a_form_control_or_is_named_as_hidden():
         assert spec["help"], name
         assert bool(spec["label"]) == (name not in hidden_from_form), name
 
-    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
+    # Through the router, as every page is served (a page file run alone hands itself to the router: ui.routing).
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run().switch_page("pages/train.py").run()
     widgets = [*at.selectbox, *at.slider, *at.select_slider, *at.number_input, *at.text_input]
     labels = {w.label for w in widgets}
     for name in names:
