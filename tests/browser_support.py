@@ -135,6 +135,25 @@ def drawn(page, timeout: float = 60_000) -> None:
     page.wait_for_function(DRAWN, timeout=timeout)
 
 
+def choose(page, label: str, option: str, timeout: float = 60_000) -> None:
+    """Pick ``option`` in the selectbox named ``label``, opening its list again if a rerun closed it meanwhile."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_role("combobox", name=label, exact=True)
+    choice = page.get_by_role("option", name=option, exact=True)
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        settle(page, timeout)
+        box.click()
+        try:
+            choice.click(timeout=5_000)
+            return
+        except PlaywrightTimeout:  # the list closed (a rerun redrew the box) before the option could be clicked
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+
+
 def goto(page, title: str, heading: str | None = None) -> None:
     """Click a page in the sidebar and wait until its heading is drawn and the script is idle."""
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import ERRORS, chromium_page, playwright_or_skip, running_app, settle
+from tests.browser_support import ERRORS, choose, chromium_page, playwright_or_skip, running_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -86,9 +86,7 @@ def test_the_walk_exports_at_the_chosen_size_with_sharp_pixels(page, server, siz
     from PIL import Image
 
     _first_visit(page, server + "/interpolation", "Interpolation")
-    picker = page.get_by_test_id("stSelectbox").filter(has_text="Export size")
-    picker.click()
-    page.get_by_role("option", name=f"{size} px a frame").click()
+    choose(page, "Export size", f"{size} px a frame")
     settle(page)
     with page.expect_download(timeout=90_000) as png:
         page.get_by_role("button", name="Download the strip (PNG)").click()
