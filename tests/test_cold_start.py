@@ -207,6 +207,16 @@ def test_a_cold_home_of_the_shipped_runs_needs_no_torch(full_mnist_root):
     assert shown == {"torch": False, "images": 2, "errors": [], "title": "VAE Lab"}
 
 
+def test_a_cold_home_of_the_shipped_runs_needs_no_torch_where_their_data_is_not_on_disk(tmp_path):
+    """A cold Cloud server has no MNIST on disk yet (and an offline one stands the embedded digits in): Home shows
+    the pictures the shipped runs ship, drawn on their own data, rather than import torch and load the data first."""
+    import os
+
+    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(CHECKPOINTS), "VAE_DATA_DIR": str(tmp_path), "VAE_OFFLINE": "1"}
+    shown = _home_in_a_fresh_process(env)
+    assert shown == {"torch": False, "images": 2, "errors": [], "title": "VAE Lab"}
+
+
 def home_view_of(path) -> HomePictures:
     """Home's pictures of the run at ``path`` on its data, drawn and stored as the app does on a first visit."""
     run = load_run(path)

@@ -10,15 +10,18 @@ from vae.views import read_json
 
 
 def stored_home_pictures(info: RunInfo) -> HomePictures | None:
-    """The run's stored Home pictures for the data that its dataset loads as, or None (torch is not touched)."""
-    data_name = loaded_name(info.config.dataset)
-    if data_name is None:
-        return None  # the data would be downloaded or stood in for: only loading it tells which
-    try:
-        stored = read_json(info.path, home_key(data_name))
-    except OSError:  # the file went away since it was listed; drawing it says so
-        return None
-    return HomePictures.from_json(stored) if stored is not None else None
+    """The run's stored Home pictures, or None (torch is not touched): those on the data its dataset loads as, else,
+    where that data is not on disk (a cold Cloud server downloads it; an offline one stands the embedded digits in),
+    those drawn on the run's own dataset where it was, as the shipped runs ship them."""
+    names = dict.fromkeys(name for name in (loaded_name(info.config.dataset), info.config.dataset) if name)
+    for name in names:
+        try:
+            stored = read_json(info.path, home_key(name))
+        except OSError:  # the file went away since it was listed; drawing it says so
+            return None
+        if stored is not None:
+            return HomePictures.from_json(stored)
+    return None
 
 
 def home_pictures(info: RunInfo) -> HomePictures:
