@@ -3,7 +3,7 @@ cold server up once its first page is drawn. It imports no torch: Home's first s
 
 import streamlit as st
 
-from ui import routing, state, warmup
+from ui import charts, routing, state, warmup
 
 st.set_page_config(page_title="VAE Lab", page_icon=":material/blur_on:", layout="wide")
 
@@ -28,6 +28,8 @@ navigation = st.navigation(
 with warmup.drawing():
     # A run belongs to its browser: its owner token lives in a cookie, never in a link (ui.state).
     state.keep_visitor_cookie()
-    with routing.routed():  # a page run outside this (Streamlit's old multipage mode) runs this router
+    # routed: a page run outside this (Streamlit's old multipage mode) runs this router; first_paint: a new
+    # visitor's first run draws the page, then its charts (ui.charts).
+    with routing.routed(), charts.first_paint():
         navigation.run()
 warmup.start()  # once per process, once the first page is drawn: that one never waits for it

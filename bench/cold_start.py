@@ -7,7 +7,9 @@ page, each in a browser context of its own (a new session, an empty browser cach
 ``--pause`` seconds after the one before was drawn (2 by default: a person reads a page before opening the next;
 0: at once, which leaves the second page to wait for the warm-up's torch). A time runs from the navigation to the
 page's content on screen: its heading, its script idle and every element drawn (no placeholder left waiting for its
-component's code, every image loaded). The time to the script's end alone is printed below each page. Then, on the
+component's code, every image loaded, every plotly chart drawn). Below each page: its first screen (a new visitor's
+first run draws a box where each plotly chart goes and its charts in a rerun, ``ui.charts``: the page's first run
+drawn, boxes and all), and the time to the script's end alone. Then, on the
 same server, a person switches pages with the default run loaded (``tests.browser_support.TOUR``, twice), and the
 server's RSS is read at the end.
 
@@ -20,6 +22,7 @@ side: before and after, in one invocation.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -32,7 +35,29 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, drawn, free_port, rss_mb, settle, start_server, switch_all
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DRAWN,
+    IDLE,
+    drawn,
+    free_port,
+    rss_mb,
+    settle,
+    start_server,
+    switch_all,
+)
+from ui.charts import PLACEHOLDER
+
+# The first run drawn: everything in it on screen, and either boxes stand for the charts to come or the script is
+# idle (a page without charts, or a session whose charts need no boxes).
+FIRST_SCREEN = f"""() => ({DRAWN})() && (document.body.innerText.includes({json.dumps(PLACEHOLDER)})
+    || document.querySelector({json.dumps(IDLE)}) !== null)"""
+# Every chart drawn: the script idle, nothing waiting for its code (a chart while plotly.js loads), no box left,
+# and each plotly chart laid out.
+CHARTS_DRAWN = f"""() => ({DRAWN})() && document.querySelector({json.dumps(IDLE)}) !== null
+    && !document.body.innerText.includes({json.dumps(PLACEHOLDER)})
+    && Array.from(document.querySelectorAll('.js-plotly-plot')).every(p => p._fullLayout)"""
 
 # (URL path, the heading that says the page is drawn), Home first: the very first request.
 PAGES = [
@@ -65,9 +90,12 @@ def first_visits(browser, root: Path, pause: float) -> dict[str, float]:
             began = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/{path}")
             page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
-            settle(page, timeout=120_000)
-            times[IDLE + heading] = time.perf_counter() - began
+            page.wait_for_function(FIRST_SCREEN, timeout=120_000)
+            times[FIRST + heading] = time.perf_counter() - began
+            page.wait_for_selector(IDLE, timeout=120_000)  # the first run's end
+            times[SCRIPT_IDLE + heading] = time.perf_counter() - began
             drawn(page, timeout=120_000)
+            page.wait_for_function(CHARTS_DRAWN, timeout=120_000)
             times[heading] = time.perf_counter() - began
             time.sleep(pause)
             context.close()
@@ -86,7 +114,8 @@ def first_visits(browser, root: Path, pause: float) -> dict[str, float]:
 
 SWITCH = "page switch, median"
 RSS = "server RSS (MB)"
-IDLE = "  script idle: "  # the same visit, timed only to its script's end (what this bench timed before)
+FIRST = "  first screen: "  # the same visit, timed to its first run on screen
+SCRIPT_IDLE = "  script idle: "  # the same visit, timed only to its script's end (what this bench timed before)
 
 
 def _row(values: list[float], unit: str = "s") -> str:
@@ -124,7 +153,7 @@ def main(argv: list[str]) -> None:
             for root in roots.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(root)], cwd=ROOT, check=False)
     print(f"{args.servers} fresh servers each; {args.pause:g} s on each page before the next")
-    for heading in [row for _, title in PAGES for row in (title, IDLE + title)] + [SWITCH, RSS]:
+    for heading in [row for _, title in PAGES for row in (title, FIRST + title, SCRIPT_IDLE + title)] + [SWITCH, RSS]:
         unit = "MB" if heading == RSS else "s"
         cells = [
             f"{label}: {_row(results[label][heading], unit) if heading in results[label] else '—'}" for label in roots

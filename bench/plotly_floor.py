@@ -30,8 +30,13 @@ APP = textwrap.dedent(
     import streamlit as st
 
     st.title("Floor")
-    if st.query_params.get("chart") == "1":
+    chart = st.query_params.get("chart")
+    if chart == "plotly":
         st.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))
+    elif chart == "vega":
+        st.bar_chart({"y": [3, 1, 2]})
+    elif chart == "svg":
+        st.image('<svg xmlns="http://www.w3.org/2000/svg" width="90" height="30"><rect width="30" height="30"/></svg>')
     else:
         st.write("no chart")
     """
@@ -55,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=5)
     args = parser.parse_args()
-    times: dict[str, list[float]] = {"without a chart": [], "with one plotly chart": []}
+    times: dict[str, list[float]] = {"none": [], "plotly": [], "vega": [], "svg": []}
     with tempfile.TemporaryDirectory(prefix="vae-floor-") as scratch, sync_playwright() as p:
         (Path(scratch) / "streamlit_app.py").write_text(APP)
         port = free_port()
@@ -63,14 +68,14 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             for _ in range(args.tries):
-                for chart, values in enumerate(times.values()):
+                for chart, values in times.items():
                     values.append(visit(browser, f"http://127.0.0.1:{port}/?chart={chart}"))
         finally:
             browser.close()
             server.terminate()
             server.wait()
     for label, values in times.items():
-        print(f"{label:22} median {statistics.median(values):.2f} s, range {min(values):.2f}-{max(values):.2f} s")
+        print(f"chart {label:7} median {statistics.median(values):.2f} s, range {min(values):.2f}-{max(values):.2f} s")
 
 
 if __name__ == "__main__":

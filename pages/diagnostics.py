@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import loaders, routing, state, widgets
+from ui import charts, loaders, routing, state, widgets
 from ui.curves import KL_UNIT, loss_unit
 from vae.data_files import BINARIZED
 from vae.likelihood import ACTIVE_UNIT_THRESHOLD, iw_nll
@@ -37,7 +37,7 @@ fig.update_layout(
     yaxis_title=f"KL of the dimension ({KL_UNIT})",
     margin={"t": 10, "b": 10, "l": 10, "r": 10},
 )
-st.plotly_chart(fig, key="kl_per_dim")
+charts.plotly_chart(fig, key="kl_per_dim")
 st.caption(
     f"A dimension is **active** when its posterior mean varies with the input: Cov_x(E_q[z_u]) > "
     f"{ACTIVE_UNIT_THRESHOLD} (Burda et al. 2015). Grey bars are inactive."

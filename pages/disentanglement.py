@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import factors, loaders, picker, routing, state, study, widgets
+from ui import charts, factors, loaders, picker, routing, state, study, widgets
 from vae.analysis import traversal_start, traverse
 from vae.checkpoints import CheckpointError
 from vae.config import strength_label
@@ -75,7 +75,7 @@ st.caption(
 variance = np.array(measured.get("mu_variance") or loaders.diagnostics_of(info)["mu_variance"])
 active = variance > ACTIVE_UNIT_THRESHOLD
 st.subheader("Which latent holds which factor")
-st.plotly_chart(factors.mi_heatmap(mi, entropy, active), key="mi_heatmap")
+charts.plotly_chart(factors.mi_heatmap(mi, entropy, active), key="mi_heatmap")
 st.caption(
     "Each cell: the mutual information of a latent's mean μ with a factor, as a share of that factor's entropy. "
     f"A row names the factor its latent knows best, or says it is inactive (Var[μ] ≤ {ACTIVE_UNIT_THRESHOLD}); a "
@@ -122,7 +122,7 @@ if len({r.config.beta for r in members}) < 2:
         icon=":material/linear_scale:",
     )
 else:
-    st.plotly_chart(factors.beta_figure(factors.sweep_points(members)), key="beta_figure")
+    charts.plotly_chart(factors.beta_figure(factors.sweep_points(members)), key="beta_figure")
     st.caption(
         f"The {len(members)} runs on {GENERATED_DATASET} with {mine}. Raising β presses each latent toward the "
         "factorised prior, which rewards latents that each carry one factor; it also costs reconstruction "
@@ -138,7 +138,7 @@ except StudyError as exc:
 if not rows:
     st.caption("No study in this folder yet: `scripts/study.py` trains one (the β-VAE family × 2 strengths × 3 seeds).")
 else:
-    st.plotly_chart(study.spread_figure(rows), key="study_spread")
+    charts.plotly_chart(study.spread_figure(rows), key="study_spread")
     best = max(medians(rows).items(), key=lambda item: (item[1]["mig"], item[1]["factor_vae"]))
     st.caption(
         f"{len(rows)} runs of {GENERATED_DATASET}, one dot a seed, the bar its median. Locatello et al. 2019 found "
@@ -146,5 +146,5 @@ else:
         f"{strength_label(*best[0])}, MIG {best[1]['mig']:.2f} and FactorVAE score {best[1]['factor_vae']:.2f} "
         f"over {best[1]['seeds']} seed{'s' if best[1]['seeds'] != 1 else ''}."
     )
-    st.plotly_chart(study.tradeoff_figure(rows), key="study_tradeoff")
+    charts.plotly_chart(study.tradeoff_figure(rows), key="study_tradeoff")
     st.caption("What disentanglement costs: each run's MIG against its test reconstruction.")

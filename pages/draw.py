@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ui import figures, loaders, routing, sketch, widgets
+from ui import charts, figures, loaders, routing, sketch, widgets
 from vae.analysis import decode_images, encode_mu
 from vae.data import to_float
 from vae.drawing import mnist_style, nearest
@@ -70,7 +70,7 @@ if info.config.latent_dim == 2:  # q(z|x) is a diagonal Gaussian: its 1Ïƒ and 2Ï
     for k in (1, 2):
         (x0, y0), (x1, y1) = (mu[0] - k * sigma[0]).tolist(), (mu[0] + k * sigma[0]).tolist()
         fig.add_shape(type="circle", x0=x0, y0=y0, x1=x1, y1=y1, line={"color": "black", "dash": "dot", "width": 1})
-st.plotly_chart(fig, key="draw_scatter")
+charts.plotly_chart(fig, key="draw_scatter")
 if info.config.latent_dim > 2:
     st.caption("The latent space has more than 2 dimensions, so this shows its first two principal components.")
 else:

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import browser_model, figures, loaders, routing, state, widgets
+from ui import browser_model, charts, figures, loaders, routing, state, widgets
 from vae.analysis import decode_grid, decode_images, start_point
 from vae.config import bounds
 from vae.data import to_float
@@ -82,7 +82,7 @@ def server_plane() -> None:
     fig = figures.latent_plane(
         mu_all[:shown], labels[:shown], data.class_names, extent, background=background, here=here
     )
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"explorer_plane_{info.name}")
+    event = charts.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"explorer_plane_{info.name}")
     clicked = widgets.selected_point(event)
     if clicked is not None and st.session_state.get(state.EXPLORER_CLICK_KEY) != clicked:
         # A new click: move the board there. The same selection comes back on every rerun, so it is

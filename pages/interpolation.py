@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from ui import browser_model, figures, loaders, picker, routing, widgets
+from ui import browser_model, charts, figures, loaders, picker, routing, widgets
 from vae import pictures
 from vae.analysis import (
     INTERPOLATION_METHODS,
@@ -107,7 +107,7 @@ def chain_strip() -> None:
             kind: chain_path(legs if kind == method else interpolate_chain(means, chain, steps, kind))
             for kind in INTERPOLATION_METHODS
         }
-        st.plotly_chart(figures.latent_norms_figure(paths, info.config.latent_dim), key="norms")
+        charts.plotly_chart(figures.latent_norms_figure(paths, info.config.latent_dim), key="norms")
         st.caption(
             "Under the prior N(0, I) in d dimensions almost all the mass lies near the shell ‖z‖ ≈ √d, the typical set. "
             "A straight line between two codes cuts through the interior, where the decoder saw few codes, so its "

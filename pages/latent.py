@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from ui import factors, figures, loaders, picker, routing, widgets
+from ui import charts, factors, figures, loaders, picker, routing, widgets
 from vae import precompute
 from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, reconstruct
 from vae.data import to_float
@@ -58,18 +58,18 @@ labels, class_names, legend = factors.colouring(data, labels)
 points, axis = loaders.plane(info, mu, n, method, perplexity, data.name)
 fig = figures.latent_scatter(points, labels[:n], class_names, axis, legend)
 if other is None:
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+    event = charts.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
 else:
     # Side by side: the same n test digits, each run in its own plane.
     other_points, other_axis = loaders.plane(other, loaders.latents_of(other)[0], n, method, perplexity, data.name)
     mine_col, other_col = st.columns(2)
     with mine_col:
         st.markdown(f"**{info.name}** · {info.config.label}")
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+        event = charts.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
     with other_col:
         st.markdown(f"**{other.name}** · {other.config.label}")
         other_fig = figures.latent_scatter(other_points, labels[:n], class_names, other_axis, legend)
-        st.plotly_chart(other_fig, key="latent_scatter_compare")
+        charts.plotly_chart(other_fig, key="latent_scatter_compare")
 
 index = widgets.selected_point_index(event)
 if index is None:
@@ -106,7 +106,7 @@ elif st.toggle(
     if d > 2:
         positions = align_frames(positions)  # each epoch's PCA, turned onto the last epoch's axes
     frame_labels = frames["labels"].long().numpy()
-    st.plotly_chart(
+    charts.plotly_chart(
         figures.latent_animation(
             positions.numpy(), epochs_shown, frame_labels, data.class_names, "z" if d == 2 else "PC"
         ),

@@ -3,7 +3,7 @@ VAEs trained elsewhere) and delete checkpoints."""
 
 import streamlit as st
 
-from ui import curves, figures, loaders, routing, run_files, state
+from ui import charts, curves, figures, loaders, routing, run_files, state
 from vae.checkpoints import CheckpointError
 from vae.config import RECON_UNITS
 from vae.history import StepHistory
@@ -44,7 +44,7 @@ def rate_distortion() -> None:
         st.radio("Dataset", rd_datasets, index=first, horizontal=True) if len(rd_datasets) > 1 else rd_datasets[0]
     )
     rd_runs = [r for r in likelihood_runs if r.config.dataset == rd_dataset]
-    st.plotly_chart(curves.rate_distortion_figure(rd_runs, names), key="rate_distortion")
+    charts.plotly_chart(curves.rate_distortion_figure(rd_runs, names), key="rate_distortion")
     if names:
         landed = sum(r.name in names for r in rd_runs)
         st.caption(f"Your sweep, ringed in red and joined in β order: {landed} of {len(names)} runs on the plane.")
@@ -76,7 +76,7 @@ def draw_curves(names: list[str], per_step: bool) -> None:
             help="The curves start at the end of the first epoch, on axes fitted to what follows it.",
         )
         figure = curves.loss_figure(series, units=tuple(units), after_first_epoch=not whole)
-        st.plotly_chart(figure, key="run_curves")
+        charts.plotly_chart(figure, key="run_curves")
         if len(units) > 1:
             st.caption("These runs' reconstructions are in different units (nats and squared error): compare KL only.")
 

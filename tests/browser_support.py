@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import words
+from ui.charts import PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -120,7 +122,16 @@ def one_run_server_env(tmp_path: Path, run: str = "mlp-d2-b1") -> dict[str, str]
     return {"VAE_CHECKPOINT_DIR": str(runs), "VAE_DATA_DIR": str(tmp_path / "no-data"), "VAE_OFFLINE": "1"}
 
 
+# No box left where a chart goes (a new visitor's first run is followed by the rerun that draws its charts,
+# ui.charts), and no element waiting for its code (a chart while plotly.js loads).
+CHARTS_COME = f"""() => !document.body.innerText.includes({json.dumps(PLACEHOLDER)})
+    && !document.querySelector("[data-testid=stSkeleton]")"""
+
+
 def settle(page, timeout: float = 60_000) -> None:
+    """Wait until the script is idle and a first visit's charts are drawn (no box stands for one, none loads)."""
+    page.wait_for_selector(IDLE, timeout=timeout)
+    page.wait_for_function(CHARTS_COME, timeout=timeout)
     page.wait_for_selector(IDLE, timeout=timeout)
 
 

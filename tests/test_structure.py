@@ -164,3 +164,16 @@ def test_the_app_server_holds_no_training_split():
             if isinstance(node, ast.ImportFrom) and node.module == "vae.data":
                 offenders += [f"{name}: {a.name}" for a in node.names if a.name == "load_dataset"]
     assert offenders == []
+
+
+def test_every_plotly_chart_is_drawn_through_ui_charts():
+    """#41: a new visitor's first screen comes before plotly.js; one call of ``st.plotly_chart`` that bypasses
+    ``ui.charts.plotly_chart`` would fetch it in that first run again."""
+    direct = [
+        f"{name}:{node.lineno}"
+        for name, path in _modules().items()
+        if name != "ui.charts"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "plotly_chart" and ast.unparse(node.value) == "st"
+    ]
+    assert direct == []

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import curves
+from ui import charts, curves
 from ui.loaders import dataset_of, load
 from ui.picker import select_run
 from ui.state import LIVE_CURVES_KEY
@@ -104,7 +104,7 @@ def job_curves(snap: JobSnapshot, token: str) -> None:
     and as soon as there is a first point to draw."""
     held = st.session_state.get(LIVE_CURVES_KEY)
     if held is not None and held[0] == token and not snap.done and time.monotonic() - held[1] < CURVES_EVERY_S:
-        st.plotly_chart(held[2], key="live_curves")
+        charts.plotly_chart(held[2], key="live_curves")
         return
     series = []
     if len(snap.steps):
@@ -115,7 +115,7 @@ def job_curves(snap: JobSnapshot, token: str) -> None:
     if series:
         fig = curves.loss_figure(series, units=(RECON_UNITS[snap.config.likelihood],))
         st.session_state[LIVE_CURVES_KEY] = (token, time.monotonic(), fig)
-        st.plotly_chart(fig, key="live_curves")
+        charts.plotly_chart(fig, key="live_curves")
 
 
 def server_jobs_table(jobs: list[TrainingJob], own: TrainingJob | None, key: str = "server_jobs") -> None:
