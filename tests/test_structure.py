@@ -167,13 +167,31 @@ def test_the_app_server_holds_no_training_split():
 
 
 def test_every_plotly_chart_is_drawn_through_ui_charts():
-    """#41: a new visitor's first screen comes before plotly.js; one call of ``st.plotly_chart`` that bypasses
-    ``ui.charts.plotly_chart`` would fetch it in that first run again."""
+    """#41: a new visitor's first screen comes before plotly.js; one ``plotly_chart`` that bypasses
+    ``ui.charts.plotly_chart`` (``st.``, a column's, the sidebar's) would fetch it in that first run again."""
     direct = [
         f"{name}:{node.lineno}"
         for name, path in _modules().items()
         if name != "ui.charts"
         for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Attribute) and node.attr == "plotly_chart" and ast.unparse(node.value) == "st"
+        if (isinstance(node, ast.Attribute) and node.attr == "plotly_chart" and ast.unparse(node.value) != "charts")
+        or (isinstance(node, ast.ImportFrom) and any(alias.name == "plotly_chart" for alias in node.names))
     ]
     assert direct == []
+
+
+def test_no_page_stops_after_a_chart():
+    """A session's first run marks the session and draws boxes for its charts; a ``st.stop()`` after one would end
+    the run before the component that asks for the charts (``ui.charts.first_paint``), leaving the box."""
+    late = []
+    for name, path in _modules().items():
+        if not name.startswith("pages."):
+            continue
+        calls = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)]
+        charts = [c.lineno for c in calls if ast.unparse(c.func) == "charts.plotly_chart"]
+        late += [
+            f"{name}:{c.lineno}"
+            for c in calls
+            if ast.unparse(c.func) == "st.stop" and charts and c.lineno > min(charts)
+        ]
+    assert late == []
