@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ui import charts, figures, loaders, routing, sketch, widgets
+from ui import browser_draw, browser_model, charts, figures, loaders, routing, sketch, widgets
 from vae.analysis import decode_images, encode_mu
 from vae.data import to_float
 from vae.drawing import mnist_style, nearest
@@ -20,10 +20,20 @@ st.caption(
     "scaled to fit a 20×20 box and placed in a 28×28 field with its centre of mass in the middle."
 )
 
-left, right = st.columns([1, 2])
-with left:
-    drawn = sketch.drawn_image()
+test_mu, labels = loaders.latents_of(info)
+shown = min(len(test_mu), browser_draw.MAX_MAP_POINTS)
+points = loaders.project_2d(info, test_mu[:shown])
+decoder, encoder = browser_model.decoder_for(run), browser_draw.encoder_for(run)
+prepared = drawn = None
+if decoder is not None and encoder is not None:  # the run in the browser: the posterior moves while you draw
+    live_map = browser_draw.DrawMap(points, labels[:shown], loaders.pca_of(info))
+    prepared = browser_draw.draw_board(run, decoder, encoder, info.name, live_map)
     upload = st.file_uploader("…or upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
+else:  # a model over the browser's bound: the pad sends the drawing, and the server does the rest
+    left, _ = st.columns([1, 2])
+    with left:
+        drawn = sketch.drawn_image()
+        upload = st.file_uploader("…or upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
 
 source = None
 if upload is not None:
@@ -36,7 +46,7 @@ elif drawn is not None:
     source = drawn
 
 try:
-    digit = mnist_style(source) if source is not None else None
+    digit = mnist_style(source) if source is not None else prepared
 except ValueError:
     digit = None
 if digit is None:
@@ -47,11 +57,10 @@ mu = encode_mu(run.model, torch.from_numpy(digit)[None, None])
 with torch.no_grad():
     sigma = run.model.encode(torch.from_numpy(digit)[None, None]).std  # [1, D]: q(z|x)'s spread, beside its mean
 reconstruction = decode_images(run.model, mu)[0]
-with right:
+if source is not None:  # the pad's own pictures are in the browser
     st.markdown("**The prepared input and its reconstruction**")
     widgets.show_images(torch.stack([torch.from_numpy(digit), reconstruction]), ncols=2, scale=5)
 
-test_mu, labels = loaders.latents_of(info)
 closest = nearest(mu[0].numpy(), test_mu, k=8)
 names = ", ".join(data.class_names[int(labels[i])] for i in closest)
 st.subheader("Nearest test digits in latent space")
@@ -59,8 +68,6 @@ widgets.show_images(to_float(data.test_x[closest]).squeeze(1).numpy(), ncols=8, 
 st.caption(f"labels: {names}")
 
 st.subheader("Where it lands")
-shown = min(len(test_mu), 3000)
-points = loaders.project_2d(info, test_mu[:shown])
 here = loaders.project_2d(info, mu.numpy())[0]
 fig = figures.latent_scatter(points, labels[:shown], data.class_names, "z" if info.config.latent_dim == 2 else "PC")
 figures.mark(

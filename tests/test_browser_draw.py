@@ -1,12 +1,13 @@
-"""The Draw page's drawing pad in a real browser (#41: our own component, ``ui.sketch``), on a server the test
-starts: a deep link as its first request, a digit drawn with the mouse, a reload, a second visitor, Clear, and a
-crafted value sent as if from the pad."""
+"""The Draw page's drawing pads in a real browser (#41: our own components; with the run in the browser,
+``ui.browser_draw``, #39, and for a model over the browser's bound ``ui.sketch``), on a server the test starts:
+a deep link as its first request, a digit drawn with the mouse, a reload, a second visitor, and Clear."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.browser_support import ERRORS, chromium, one_run_server_env, playwright_or_skip, running_app, settle
+from vae.web_model import MAX_WEB_ENV
 
 pytestmark = pytest.mark.browser
 
@@ -14,10 +15,15 @@ sync_api = playwright_or_skip()
 PAD = "canvas[aria-label='Drawing pad']"
 
 
-@pytest.fixture
-def app_url(tmp_path):
-    with running_app(one_run_server_env(tmp_path)) as (url, _):
-        yield url
+@pytest.fixture(params=["browser", "server"])
+def app_url(request, tmp_path):
+    """The pad with the run in the browser (``ui.browser_draw``), and the plain pad of a model over the browser's
+    bound (``ui.sketch``), whose drawing the server prepares."""
+    env = one_run_server_env(tmp_path)
+    if request.param == "server":
+        env[MAX_WEB_ENV] = "0"
+    with running_app(env) as (url, _):
+        yield url, request.param
 
 
 @pytest.fixture
@@ -53,8 +59,10 @@ def _analysed(page) -> None:
 
 
 def test_a_digit_drawn_with_the_mouse_is_encoded_and_a_reload_starts_a_clean_pad(app_url, browser):
+    app_url, where = app_url
     page = _visitor(browser, app_url)
     assert page.get_by_text("Draw a digit in the box").count() == 1
+    assert page.locator(".vae-draw").count() == (where == "browser")  # which pad this is
     _draw_a_one(page)
     _analysed(page)
     stranger = _visitor(browser, app_url)  # another visitor's pad is their own

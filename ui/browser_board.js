@@ -1,20 +1,8 @@
 // The explorer's mixing board in the browser (ui.browser_model): sliders, and for d = 2 a plane, decoded on every
 // input event with no message to the server. What it shows arrives as numbers, or as text that only ever goes
 // into textContent and aria-label; nothing it receives is parsed as markup or run.
-const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const PLANE_PX = 320;
 const GRID = 20; // the manifold's cells per side, as the server's toggle draws it
-
-// values [784] times scale -> grey pixels at (x, y) of ctx.
-function paint(ctx, values, scale, x = 0, y = 0) {
-  const image = ctx.createImageData(SIDE, SIDE);
-  for (let p = 0; p < SIDE * SIDE; p++) {
-    const v = Math.round(Math.min(Math.max(values[p] * scale, 0), 255));
-    image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = v;
-    image.data[4 * p + 3] = 255;
-  }
-  ctx.putImageData(image, x, y);
-}
 
 function schedule(view) {
   if (view.pending) return;
@@ -124,15 +112,6 @@ function planeCanvas(view) {
   canvas.onpointermove = (e) => { if (view.dragging) move(e); };
   canvas.onpointerup = canvas.onpointercancel = () => { view.dragging = false; };
   return canvas;
-}
-
-function picture(label, caption) {
-  const canvas = el("canvas", { width: SIDE, height: SIDE, className: "digit" });
-  canvas.setAttribute("aria-label", label);
-  const figure = el("figure");
-  const text = el("figcaption", {}, caption);
-  figure.append(canvas, text);
-  return { canvas, figure, text };
 }
 
 // A new run or start point: the board is laid out again and its point set to the start (or to where this tab

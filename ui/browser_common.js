@@ -27,3 +27,26 @@ function remember(header, blobs) {
   }
   while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
 }
+
+// The classes' colours, as plotly's default sequence colours the server's charts.
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+// values [784] times scale -> grey pixels at (x, y) of ctx.
+function paint(ctx, values, scale, x = 0, y = 0) {
+  const image = ctx.createImageData(SIDE, SIDE);
+  for (let p = 0; p < SIDE * SIDE; p++) {
+    const v = Math.round(Math.min(Math.max(values[p] * scale, 0), 255));
+    image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = v;
+    image.data[4 * p + 3] = 255;
+  }
+  ctx.putImageData(image, x, y);
+}
+
+function picture(label, caption) {
+  const canvas = el("canvas", { width: SIDE, height: SIDE, className: "digit" });
+  canvas.setAttribute("aria-label", label);
+  const figure = el("figure");
+  const text = el("figcaption", {}, caption);
+  figure.append(canvas, text);
+  return { canvas, figure, text };
+}

@@ -2,6 +2,7 @@
 // what arrives is read as numbers and a few fixed op names.
 const VaeLabDecoder = (() => {
   const MAGIC = "VAEW";
+  const SIDE_PX = 28;
   const sliceOf = (bytes, at, n) => bytes.slice(at, at + n).buffer;  // a copy: typed views need an aligned start
   // A packed payload (vae.web_model.pack) -> {header, blobs: {name: ArrayBuffer}}.
   function unpack(bytes) {
@@ -19,10 +20,12 @@ const VaeLabDecoder = (() => {
     return sign * (1 + m / 1024) * 2 ** (e - 15);
   }
   // Rows of a weighted op: dense [out, in] per output unit; transposed conv [in, out, k, k] per input channel.
-  const rowsOf = (op) => (op.op === "dense" ? op.out : op.in);
+  // An encoder's convolution (vae.web_encoder) [out, in, k, k] ships as float32 only: its rows are its outputs.
+  const rowsOf = (op) => (op.op === "convT" ? op.in : op.out);
   const sizeOf = (op) => (op.op === "dense" ? op.in * op.out : op.in * op.out * op.k * op.k);
+  const WEIGHTED = new Set(["dense", "convT", "conv"]);
   function weightsOf(header, blobs) {  // every weight as float32, as torch holds it after the same rounding
-    const weighted = header.ops.filter((op) => op.op === "dense" || op.op === "convT");
+    const weighted = header.ops.filter((op) => WEIGHTED.has(op.op));
     const total = weighted.reduce((n, op) => n + sizeOf(op), 0);
     if (header.dtype === "float32") return new Float32Array(blobs.weights, 0, total);
     if (header.dtype === "float16") return Float32Array.from(new Uint16Array(blobs.weights, 0, total), half);
@@ -95,8 +98,30 @@ const VaeLabDecoder = (() => {
     for (let p = 0; p < oh * ow; p++) for (let co = 0; co < cout; co++) y[p * cout + co] += b[op.b + co];
     return { data: y, shape: [oh, ow, cout], hwc: true };
   }
+  // out[co, oy, ox] = b[co] + Σ x[ci, oy·stride − pad + ky, ox·stride − pad + kx] · w[co, ci, ky, kx], in C·H·W.
+  function conv(x, op, w, b) {
+    const [, h, wd] = x.shape, { in: cin, out: cout, k, stride, pad } = op;
+    const oh = Math.floor((h + 2 * pad - k) / stride) + 1, ow = Math.floor((wd + 2 * pad - k) / stride) + 1;
+    const y = new Float64Array(cout * oh * ow), xs = x.data;
+    for (let co = 0; co < cout; co++) for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) {
+      let s = 0;
+      for (let ci = 0; ci < cin; ci++) for (let ky = 0; ky < k; ky++) {
+        const iy = oy * stride - pad + ky;
+        if (iy < 0 || iy >= h) continue;
+        const row = (ci * h + iy) * wd, at = op.w + ((co * cin + ci) * k + ky) * k;
+        for (let kx = 0; kx < k; kx++) {
+          const ix = ox * stride - pad + kx;
+          if (ix >= 0 && ix < wd) s += w[at + kx] * xs[row + ix];
+        }
+      }
+      y[(co * oh + oy) * ow + ox] = s + b[op.b + co];
+    }
+    return { data: y, shape: [cout, oh, ow] };
+  }
   function apply(x, layer, model) {
     switch (layer.op) {
+      case "conv": return conv(x, layer, model.w, model.b);
+      case "flatten": return { data: x.data, shape: [x.data.length] };  // C·H·W, torch's order
       case "dense": return dense(x, layer, model.w, model.b);
       case "convT": return convT(x, layer, layer.wt, model.b);
       case "reshape": return reshape(x, layer);
@@ -113,5 +138,12 @@ const VaeLabDecoder = (() => {
     for (let p = 0; p < h * wd; p++) out[p] = 1 / (1 + Math.exp(-x.data[p * c]));  // the first channel: images are 1
     return out;
   }
-  return { unpack, fromParts, load, decode };
+  // 784 pixel intensities in [0, 1] (a 28 × 28 image, row by row) -> the posterior {mu, logvar}, latentDim each.
+  function encode(model, pixels) {
+    let x = { data: Float64Array.from(pixels), shape: [1, SIDE_PX, SIDE_PX] };
+    for (const layer of model.layers) x = apply(x, layer, model);
+    const d = model.latentDim;
+    return { mu: Array.from(x.data.subarray(0, d)), logvar: Array.from(x.data.subarray(d, 2 * d)) };
+  }
+  return { unpack, fromParts, load, decode, encode };
 })();

@@ -88,12 +88,12 @@ def token(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def _forget_sent() -> None:
+def forget_sent() -> None:
     """The tab asked for weights it lacks: send them again on this rerun."""
     st.session_state[BROWSER_MODELS_SENT_KEY] = set()
 
 
-def _finite(values: np.ndarray, name: str) -> np.ndarray:
+def finite(values: np.ndarray, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     if not np.isfinite(values).all():
         raise ValueError(f"{name} holds a value that is not a finite number")
@@ -131,7 +131,7 @@ def _model_blobs(
     blobs = dict(web.blobs())
     if plane is not None:
         points, labels = plane
-        blobs["points"] = _finite(points[:MAX_PLANE_POINTS], "the plane").astype("<f4").tobytes()
+        blobs["points"] = finite(points[:MAX_PLANE_POINTS], "the plane").astype("<f4").tobytes()
         blobs["labels"] = np.asarray(labels[:MAX_PLANE_POINTS]).astype(np.uint8).tobytes()
     return {"model": web.header(key)}, blobs
 
@@ -146,12 +146,12 @@ def board_payload(web: WebDecoder, key: str, board: Board, with_model: bool) -> 
         "title": text(board.title),
         "latent_dim": web.latent_dim,
         "limit": float(board.limit),
-        "start": [float(v) for v in _finite(board.start, "the start point")],
+        "start": [float(v) for v in finite(board.start, "the start point")],
         "start_caption": text(board.start_caption),
         "dims": [{"index": int(d.index), "label": text(d.label), "active": bool(d.active)} for d in board.dims],
         "manifold": bool(board.manifold and web.latent_dim == 2),
     }
-    pixels = np.clip(_finite(board.start_image, "the start picture").reshape(-1), 0, 1)
+    pixels = np.clip(finite(board.start_image, "the start picture").reshape(-1), 0, 1)
     blobs = {"start": (pixels * 255).round().astype(np.uint8).tobytes()}
     if with_model:
         model, weights = _model_blobs(web, key, board.plane)
@@ -160,7 +160,7 @@ def board_payload(web: WebDecoder, key: str, board: Board, with_model: bool) -> 
     return pack(header, blobs)
 
 
-def _send_model(key: str) -> bool:
+def send_model(key: str) -> bool:
     """Whether this rerun sends the weights under ``key``: once per session, or again when the tab asked."""
     sent: set[str] = st.session_state.setdefault(BROWSER_MODELS_SENT_KEY, set())
     first = key not in sent
@@ -171,8 +171,8 @@ def _send_model(key: str) -> bool:
 def explorer_board(web: WebDecoder, run: Run, board: Board) -> None:
     """Mount the explorer's board for ``run``; its weights go along once per session (the tab keeps them)."""
     key = model_key(run)
-    payload = board_payload(web, key, board, with_model=_send_model(key))
-    _board()(key="explorer_board", data=payload, on_missing_change=_forget_sent)
+    payload = board_payload(web, key, board, with_model=send_model(key))
+    _board()(key="explorer_board", data=payload, on_missing_change=forget_sent)
 
 
 # --- The interpolation's scrubber ---------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def path_payload(
 ) -> bytes:
     """The packed bytes the scrubber is mounted with: the chain's means ``[K, D]`` as numbers, the names as plain
     text, and with ``with_model`` the weights (and ``plane``, see ``path_board``) that the tab then keeps."""
-    means = _finite(walk.means, "a class mean")
+    means = finite(walk.means, "a class mean")
     if means.ndim != 2 or len(means) < 2 or means.shape[1] != web.latent_dim or len(walk.names) != len(means):
         raise ValueError(f"a walk needs [K ≥ 2, {web.latent_dim}] means and a name each; got {means.shape}")
     if walk.method not in INTERPOLATION_METHODS:
@@ -238,5 +238,5 @@ def path_board(web: WebDecoder, run: Run, walk: Walk, plane: tuple[np.ndarray, n
     (from either board). ``plane`` is what the explorer's board draws for d = 2 (test μ ``[N, 2]``, labels
     ``[N]``): sent beside the weights, so that the tab's copy is whole when the explorer comes next."""
     key = model_key(run)
-    payload = path_payload(web, key, walk, with_model=_send_model(key), plane=plane)
-    _path_component()(key="path_board", data=payload, on_missing_change=_forget_sent)
+    payload = path_payload(web, key, walk, with_model=send_model(key), plane=plane)
+    _path_component()(key="path_board", data=payload, on_missing_change=forget_sent)

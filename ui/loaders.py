@@ -75,11 +75,17 @@ def _pca_of(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np
     return pca_fit(mu)
 
 
+def pca_of(info: RunInfo) -> tuple[np.ndarray, np.ndarray] | None:
+    """The mean ``[D]`` and first two principal axes ``[2, D]`` of the run's test μ; None for d = 2 (the plane is z)."""
+    if info.config.latent_dim == 2:
+        return None
+    return _pca_of(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset)
+
+
 def project_2d(info: RunInfo, mu: np.ndarray) -> np.ndarray:
     """Latents ``[N, D]`` in the plane of the run's test set: as they are for d = 2, else its first two PCs."""
-    if mu.shape[1] == 2:
-        return mu
-    return pca_project(mu, *_pca_of(str(info.path), info.path.stat().st_mtime_ns, info.config.dataset))
+    pca = pca_of(info)
+    return mu if pca is None else pca_project(mu, *pca)
 
 
 @st.cache_data(max_entries=12, show_spinner="Measuring each latent dimension…")
