@@ -25,11 +25,14 @@ shown = min(len(test_mu), browser_draw.MAX_MAP_POINTS)
 points = loaders.project_2d(info, test_mu[:shown])
 decoder, encoder = browser_model.decoder_for(run), browser_draw.encoder_for(run)
 prepared = drawn = None
-if decoder is not None and encoder is not None:  # the run in the browser: the posterior moves while you draw
+live = decoder is not None and encoder is not None and bool(np.isfinite(points).all())
+if live:  # the run in the browser: the posterior moves while you draw
     live_map = browser_draw.DrawMap(points, labels[:shown], loaders.pca_of(info))
     prepared = browser_draw.draw_board(run, decoder, encoder, info.name, live_map)
     upload = st.file_uploader("…or upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
-else:  # a model over the browser's bound: the pad sends the drawing, and the server does the rest
+    if upload is not None:
+        st.caption("The uploaded image is what is analysed below; remove it to analyse your drawing.")
+else:  # a model over the browser's bound (or a map of no finite points): the pad sends the drawing to the server
     left, _ = st.columns([1, 2])
     with left:
         drawn = sketch.drawn_image()

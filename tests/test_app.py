@@ -208,8 +208,8 @@ def test_draw_shows_the_posteriors_spread_as_ellipses_on_a_2d_map(app, small_dat
     chart = next(c for c in at.get("plotly_chart") if "draw_scatter" in c.proto.id)
     ellipses = [s for s in json.loads(chart.proto.spec)["layout"]["shapes"] if s["type"] == "circle"]
     sigma = at.dataframe[-1].value["σ"].to_numpy()
-    widths = sorted(round(e["x1"] - e["x0"], 6) for e in ellipses)
-    assert widths == [round(2 * sigma[0], 6), round(4 * sigma[0], 6)]  # 1σ and 2σ either side of μ
+    widths = sorted(e["x1"] - e["x0"] for e in ellipses)  # (μ + kσ) − (μ − kσ): 2kσ up to float rounding
+    assert widths == pytest.approx([2 * sigma[0], 4 * sigma[0]], abs=1e-5)  # 1σ and 2σ either side of μ
 
 
 def _live_curves_script() -> None:

@@ -3,7 +3,7 @@
 // element maker. Nothing received is parsed as markup: text only ever goes into textContent.
 const MODELS = (globalThis.__vaeLabModels ??= new Map()); // model key -> {model, points, labels, manifolds}
 const BOARDS = (globalThis.__vaeLabBoards ??= new Map()); // board name -> its place: it outlives a remount
-const MAX_MODELS = 4; // weights kept in this tab: a few runs visited back and forth
+const MAX_MODELS = 6; // weights kept in this tab: a few runs visited back and forth (Draw keeps two a run)
 const SIDE = 28;
 
 function el(tag, props = {}, text = undefined) {
@@ -24,6 +24,15 @@ function remember(header, blobs) {
   if (blobs.points && !entry.points.length) {
     entry.points = new Float32Array(blobs.points);
     entry.labels = new Uint8Array(blobs.labels || new ArrayBuffer(0));
+  }
+  touch(header.key);
+}
+
+// Mark ``keys`` as just used: the tab lets go of the least recently used weights first, never of these.
+function touch(...keys) {
+  for (const key of keys) {
+    const entry = MODELS.get(key);
+    if (entry) { MODELS.delete(key); MODELS.set(key, entry); }
   }
   while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
 }

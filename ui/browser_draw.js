@@ -8,7 +8,7 @@ const BOX = 20, INK = 0.1; // vae.drawing: the ink's box, and the grey level tha
 // Lanczos-3, as PIL resamples (Image.Resampling.LANCZOS): a separable filter, rows first, each output pixel's
 // weights normalised to 1; support widened by the scale when shrinking. PIL rounds to 8 bits between passes.
 const sinc = (x) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
-const lanczos = (x) => (x > -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0);
+const lanczos = (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0); // PIL's bounds
 function taps(inSize, outSize) {
   const scale = inSize / outSize, filterScale = Math.max(scale, 1), support = 3 * filterScale, out = [];
   for (let i = 0; i < outSize; i++) {
@@ -21,6 +21,8 @@ function taps(inSize, outSize) {
   return out;
 }
 const clip8 = (v) => Math.min(Math.max(Math.round(v), 0), 255);
+// Python's round(): halves to even (a box of 12.5 pixels is 12 there), which Math.round would make 13.
+const roundHalfEven = (x) => { const r = Math.round(x); return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; };
 function resize(src, sw, sh, dw, dh) { // 8-bit grey [sh, sw] -> [dh, dw]
   const tx = taps(sw, dw), ty = taps(sh, dh), mid = new Uint8Array(sh * dw), out = new Uint8Array(dh * dw);
   for (let y = 0; y < sh; y++) for (let x = 0; x < dw; x++) {
@@ -39,24 +41,29 @@ function resize(src, sw, sh, dw, dh) { // 8-bit grey [sh, sw] -> [dh, dw]
 // The pad's pixels -> the digit as vae.drawing.mnist_style prepares it: [784] grey levels 0-255, or null (no ink).
 function prepare(ctx) {
   const rgba = ctx.getImageData(0, 0, PAD_PX, PAD_PX).data, grey = new Uint8Array(PAD_PX * PAD_PX);
+  let bright = 0;
+  for (let p = 0; p < grey.length; p++) { grey[p] = rgba[4 * p]; bright += grey[p] > 127 ? 1 : 0; } // white on black: red
+  if (bright > grey.length / 2) for (let p = 0; p < grey.length; p++) grey[p] = 255 - grey[p]; // mostly ink: as paper
   let top = PAD_PX, bottom = -1, left = PAD_PX, right = -1;
   for (let p = 0; p < grey.length; p++) {
-    grey[p] = rgba[4 * p]; // white ink on black: red is the grey level
-    if (grey[p] / 255 > INK) {
-      const y = Math.floor(p / PAD_PX), x = p % PAD_PX;
-      top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
-    }
+    if (grey[p] / 255 <= INK) continue;
+    const y = Math.floor(p / PAD_PX), x = p % PAD_PX;
+    top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
   }
   if (bottom < 0) return null;
   const ch = bottom - top + 1, cw = right - left + 1, crop = new Uint8Array(ch * cw);
-  for (let y = 0; y < ch; y++) crop.set(grey.subarray((top + y) * PAD_PX + left, (top + y) * PAD_PX + left + cw), y * cw);
-  const scale = BOX / Math.max(ch, cw), h = Math.max(1, Math.round(ch * scale)), w = Math.max(1, Math.round(cw * scale));
+  for (let y = 0; y < ch; y++) {
+    const from = (top + y) * PAD_PX + left;
+    crop.set(grey.subarray(from, from + cw), y * cw);
+  }
+  const scale = BOX / Math.max(ch, cw);
+  const h = Math.max(1, roundHalfEven(ch * scale)), w = Math.max(1, roundHalfEven(cw * scale));
   const small = resize(crop, cw, ch, w, h);
-  let mass = 0, rows = 0, cols = 0;
+  let mass = 0, rows = 0, cols = 0; // integers, as mnist_style sums them: the same ties
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) { const v = small[y * w + x]; mass += v; rows += v * y; cols += v * x; }
   if (mass === 0) return null;
-  const at = (com, size) => Math.min(Math.max(Math.round((SIDE - 1) / 2 - com / mass), 0), SIDE - size);
-  const y0 = at(rows, h), x0 = at(cols, w), field = new Uint8Array(SIDE * SIDE);
+  const place = (moment, size) => Math.min(Math.max(roundHalfEven((SIDE - 1) / 2 - moment / mass), 0), SIDE - size);
+  const y0 = place(rows, h), x0 = place(cols, w), field = new Uint8Array(SIDE * SIDE);
   for (let y = 0; y < h; y++) field.set(small.subarray(y * w, (y + 1) * w), (y0 + y) * SIDE + x0);
   return field;
 }
@@ -69,7 +76,7 @@ function project(header, v) {
 }
 
 function drawMap(view, mu, logvar) {
-  const { header, entry } = view, ctx = view.map.getContext("2d"), [x0, x1, y0, y1] = header.extent;
+  const { header, encoderEntry: entry } = view, ctx = view.map.getContext("2d"), [x0, x1, y0, y1] = header.extent;
   const px = (x) => ((x - x0) / (x1 - x0)) * MAP_PX, py = (y) => MAP_PX - ((y - y0) / (y1 - y0)) * MAP_PX;
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, MAP_PX, MAP_PX);
@@ -78,7 +85,7 @@ function drawMap(view, mu, logvar) {
     ctx.fillRect(px(entry.points[2 * i]) - 1, py(entry.points[2 * i + 1]) - 1, 2, 2);
   }
   if (!mu) return;
-  const [x, y] = project(header, mu);
+  const [x, y] = project(header, mu).map((v, i) => Math.min(Math.max(v, header.extent[2 * i]), header.extent[2 * i + 1]));
   ctx.strokeStyle = "#000";
   if (!header.pca) { // q(z|x) is a diagonal Gaussian: its 1σ and 2σ ellipses are axis-aligned in the plane of z
     ctx.setLineDash([3, 3]);
@@ -125,7 +132,10 @@ function build(view, setStateValue) {
   const ctx = pad.getContext("2d");
   const blank = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, PAD_PX, PAD_PX); };
   blank();
-  const at = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * PAD_PX / r.width, (e.clientY - r.top) * PAD_PX / r.height]; };
+  const at = (e) => {
+    const r = pad.getBoundingClientRect();
+    return [((e.clientX - r.left) * PAD_PX) / r.width, ((e.clientY - r.top) * PAD_PX) / r.height];
+  };
   let drawing = false;
   pad.onpointerdown = (e) => {
     drawing = true;
@@ -160,20 +170,21 @@ function build(view, setStateValue) {
 export default function (component) {
   const { parentElement, data, setStateValue, setTriggerValue } = component;
   const { header, blobs } = VaeLabDecoder.unpack(data instanceof Uint8Array ? data : new Uint8Array(data));
-  if (header.model) {
-    remember(header, blobs); // the decoder, and the map's points
-    remember({ key: header.encoder.key, model: header.encoder },
-      { weights: blobs.enc_weights, scales: blobs.enc_scales, biases: blobs.enc_biases });
-  }
   const root = parentElement.querySelector(".vae-draw");
-  const entry = MODELS.get(header.key), encoder = MODELS.get(header.encoder_key);
-  if (!entry || !encoder) { // this tab lost the weights: asked for once, the server sends them again
+  if (header.model) remember(header, blobs); // the decoder, unless another board sent it first
+  if (header.encoder) { // the encoder, and the map's points, which are this board's own
+    remember({ key: header.encoder_key, model: header.encoder },
+      { weights: blobs.enc_weights, scales: blobs.enc_scales, biases: blobs.enc_biases, points: blobs.points, labels: blobs.labels });
+  }
+  if (header.model || header.encoder) delete root.dataset.asked; // weights came: should they go again, ask again
+  const entry = MODELS.get(header.key), encoderEntry = MODELS.get(header.encoder_key);
+  if (!entry || !encoderEntry) { // this tab lost the weights: asked for once, the server sends them again
     if (root.dataset.asked !== header.key) { root.dataset.asked = header.key; setTriggerValue("missing", header.key); }
     return;
   }
-  delete root.dataset.asked;
+  touch(header.key, header.encoder_key); // in use: the last the tab would let go of
   const view = (root.__vaeDraw ??= { root, frames: 0 }); // the same DOM on every redraw: state lives on it
-  Object.assign(view, { header, entry, encoder: encoder.model });
+  Object.assign(view, { header, entry, encoderEntry, encoder: encoderEntry.model });
   if (view.layout !== header.key) { build(view, setStateValue); setStateValue("digit", null); }
   schedule(view);
 }

@@ -76,31 +76,36 @@ def _extent(points: np.ndarray) -> list[float]:
 
 
 def draw_payload(
-    decoder: WebDecoder, encoder: WebDecoder, key: str, title: str, drawn: DrawMap, with_model: bool
+    decoder: WebDecoder | None, encoder: WebDecoder | None, key: str, title: str, drawn: DrawMap, extent: list[float]
 ) -> bytes:
-    """The packed bytes the pad is mounted with: numbers and plain text, and with ``with_model`` both models'
-    weights and the map's points, which the tab then keeps."""
-    points = finite(drawn.points[:MAX_MAP_POINTS], "the map")
+    """The packed bytes the pad is mounted with: numbers and plain text, with the decoder's weights where given
+    (kept by the tab under ``key``, which the other boards share), and the encoder's with the map's points where
+    given (under ``encoder_key(key)``: this board's own)."""
     header: dict[str, Any] = {
         "board": "draw",
         "key": key,
-        "encoder_key": f"enc:{key}",
+        "encoder_key": encoder_key(key),
         "title": text(title),
-        "latent_dim": decoder.latent_dim,
-        "extent": _extent(points),
+        "extent": extent,
         "pca": None
         if drawn.pca is None
         else {"mean": [float(v) for v in drawn.pca[0]], "axes": [[float(v) for v in row] for row in drawn.pca[1]]},
     }
     blobs: dict[str, bytes] = {}
-    if with_model:
+    if decoder is not None:
         header["model"] = decoder.header(key)
-        header["encoder"] = encoder.header(f"enc:{key}")
-        blobs = dict(decoder.blobs())
-        blobs["points"] = points.astype("<f4").tobytes()
-        blobs["labels"] = np.asarray(drawn.labels[:MAX_MAP_POINTS]).astype(np.uint8).tobytes()
+        blobs.update(decoder.blobs())
+    if encoder is not None:
+        header["encoder"] = encoder.header(encoder_key(key))
         blobs.update({f"enc_{name}": blob for name, blob in encoder.blobs().items()})
+        blobs["points"] = finite(drawn.points[:MAX_MAP_POINTS], "the map").astype("<f4").tobytes()
+        blobs["labels"] = np.asarray(drawn.labels[:MAX_MAP_POINTS]).astype(np.uint8).tobytes()
     return pack(header, blobs)
+
+
+def encoder_key(key: str) -> str:
+    """The name under which the tab keeps a run's encoder, beside its decoder's ``key``."""
+    return f"enc:{key}"
 
 
 def decode_digit(value: object) -> np.ndarray | None:
@@ -117,10 +122,22 @@ def decode_digit(value: object) -> np.ndarray | None:
 
 def draw_board(run: Run, decoder: WebDecoder, encoder: WebDecoder, title: str, drawn: DrawMap) -> np.ndarray | None:
     """Mount the pad for ``run``; the digit its last stroke prepared ``[28, 28]``, or None (nothing drawn, or
-    refused: said in one line on the page)."""
+    refused: said in one line on the page). ``ValueError`` for a map that is not finite numbers (the page then
+    keeps the plain pad). Each model's weights go once per session (``ui.browser_model.send_model``)."""
     key = model_key(run)
-    payload = draw_payload(decoder, encoder, key, title, drawn, with_model=send_model(f"draw:{key}"))
-    result = _component()(key="draw_board", data=payload, on_digit_change=_noop, on_missing_change=forget_sent)
+    points = finite(drawn.points[:MAX_MAP_POINTS], "the map")
+    for values in drawn.pca or ():
+        finite(values, "the map's principal axes")
+    payload = draw_payload(
+        decoder if send_model(key) else None,
+        encoder if send_model(encoder_key(key)) else None,
+        key,
+        title,
+        drawn,
+        _extent(points),
+    )
+    # Keyed by run: another run's pad starts blank, and its last digit is not analysed by this run's model.
+    result = _component()(key=f"draw_board_{key}", data=payload, on_digit_change=_noop, on_missing_change=forget_sent)
     try:
         return decode_digit(getattr(result, "digit", None))
     except ValueError as exc:

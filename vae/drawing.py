@@ -38,10 +38,18 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
+def _lanczos(crop: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``crop`` ``[h, w]`` uint8 resized to ``[height, width]`` by PIL's Lanczos filter, rows first, then columns, each
+    pass rounded to 8 bits: two one-way resizes fix the order, which PIL otherwise picks by the shape."""
+    image = Image.fromarray(crop).resize((width, crop.shape[0]), Image.Resampling.LANCZOS)
+    return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
+
+
 def mnist_style(image: np.ndarray) -> np.ndarray:
     """Crop the ink, fit it into 20x20, and centre it by mass in 28x28. Returns ``[28, 28]`` float32 in [0, 1].
 
-    Raises ``ValueError`` for an image with no ink.
+    Raises ``ValueError`` for an image with no ink. The centre of mass is taken over the 8-bit resized digit in
+    integers, so that its ties round alike here and in the browser's port.
     """
     gray = to_grayscale(image)
     rows, cols = np.nonzero(gray > INK_THRESHOLD)
@@ -50,15 +58,17 @@ def mnist_style(image: np.ndarray) -> np.ndarray:
     crop = gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = BOX / max(crop.shape)
     height, width = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((width, height), Image.Resampling.LANCZOS)
-    digit = np.asarray(small, dtype=np.float32) / 255.0
-    mass = digit.sum()
-    com_r = (digit.sum(axis=1) * np.arange(height)).sum() / mass
-    com_c = (digit.sum(axis=0) * np.arange(width)).sum() / mass
+    # Rounded, not truncated: a grey level v comes back from to_grayscale's float32 as v − 1e-5 for some v.
+    small = _lanczos(np.round(crop * 255).astype(np.uint8), width, height).astype(np.int64)
+    mass = int(small.sum())
+    if mass == 0:
+        raise ValueError("the image is empty: draw a digit, or upload a picture of one")
+    com_r = int((small.sum(axis=1) * np.arange(height)).sum()) / mass
+    com_c = int((small.sum(axis=0) * np.arange(width)).sum()) / mass
     top = int(np.clip(round((FIELD - 1) / 2 - com_r), 0, FIELD - height))
     left = int(np.clip(round((FIELD - 1) / 2 - com_c), 0, FIELD - width))
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
-    field[top : top + height, left : left + width] = digit
+    field[top : top + height, left : left + width] = small / 255.0
     return field
 
 
