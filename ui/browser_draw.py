@@ -122,8 +122,9 @@ def decode_digit(value: object) -> np.ndarray | None:
 
 def draw_board(run: Run, decoder: WebDecoder, encoder: WebDecoder, title: str, drawn: DrawMap) -> np.ndarray | None:
     """Mount the pad for ``run``; the digit its last stroke prepared ``[28, 28]``, or None (nothing drawn, or
-    refused: said in one line on the page). ``ValueError`` for a map that is not finite numbers (the page then
-    keeps the plain pad). Each model's weights go once per session (``ui.browser_model.send_model``)."""
+    refused: said in one line on the page). ``ValueError`` for a map that is not finite numbers, before anything
+    is sent (the page checks the points first and keeps the plain pad). Each model's weights go once per session
+    (``ui.browser_model.send_model``)."""
     key = model_key(run)
     points = finite(drawn.points[:MAX_MAP_POINTS], "the map")
     for values in drawn.pca or ():

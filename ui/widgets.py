@@ -177,7 +177,8 @@ def walk_downloads(images: torch.Tensor, names: list[str], along: torch.Tensor) 
         help="Each of a digit's 28 pixels becomes a square block: sharp on a projector.",
     )
     scale = size // IMAGE_SIZE[-1]
-    # Deferred: each file is made when the user clicks, not on every slider move.
+    # Deferred: each file is made when the user clicks, not on every slider move. No rerun on a click: a rerun
+    # registers each file anew, and a second click during it asked for the file it had just replaced.
     png_col.download_button(
         "Download the strip (PNG)",
         lambda: png_bytes(chain_grid(images, names, scale)),
@@ -185,6 +186,7 @@ def walk_downloads(images: torch.Tensor, names: list[str], along: torch.Tensor) 
         "image/png",
         icon=":material/download:",
         key="strip_png",
+        on_click="ignore",
     )
     gif_col.download_button(
         "Download GIF",
@@ -194,6 +196,7 @@ def walk_downloads(images: torch.Tensor, names: list[str], along: torch.Tensor) 
         icon=":material/gif:",
         key="strip_gif",
         help="The walk, played forth and back, looping.",
+        on_click="ignore",
     )
 
 
