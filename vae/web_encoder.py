@@ -10,14 +10,12 @@ arithmetic (float64 over float32 weights) within float32's own rounding of torch
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
 from vae.models import VAE, eval_mode
-from vae.web_model import WebDecoder, max_web_parameters
+from vae.web_model import WebDecoder, max_web_parameters, op_of
 
 WEIGHTED = (nn.Linear, nn.Conv2d)
 
@@ -28,6 +26,7 @@ def encoder_layers(model: VAE) -> list[nn.Module]:
 
 
 def _known(module: nn.Module) -> bool:
+    """Whether the browser runs this encoder layer (``vae.web_model.op_of`` writes it)."""
     if isinstance(module, nn.Conv2d):
         square = module.kernel_size[0] == module.kernel_size[1] and module.stride[0] == module.stride[1]
         plain = module.groups == 1 and module.dilation == (1, 1) and module.padding[0] == module.padding[1]
@@ -44,29 +43,13 @@ def encoder_fits_browser(model: VAE) -> bool:
     return parameters <= max_web_parameters() and all(_known(layer) for layer in layers)
 
 
-def _op(module: nn.Module) -> dict[str, Any]:
-    if not _known(module):
-        raise ValueError(f"the browser encoder has no {type(module).__name__} layer")
-    if isinstance(module, nn.Linear):
-        return {"op": "dense", "in": module.in_features, "out": module.out_features}
-    if isinstance(module, nn.Conv2d):
-        return {
-            "op": "conv",
-            "in": module.in_channels,
-            "out": module.out_channels,
-            "k": module.kernel_size[0],
-            "stride": module.stride[0],
-            "pad": module.padding[0],
-        }
-    if isinstance(module, nn.Flatten):
-        return {"op": "flatten"}
-    return {"op": "relu" if isinstance(module, nn.ReLU) else "tanh"}
-
-
 def export_encoder(model: VAE) -> WebDecoder:
     """``model``'s encoder as plain numbers, float32 (``ValueError`` for a layer the browser cannot run)."""
     layers = encoder_layers(model)
-    ops = [_op(layer) for layer in layers]
+    unknown = [type(layer).__name__ for layer in layers if not _known(layer)]
+    if unknown:
+        raise ValueError(f"the browser encoder has no {unknown[0]} layer")
+    ops = [op_of(layer) for layer in layers]
     weights, biases = [], []
     at = {"w": 0, "s": 0, "b": 0}
     for op, layer in zip(ops, layers, strict=True):

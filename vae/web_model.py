@@ -102,24 +102,34 @@ def _known(module: nn.Module) -> bool:
 
 
 def _op(module: nn.Module) -> dict[str, Any]:
-    """One layer as the browser reads it."""
+    """One decoder layer as the browser reads it (``ValueError`` for one it cannot run)."""
     if not _known(module):
         raise ValueError(f"the browser decoder has no {type(module).__name__} layer")
+    return op_of(module)
+
+
+def op_of(module: nn.Module) -> dict[str, Any]:
+    """A layer as the browser reads it: the one vocabulary of ops (``ui/browser_decoder.js`` runs them) for the
+    decoder here and the encoder (``vae.web_encoder``), each of which checks first that it knows the layer."""
     if isinstance(module, nn.Linear):
         return {"op": "dense", "in": module.in_features, "out": module.out_features}
-    if isinstance(module, nn.ConvTranspose2d):
-        # ``output_padding`` as vae.models.ConvTranspose2d and nn.ConvTranspose2d use it with no output size given.
-        return {
-            "op": "convT",
+    if isinstance(module, (nn.ConvTranspose2d, nn.Conv2d)):
+        conv = {
+            "op": "convT" if isinstance(module, nn.ConvTranspose2d) else "conv",
             "in": module.in_channels,
             "out": module.out_channels,
             "k": module.kernel_size[0],
             "stride": module.stride[0],
             "pad": module.padding[0],
-            "outpad": module.output_padding[0],
         }
+        if isinstance(module, nn.ConvTranspose2d):
+            # As vae.models.ConvTranspose2d and nn.ConvTranspose2d use it with no output size given.
+            conv["outpad"] = module.output_padding[0]
+        return conv
     if isinstance(module, nn.Unflatten):
         return {"op": "reshape", "shape": [int(s) for s in module.unflattened_size]}
+    if isinstance(module, nn.Flatten):
+        return {"op": "flatten"}  # C·H·W, torch's order
     return {"op": "relu" if isinstance(module, nn.ReLU) else "tanh"}
 
 
