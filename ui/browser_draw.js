@@ -1,6 +1,6 @@
 // The Draw page's pad with the run in the browser (ui.browser_draw): on every stroke event the drawing is prepared
-// the way MNIST was made, encoded and decoded here, and the posterior mean with its 1σ and 2σ ellipses moves over
-// the map of test digits, with no message to the server. When a stroke ends, the prepared 28 × 28 digit (784
+// the way MNIST was made, encoded and decoded here, and the posterior mean (with its 1σ and 2σ ellipses for d = 2)
+// moves over the map of test digits, with no message to the server. When a stroke ends, the prepared 28 × 28 digit (784
 // grey levels) goes to the server, which analyses that same input. Text received only goes into textContent.
 const PAD_PX = 280, PEN_PX = 20, MAP_PX = 320;
 const BOX = 20, INK = 0.1; // vae.drawing: the ink's box, and the grey level that counts as ink
