@@ -22,6 +22,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +34,8 @@ from playwright.sync_api import sync_playwright
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, running_app, settle
 from ui.browser_model import DECODER_JS
-from vae.checkpoints import load_run
-from vae.web_model import MAX_WEB_ENV, decoder_parameters, export_decoder, pack, probe_latents, torch_pixels
+from vae.browser.model import MAX_WEB_ENV, decoder_parameters, export_decoder, pack, probe_latents, torch_pixels
+from vae.runfile import load_run
 
 ACCURACY_RUNS = ("mlp-d2-b1", "mlp-d20-b1", "conv-d2-b1", "conv-d20-b1")
 BOARD = ".vae-board[data-frames]"
@@ -61,6 +63,31 @@ COUNT_IMAGES = """() => {
 
 def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def bench_args(doc: str) -> argparse.Namespace:
+    """The browser benches' flags: how long each stroke or drag lasts, and which shipped runs it is done on."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", nargs="+", default=["mlp-d2-b1", "conv-d20-b1"])
+    return parser.parse_args()
+
+
+@contextmanager
+def headless_chromium() -> Iterator[object]:
+    """Debian's Chromium, headless, for one bench."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def each_path(runs: list[str]) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """Each run on each path: the browser's, and the server's (forced with ``VAE_MAX_WEB_PARAMETERS=0``)."""
+    for name in runs:
+        for path, env in (("browser", {}), ("server", {MAX_WEB_ENV: "0"})):
+            note(f"{name}, {path} path…")
+            yield name, path, env
 
 
 def cpu_seconds(pid: int) -> float:
@@ -185,12 +212,8 @@ def on_fresh_server(browser, name: str, env: dict[str, str], seconds: float) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--runs", nargs="+", default=["mlp-d2-b1", "conv-d20-b1"])
-    args = parser.parse_args()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    args = bench_args(__doc__)
+    with headless_chromium() as browser:
         note("accuracy and bytes of the shipped models…")
         accuracy(browser)
         print(f"\n{args.seconds:.0f} s moving the explorer's first slider (drag: the mouse, a move every 1/60 s; keys:")
@@ -198,17 +221,13 @@ def main() -> None:
         print(
             "run          path     how   first page s  moves  frames/s  messages  server CPU s | after s  messages  CPU s"
         )
-        for name in args.runs:
-            for path, env in (("browser", {}), ("server", {MAX_WEB_ENV: "0"})):
-                note(f"{name}, {path} path…")
-                for how, r in on_fresh_server(browser, name, env, args.seconds).items():
-                    print(
-                        f"{name:12s} {path:8s} {how:5s} {r['first']:12.1f}  {r['moves']:5d}  {r['fps']:8.1f}"
-                        f"  {r['messages']:8d}  {r['cpu']:12.2f} | {r['after']:7.2f}  {r['messages_after']:8d}"
-                        f"  {r['cpu_after']:5.2f}"
-                    )
-        browser.close()
-
+        for name, path, env in each_path(args.runs):
+            for how, r in on_fresh_server(browser, name, env, args.seconds).items():
+                print(
+                    f"{name:12s} {path:8s} {how:5s} {r['first']:12.1f}  {r['moves']:5d}  {r['fps']:8.1f}"
+                    f"  {r['messages']:8d}  {r['cpu']:12.2f} | {r['after']:7.2f}  {r['messages_after']:8d}"
+                    f"  {r['cpu_after']:5.2f}"
+                )
 
 if __name__ == "__main__":
     main()

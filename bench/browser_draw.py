@@ -15,7 +15,6 @@ analysis is on screen and the script idle, and the CPU seconds they took. Result
 
 from __future__ import annotations
 
-import argparse
 import base64
 import math
 import sys
@@ -27,15 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np
-from playwright.sync_api import sync_playwright
 
-from bench.browser_decoder import cpu_seconds, note
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, one_run_server_env, running_app, settle
+from bench.browser_decoder import bench_args, cpu_seconds, each_path, headless_chromium, note
+from tests.browser_support import IDLE, one_run_server_env, running_app, settle
 from ui.browser_model import DECODER_JS
-from vae.checkpoints import load_run
-from vae.data import load_test_split, to_float
-from vae.web_encoder import export_encoder, torch_posterior
-from vae.web_model import MAX_WEB_ENV, pack
+from vae.browser.encoder import export_encoder, torch_posterior
+from vae.browser.model import pack
+from vae.data.datasets import load_test_split, to_float
+from vae.runfile import load_run
 
 ACCURACY_RUNS = ("mlp-d2-b1", "mlp-d20-b1", "conv-d2-b1", "conv-d20-b1")
 PAD = "canvas[aria-label='Drawing pad']"
@@ -119,29 +117,21 @@ def one_path(browser, url: str, pid: int, seconds: float) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--runs", nargs="+", default=["mlp-d2-b1", "conv-d20-b1"])
-    args = parser.parse_args()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    args = bench_args(__doc__)
+    with headless_chromium() as browser:
         note("accuracy and bytes of the shipped encoders…")
         accuracy(browser)
         print(f"\none stroke of {args.seconds:.0f} s on the Draw page (a move every 1/60 s), a fresh server per path;")
         print("'after' is from the release to the page's analysis on screen and the script idle")
         print("run          path     moves  frames/s  messages  server CPU s | after s  CPU s")
-        for name in args.runs:
-            for path, env in (("browser", {}), ("server", {MAX_WEB_ENV: "0"})):
-                note(f"{name}, {path} path…")
-                scratch = Path(tempfile.mkdtemp(prefix="vae-draw-bench-"))
-                with running_app({**one_run_server_env(scratch, name), **env}) as (url, process):
-                    r = one_path(browser, url, process.pid, args.seconds)
-                print(
-                    f"{name:12s} {path:8s} {r['moves']:5d}  {r['fps']:8.1f}  {r['messages']:8d}  {r['cpu']:12.2f} |"
-                    f" {r['after']:7.2f}  {r['cpu_after']:5.2f}"
-                )
-        browser.close()
-
+        for name, path, env in each_path(args.runs):
+            scratch = Path(tempfile.mkdtemp(prefix="vae-draw-bench-"))
+            with running_app({**one_run_server_env(scratch, name), **env}) as (url, process):
+                r = one_path(browser, url, process.pid, args.seconds)
+            print(
+                f"{name:12s} {path:8s} {r['moves']:5d}  {r['fps']:8.1f}  {r['messages']:8d}  {r['cpu']:12.2f} |"
+                f" {r['after']:7.2f}  {r['cpu_after']:5.2f}"
+            )
 
 if __name__ == "__main__":
     main()

@@ -23,12 +23,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae import burda
-from vae.data import load_dataset
-from vae.losses import vae_loss
-from vae.models import DiagonalGaussian
-from vae.runs import prepare
-from vae.train import TrainState
+from vae.data.datasets import load_dataset
+from vae.model import burda
+from vae.model.losses import vae_loss
+from vae.model.networks import DiagonalGaussian
+from vae.training.loop import TrainState
+from vae.training.runs import prepare
 
 WARMUP = 100
 

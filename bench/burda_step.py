@@ -4,8 +4,8 @@
     VAE_DATA_DIR=../shared/data python bench/burda_step.py --profile  # plus torch.profiler's top ops
 
 784-200-200-50 tanh, binarized MNIST, batch 20, Adam ε 1e-4: 3,000 steps an epoch and 9.84 million for
-the paper's 3,280 epochs (vae.burda.EPOCHS), so the step time decides how much of the schedule fits. Each setting times
-``--steps`` steps of ``vae.train.train`` after a warm-up, inside the first epoch (no test pass).
+the paper's 3,280 epochs (vae.model.burda.EPOCHS), so the step time decides how much of the schedule fits. Each setting times
+``--steps`` steps of ``vae.training.loop.train`` after a warm-up, inside the first epoch (no test pass).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae import burda
-from vae.config import VAEConfig
-from vae.data import load_dataset
-from vae.runs import prepare
-from vae.train import StepMetrics, train
+from vae.data.datasets import load_dataset
+from vae.model import burda
+from vae.model.config import VAEConfig
+from vae.training.loop import StepMetrics, train
+from vae.training.runs import prepare
 
 BURDA = burda.CONFIG
 WARMUP = 200

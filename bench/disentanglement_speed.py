@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import torch
 from build_pretrained import GRID
 
-from vae import disentanglement as dis
-from vae.checkpoints import load_run
-from vae.data import load_dataset
-from vae.data_files import GENERATED_DATASET
-from vae.runs import prepare
-from vae.train import EpochMetrics, train
+from vae.analysis import disentanglement as dis
+from vae.data.datasets import load_dataset
+from vae.data.files import GENERATED_DATASET
+from vae.runfile import load_run
+from vae.training.loop import EpochMetrics, train
+from vae.training.runs import prepare
 
 
 def epoch_seconds(config, data) -> float:
@@ -36,8 +36,8 @@ def epoch_seconds(config, data) -> float:
 
 
 def drawing_shapes() -> None:
-    """``vae.shapes``' one-time stamps (supersampled), then every image of the dataset gathered from them."""
-    from vae import shapes
+    """``vae.data.shapes``' one-time stamps (supersampled), then every image of the dataset gathered from them."""
+    from vae.data import shapes
 
     began = time.perf_counter()
     drawn = shapes.stamps()
@@ -50,9 +50,9 @@ def drawing_shapes() -> None:
 
 
 def study_epochs() -> None:
-    """One epoch of each objective of the study (``vae.study``) on one thread, as ``scripts/study.py`` trains it."""
-    from vae.study import GRID as STUDY_GRID
-    from vae.study import study_runs
+    """One epoch of each objective of the study (``vae.analysis.study``) on one thread, as ``scripts/study.py`` trains it."""
+    from vae.analysis.study import GRID as STUDY_GRID
+    from vae.analysis.study import study_runs
 
     torch.set_num_threads(1)
     data = load_dataset(GENERATED_DATASET)

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae.analysis import embed_2d, encode_mu, knn_accuracy
-from vae.checkpoints import load_run
-from vae.data import load_dataset
+from vae.analysis.latents import embed_2d, encode_mu, knn_accuracy
+from vae.data.datasets import load_dataset
+from vae.runfile import load_run
 
 
 def timed(fn, repeats: int) -> tuple[float, np.ndarray]:

@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae.checkpoints import load_run
-from vae.data import load_dataset
-from vae.likelihood import iw_nll
-from vae.train import evaluate
+from vae.analysis.likelihood import iw_nll
+from vae.data.datasets import load_dataset
+from vae.runfile import load_run
+from vae.training.loop import evaluate
 
 
 def main() -> None:

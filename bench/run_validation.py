@@ -3,7 +3,7 @@
     python bench/run_validation.py              # median of 5 reads of each file
     python bench/run_validation.py --repeat 20
 
-The run list reads each file once per version of it (``vae.folder._summary``); this is that read.
+The run list reads each file once per version of it (``vae.runfile.folder._summary``); this is that read.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae.names import shipped_names
-from vae.runfile import read_payload, validated
+from vae.runfile import validated
+from vae.runfile.names import shipped_names
+from vae.runfile.reading import read_payload
 
 
 def median_ms(read, repeat: int) -> float:

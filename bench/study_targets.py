@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae.config import strength_label  # after the path: the bench runs from any folder
-from vae.study import STUDY_FOLDER, medians, read_scores
+from vae.analysis.study import STUDY_FOLDER, medians, read_scores
+from vae.model.config import strength_label
 
 TARGET_MIG = 0.45
 TARGET_FACTOR_VAE = 0.80
@@ -27,8 +27,8 @@ TARGET_FACTOR_VAE = 0.80
 
 def recheck(directory: Path, names: list[str], stored: dict[str, tuple[float, float]]) -> float:
     """The largest |fresh − stored| over MIG and the FactorVAE score of runs ``names``."""
-    from vae.checkpoints import load_run
-    from vae.disentanglement import evaluate_run
+    from vae.analysis.disentanglement import evaluate_run
+    from vae.runfile import load_run
 
     worst = 0.0
     for name in names:

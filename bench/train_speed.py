@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
-from vae.config import VAEConfig
-from vae.data import load_dataset
-from vae.data_files import SPLITS
-from vae.runs import prepare
+from vae.data.datasets import load_dataset
+from vae.data.files import SPLITS
+from vae.model.config import VAEConfig
 from vae.settings import data_root
-from vae.train import EpochMetrics, train
+from vae.training.loop import EpochMetrics, train
+from vae.training.runs import prepare
 
 CACHE = Path.home() / ".cache" / "vae-lab" / "torchvision"
 

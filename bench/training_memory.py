@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae.config import VAEConfig
-from vae.data import load_dataset
-from vae.jobs import TrainingJob
+from vae.data.datasets import load_dataset
+from vae.model.config import VAEConfig
+from vae.training.jobs import TrainingJob
 
 
 def rss_mb() -> float:

@@ -6,10 +6,11 @@ import streamlit as st
 
 from ui import charts, loaders, routing, state, widgets
 from ui.curves import KL_UNIT, loss_unit
-from vae.data_files import BINARIZED
-from vae.likelihood import ACTIVE_UNIT_THRESHOLD, iw_nll
-from vae.limits import LimitError, iw_over_budget
-from vae.train import evaluate
+from vae.analysis.likelihood import ACTIVE_UNIT_THRESHOLD, iw_nll
+from vae.data.files import BINARIZED
+from vae.server.limits import iw_over_budget
+from vae.training.loop import evaluate
+from vae.vocabulary import LimitError
 
 routing.ensure_routed()
 

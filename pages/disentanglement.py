@@ -5,15 +5,15 @@ import streamlit as st
 import torch
 
 from ui import charts, factors, loaders, picker, routing, state, study, widgets
-from vae.analysis import traversal_start, traverse
-from vae.checkpoints import CheckpointError
-from vae.config import strength_label
-from vae.data_files import GENERATED_DATASET
-from vae.likelihood import ACTIVE_UNIT_THRESHOLD
-from vae.pictures import traversal_grid
-from vae.schema import DISENTANGLEMENT
-from vae.shapes import FACTORS
-from vae.study import STUDY_FOLDER, StudyError, medians, read_scores
+from vae.analysis.latents import traversal_start, traverse
+from vae.analysis.likelihood import ACTIVE_UNIT_THRESHOLD
+from vae.analysis.pictures import traversal_grid
+from vae.analysis.study import STUDY_FOLDER, medians, read_scores
+from vae.data.files import GENERATED_DATASET
+from vae.data.shapes import FACTORS
+from vae.model.config import strength_label
+from vae.runfile.schema import DISENTANGLEMENT
+from vae.vocabulary import CheckpointError, StudyError
 
 routing.ensure_routed()
 

@@ -8,9 +8,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ui import browser_draw, browser_model, charts, figures, loaders, routing, sketch, widgets
-from vae.analysis import decode_images, encode_mu
-from vae.data import to_float
-from vae.drawing import mnist_style, nearest
+from vae.analysis.latents import decode_images, encode_mu
+from vae.data.datasets import to_float
+from vae.data.drawing import mnist_style, nearest
 
 routing.ensure_routed()
 

@@ -9,10 +9,10 @@ import streamlit as st
 import torch
 
 from ui import browser_model, charts, figures, loaders, routing, state, widgets
-from vae.analysis import decode_grid, decode_images, start_point
-from vae.config import bounds
-from vae.data import to_float
-from vae.pictures import image_grid, to_uint8
+from vae.analysis.latents import decode_grid, decode_images, start_point
+from vae.analysis.pictures import image_grid, to_uint8
+from vae.data.datasets import to_float
+from vae.model.config import bounds
 
 routing.ensure_routed()
 

@@ -4,10 +4,10 @@ import streamlit as st
 import torch
 
 from ui import routing, widgets
-from vae.analysis import manifold_grid, reconstruct, sample_prior, traversal_start, traverse
-from vae.config import bounds
-from vae.data import to_float
-from vae.pictures import traversal_grid
+from vae.analysis.latents import manifold_grid, reconstruct, sample_prior, traversal_start, traverse
+from vae.analysis.pictures import traversal_grid
+from vae.data.datasets import to_float
+from vae.model.config import bounds
 
 routing.ensure_routed()
 

@@ -5,8 +5,8 @@ import streamlit as st
 
 from ui import picker, routing
 from ui.curves import KL_UNIT, loss_unit
-from ui.pictures import home_pictures
-from vae.errors import CheckpointError
+from ui.home_pictures import home_pictures
+from vae.vocabulary import CheckpointError
 
 routing.ensure_routed()
 

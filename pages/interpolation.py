@@ -4,8 +4,8 @@ import streamlit as st
 import torch
 
 from ui import browser_model, charts, figures, loaders, picker, routing, widgets
-from vae import pictures
-from vae.analysis import (
+from vae.analysis import pictures
+from vae.analysis.latents import (
     INTERPOLATION_METHODS,
     chain_path,
     decode_images,
@@ -15,8 +15,8 @@ from vae.analysis import (
     interpolate_chain,
     parse_chain,
 )
-from vae.data import to_float
-from vae.models import IMAGE_SHAPE
+from vae.data.datasets import to_float
+from vae.model.networks import IMAGE_SHAPE
 
 routing.ensure_routed()
 

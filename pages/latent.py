@@ -4,12 +4,12 @@ import streamlit as st
 import torch
 
 from ui import charts, factors, figures, loaders, picker, routing, widgets
-from vae import precompute
-from vae.analysis import EMBEDDING_METHODS, EMBEDDING_NAMES, reconstruct
-from vae.data import to_float
-from vae.frames import align_frames
-from vae.limits import tsne_over_budget
+from vae.analysis import precompute
+from vae.analysis.latents import EMBEDDING_METHODS, EMBEDDING_NAMES, reconstruct
+from vae.data.datasets import to_float
+from vae.server.limits import tsne_over_budget
 from vae.settings import setting
+from vae.training.record import align_frames
 
 routing.ensure_routed()
 

@@ -4,11 +4,10 @@ VAEs trained elsewhere) and delete checkpoints."""
 import streamlit as st
 
 from ui import charts, curves, figures, loaders, routing, run_files, state
-from vae.checkpoints import CheckpointError
-from vae.config import RECON_UNITS
-from vae.history import StepHistory
-from vae.runfile import MAX_CHECKPOINT_BYTES
-from vae.schema import RunStatus
+from vae.model.config import RECON_UNITS
+from vae.runfile.reading import MAX_CHECKPOINT_BYTES
+from vae.training.record import StepHistory
+from vae.vocabulary import CheckpointError, RunStatus
 
 routing.ensure_routed()
 

@@ -4,8 +4,8 @@ continuing a saved run, a β sweep, and every training on this server (``ui.trai
 import streamlit as st
 
 from ui import picker, routing, state, train_form, training
-from vae.config import VAEConfig
-from vae.data_files import default_dataset
+from vae.data.files import default_dataset
+from vae.model.config import VAEConfig
 
 routing.ensure_routed()
 

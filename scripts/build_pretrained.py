@@ -23,16 +23,16 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from vae import burda
-from vae.checkpoints import load_run
-from vae.config import VAEConfig
-from vae.data import load_dataset
-from vae.data_files import GENERATED_DATASET
-from vae.folder import list_runs
-from vae.names import SHIPPED_MANIFEST
-from vae.runs import train_run
-from vae.schema import DISENTANGLEMENT, RunStatus
-from vae.train import EpochMetrics, TrainingEnded
+from vae.data.datasets import load_dataset
+from vae.data.files import GENERATED_DATASET
+from vae.model import burda
+from vae.model.config import VAEConfig
+from vae.runfile import list_runs, load_run
+from vae.runfile.names import SHIPPED_MANIFEST
+from vae.runfile.schema import DISENTANGLEMENT
+from vae.training.loop import EpochMetrics, TrainingEnded
+from vae.training.runs import train_run
+from vae.vocabulary import RunStatus
 
 CHECKPOINTS = ROOT / "checkpoints"
 IW_SEED = 0
@@ -51,7 +51,7 @@ def _conv_sweep() -> dict[str, VAEConfig]:
     }
 
 
-# What β is for (vae.disentanglement): one architecture, d = 10, β spanning 1 to 16, on data with known factors.
+# What β is for (vae.analysis.disentanglement): one architecture, d = 10, β spanning 1 to 16, on data with known factors.
 SHAPES_BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 # 40 epochs (52k steps of 128): retrained on the leak-free split in an hour of 2 cores, beside the seed study
 # (scripts/study.py), which has the longer runs; the first sweep had 200 epochs on the old split.
@@ -85,7 +85,7 @@ GRID: dict[str, VAEConfig] = {
     "conv-d20-b1": VAEConfig(dataset="mnist", arch="conv", latent_dim=20, epochs=22, lr=2e-3, lr_schedule="cosine"),
     **_conv_sweep(),
     "fashion-mlp-d20-b1": VAEConfig(dataset="fashion-mnist", arch="mlp", latent_dim=20, epochs=10),
-    # Burda et al. 2015's VAE (vae.burda); a build trains stages 0-5, --adopt takes a continuation (see README).
+    # Burda et al. 2015's VAE (vae.model.burda); a build trains stages 0-5, --adopt takes a continuation (see README).
     "burda-vae-k1": burda.CONFIG.replace(epochs=BURDA_EPOCHS),
     **_shapes_sweep(),
 }
@@ -120,8 +120,8 @@ REFERENCES = {"burda-vae-k1": burda.REFERENCE}
 def measure_reference(name: str) -> None:
     """Store beside run ``name`` the IW estimate of -log p(x) over its whole test set with the reference's
     k (per image, so that a test can check any part of it), its active units, and the published figures."""
-    from vae.checkpoints import save_run
-    from vae.likelihood import iw_nll_per_image, latent_diagnostics
+    from vae.analysis.likelihood import iw_nll_per_image, latent_diagnostics
+    from vae.runfile import save_run
 
     path = CHECKPOINTS / f"{name}.pt"
     run, reference = load_run(path), REFERENCES[name]
@@ -162,8 +162,8 @@ def measure_reference(name: str) -> None:
 
 def measure_disentanglement(name: str) -> None:
     """Store with shapes run ``name`` its MIG and FactorVAE score (as ``python -m vae eval --disentanglement``)."""
-    from vae.checkpoints import store_in_final
-    from vae.disentanglement import evaluate_run
+    from vae.analysis.disentanglement import evaluate_run
+    from vae.runfile import store_in_final
 
     run = load_run(CHECKPOINTS / f"{name}.pt")
     measured = evaluate_run(run.model)
@@ -174,11 +174,11 @@ def measure_disentanglement(name: str) -> None:
 
 def finish(name: str) -> None:
     """Thin run ``name``'s step curve to ``SHIPPED_STEP_ROWS`` (``SHAPES_STEP_ROWS``) where it is longer (weights,
-    epochs and the rest kept), then make the views it ships with (``vae.precompute``): a cold server draws its
+    epochs and the rest kept), then make the views it ships with (``vae.analysis.precompute``): a cold server draws its
     pages from them."""
-    from vae.checkpoints import save_run
-    from vae.history import StepHistory
-    from vae.precompute import shipped_views
+    from vae.analysis.precompute import shipped_views
+    from vae.runfile import save_run
+    from vae.training.record import StepHistory
 
     path = CHECKPOINTS / f"{name}.pt"
     run = load_run(path)
@@ -199,7 +199,7 @@ def adopt(path: Path) -> str:
     """Take ``path``, a shipped run continued elsewhere (more of Burda et al.'s stages, say), as that shipped run:
     completed when it has its config's every epoch, else stopped at its last finished epoch, with the optimizer
     and RNG states that carry it on exactly."""
-    from vae.checkpoints import save_run
+    from vae.runfile import save_run
 
     run = load_run(path)
     if run.name not in CONTINUABLE_RUNS or run.train_state.get("position"):

@@ -1,4 +1,4 @@
-"""Train and score the disentanglement study on ``shapes`` (``vae.study``: its grid and score table), resumable.
+"""Train and score the disentanglement study on ``shapes`` (``vae.analysis.study``: its grid and score table), resumable.
 
     .venv/bin/python scripts/study.py [--jobs 2] [--only NAME ...] [--dci]
 
@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vae.config import STRENGTH, VAEConfig  # after the path: the script runs from any folder
-from vae.study import EPOCHS, SCORES_FILE, STUDY_FOLDER, study_runs
+from vae.analysis.study import EPOCHS, SCORES_FILE, STUDY_FOLDER, study_runs
+from vae.model.config import STRENGTH, VAEConfig
 
 STUDY_DIR = REPO / "checkpoints" / STUDY_FOLDER
 STEP_ROWS = 400
@@ -49,9 +49,9 @@ def train_one(directory: Path, name: str, config: VAEConfig) -> str:
     import torch
 
     torch.set_num_threads(1)
-    from vae.checkpoints import load_run
-    from vae.runs import continue_config, train_run
-    from vae.train import TrainingEnded
+    from vae.runfile import load_run
+    from vae.training.loop import TrainingEnded
+    from vae.training.runs import continue_config, train_run
 
     path = directory / f"{name}.pt"
     resume = None
@@ -72,11 +72,11 @@ def score_one(directory: Path, name: str, dci: bool) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from vae.checkpoints import load_run, save_run
-    from vae.data import load_dataset
-    from vae.disentanglement import evaluate_run
-    from vae.history import StepHistory
-    from vae.likelihood import latent_diagnostics
+    from vae.analysis.disentanglement import evaluate_run
+    from vae.analysis.likelihood import latent_diagnostics
+    from vae.data.datasets import load_dataset
+    from vae.runfile import load_run, save_run
+    from vae.training.record import StepHistory
 
     run = load_run(directory / f"{name}.pt")
     measured = evaluate_run(run.model, dci=dci)
@@ -110,10 +110,10 @@ def run_one(directory: Path, name: str, config: VAEConfig, dci: bool) -> tuple[s
 
 
 def step_aside() -> None:
-    """Wait for the cores as the app's trainings do (``vae.trainer_process.yield_cores``): niced, in a scheduling
+    """Wait for the cores as the app's trainings do (``vae.training.local_engine.yield_cores``): niced, in a scheduling
     group of its own. ``nice -n 19`` alone orders this only within the shell's autogroup, against which the app's
     own trainings (weight 15) would wait behind the study; its workers inherit both."""
-    from vae.trainer_process import yield_cores
+    from vae.training.local_engine import yield_cores
 
     try:
         os.setsid()

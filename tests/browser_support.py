@@ -110,6 +110,46 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# The browser's forward pass (``ui.browser_model.DECODER_JS``) on a blank page, with base64 both ways: a test
+# hands it packed weights and float32 arrays, and reads float32 answers back.
+FORWARD_PASS_HELPERS = """
+window.VaeLabDecoder = VaeLabDecoder;
+window.decode64 = (text) => { const bin = atob(text), out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i); return out; };
+window.encode64 = (floats) => { const raw = new Uint8Array(floats.buffer); let text = "";
+  for (let i = 0; i < raw.length; i += 8192) text += String.fromCharCode(...raw.subarray(i, i + 8192));
+  return btoa(text); };
+"""
+
+
+def forward_pass_page(browser) -> object:
+    """A blank page of ``browser`` holding the JavaScript forward pass that the boards run, and base64 helpers."""
+    from ui.browser_model import DECODER_JS
+
+    page = browser.new_page()
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(content=DECODER_JS + "\n" + FORWARD_PASS_HELPERS)
+    return page
+
+
+def move_through(page, box: dict, points: list[tuple[float, float]], board: str, seen) -> list[object]:
+    """Press at the first of ``points`` (fractions of ``box``) and move through the rest without releasing. After
+    each move, wait for the ``board``'s next frame (its ``data-frames``) and note ``seen()``: the notes, in order."""
+    from playwright.sync_api import expect
+
+    drawn_board = page.locator(board)
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    notes = []
+    for x, y in at[1:]:
+        frames = drawn_board.get_attribute("data-frames")
+        page.mouse.move(x, y)
+        expect(drawn_board).not_to_have_attribute("data-frames", frames, timeout=5_000)  # drawn on the move itself
+        notes.append(seen())
+    return notes
+
+
 def one_run_server_env(tmp_path: Path, run: str = "mlp-d2-b1") -> dict[str, str]:
     """The settings of a server on a checkpoint folder of its own that ships a copy of one shipped ``run``, offline,
     with no full dataset (the embedded digits stand in)."""

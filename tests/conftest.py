@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae.config import VAEConfig
-from vae.data import Dataset, load_dataset
-from vae.data_files import is_available
+from vae.data.datasets import Dataset, load_dataset
+from vae.data.files import is_available
+from vae.model.config import VAEConfig
 from vae.settings import data_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def full_mnist_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_runs_template(tmp_path_factory, small_data) -> Path:
     """A checkpoint folder with two 1-epoch runs: ``tiny-d2`` (shipped, read-only) and ``tiny-d4``."""
-    from vae.runs import train_run
+    from vae.training.runs import train_run
 
     directory = tmp_path_factory.mktemp("tiny_runs")
     for name, d in (("tiny-d2", 2), ("tiny-d4", 4)):
@@ -112,9 +112,9 @@ SHAPES_RUNS = {"shapes-b1": 1.0, "shapes-b4": 4.0}
 @pytest.fixture(scope="session")
 def shapes_template(tmp_path_factory, tiny_runs_template):
     """The tiny MNIST runs, plus two 1-epoch runs on 2,048 shapes at β = 1 and 4 (scores stored for β = 4 only)."""
-    from vae.checkpoints import load_run, store_in_final
-    from vae.disentanglement import evaluate_run
-    from vae.runs import train_run
+    from vae.analysis.disentanglement import evaluate_run
+    from vae.runfile import load_run, store_in_final
+    from vae.training.runs import train_run
 
     full = load_dataset("shapes")
     data = subset(full, 2048, 300)
@@ -143,7 +143,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 def leftovers(directory: Path) -> list[str]:
     """Hidden files a writer left in a run folder (locks, temporary files); not the views kept beside the runs."""
-    from vae.views import VIEWS
+    from vae.runfile.views import VIEWS
 
     return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith(".") and p.name != VIEWS)
 
@@ -156,7 +156,7 @@ def app(run_dir, monkeypatch):
     """The app in AppTest over a fresh copy of the tiny runs, with two training slots."""
     from streamlit.testing.v1 import AppTest
 
-    from vae import jobs
+    from vae.training import jobs
 
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
     monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(2))
@@ -223,8 +223,8 @@ TOKEN_A, TOKEN_B = "browser-a-owner-token-0001", "browser-b-owner-token-0002"
 
 def own(path, token: str) -> None:
     """Make the run at ``path`` belong to the browser holding ``token``, as a run made in its app would."""
-    from vae.checkpoints import write_atomic
-    from vae.names import owner_hash
+    from vae.runfile.owners import owner_hash
+    from vae.runfile.writing import write_atomic
 
     payload = torch.load(path, weights_only=True)
     payload["owner"] = owner_hash(token)
@@ -288,7 +288,7 @@ def ray_address():
         wait_until(lambda: _answers(port), "the Ray head answered", timeout=90, poll=0.2)
         yield address
     finally:
-        from vae import ray_cluster
+        from vae.training import ray_cluster
 
         ray_cluster.shutdown()
         head.terminate()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae.analysis import (
+from vae.analysis.latents import (
     chain_path,
     decode_images,
     digit_means,
@@ -19,9 +19,9 @@ from vae.analysis import (
     slerp,
     traverse,
 )
-from vae.config import VAEConfig
-from vae.pictures import image_grid
-from vae.runs import prepare
+from vae.analysis.pictures import image_grid
+from vae.model.config import VAEConfig
+from vae.training.runs import prepare
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_pca_is_scikit_learns_without_importing_it():
     """The pages' PCA (numpy) gives scikit-learn's axes, signs included, and the same plane."""
     from sklearn.decomposition import PCA
 
-    from vae.analysis import pca_fit, pca_project
+    from vae.analysis.latents import pca_fit, pca_project
 
     x = (np.random.default_rng(0).normal(size=(500, 6)) * np.arange(1, 7)).astype(np.float32)
     reference = PCA(n_components=2).fit(x)

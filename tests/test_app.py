@@ -6,8 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, PAGE_NAMES, open_page, png_bytes, session_job, snapshot
-from vae.checkpoints import load_run
-from vae.folder import list_runs
+from vae.runfile import list_runs, load_run
 
 PAGES = [f"pages/{name}.py" for name in PAGE_NAMES]
 
@@ -44,6 +43,7 @@ def test_shipped_run_is_marked_read_only(app):
     assert "read-only" in _texts(app)
 
 
+@pytest.mark.slow
 def test_train_page_trains_a_tiny_run_that_then_appears(app, run_dir):
     at = _open(app, "pages/train.py")
     form = {w.label: w for w in [*at.selectbox, *at.slider, *at.select_slider, *at.text_input, *at.number_input]}
@@ -216,9 +216,9 @@ def _live_curves_script() -> None:
     import streamlit as st
 
     from ui import widgets
-    from vae.config import VAEConfig
-    from vae.history import StepHistory
-    from vae.progress import JobSnapshot
+    from vae.model.config import VAEConfig
+    from vae.training.jobs import JobSnapshot
+    from vae.training.record import StepHistory
 
     rows = [(1, i + 1, 100.0 - i, 5.0, 105.0 - i, 1.0, 0.0, 0.0) for i in range(st.session_state.n_steps)]
     snap = JobSnapshot("live", VAEConfig(), st.session_state.status, "", None, StepHistory(100, rows), [], 1.0)
@@ -317,10 +317,10 @@ def _live_tiles_script() -> None:
     import streamlit as st
 
     from ui import widgets
-    from vae.config import VAEConfig
-    from vae.history import StepHistory
-    from vae.progress import JobSnapshot
-    from vae.train import EpochMetrics
+    from vae.model.config import VAEConfig
+    from vae.training.jobs import JobSnapshot
+    from vae.training.loop import EpochMetrics
+    from vae.training.record import StepHistory
 
     terms = {"recon": 100.0, "kl": 5.0, "loss": 105.0}
     epoch = EpochMetrics(1, terms, terms, 1.0, 1e-3, 1.0, 1.0)

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERRORS, ROOT, drawn, playwright_or_skip, running_app
-from vae.pictures import HomePictures, home_key
-from vae.views import read_json
+from vae.analysis.pictures import HomePictures, home_key
+from vae.runfile import read_json
 
 pytestmark = pytest.mark.browser
 

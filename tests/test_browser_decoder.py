@@ -1,4 +1,4 @@
-"""The decoder in the visitor's browser (#39): ``vae.web_model``'s export, the JavaScript forward pass of
+"""The decoder in the visitor's browser (#39): ``vae.browser.model``'s export, the JavaScript forward pass of
 ``ui.browser_model`` held to torch in headless Chromium, the explorer's board on a fresh server (a drag redraws
 with no message to the server), and crafted text that stays text."""
 
@@ -25,9 +25,7 @@ from tests.browser_support import (
     settle,
 )
 from ui import browser_model
-from vae.checkpoints import load_run
-from vae.models import MLPVAE, ConvVAE
-from vae.web_model import (
+from vae.browser.model import (
     MAX_WEB_ENV,
     PIXEL_BOUND,
     browser_pixels,
@@ -38,30 +36,24 @@ from vae.web_model import (
     torch_pixels,
     unpack,
 )
+from vae.model.networks import MLPVAE, ConvVAE
+from vae.runfile import load_run
 
 SHIPPED = ("mlp-d2-b1", "mlp-d20-b1", "conv-d2-b1", "conv-d20-b1")
 PWNED = "window.__pwned = 1"
 CRAFTED = f'<img src=x onerror="{PWNED}"><script>{PWNED}</script>'
 # Runs the page's own decoder on base64 packed bytes and latents [[z]], and answers base64 float32 pixels [N·784].
 DECODE = """([packed, zs]) => {
-  const bin = atob(packed), bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  const model = VaeLabDecoder.load(bytes), out = new Float32Array(zs.length * 784);
+  const model = VaeLabDecoder.load(decode64(packed)), out = new Float32Array(zs.length * 784);
   zs.forEach((z, n) => out.set(VaeLabDecoder.decode(model, z), n * 784));
-  const raw = new Uint8Array(out.buffer);
-  let text = "";
-  for (let i = 0; i < raw.length; i += 8192) text += String.fromCharCode(...raw.subarray(i, i + 8192));
-  return btoa(text);
+  return encode64(out);
 }"""
 
 
 @pytest.fixture(scope="module")
 def decoder_page(chromium):
     """A blank page holding the JavaScript decoder that the board runs (``ui.browser_model.DECODER_JS``)."""
-    page = chromium.new_page()
-    page.set_content("<html><body></body></html>")
-    page.add_script_tag(content=browser_model.DECODER_JS + "\nwindow.VaeLabDecoder = VaeLabDecoder;")
-    return page
+    return browser_support.forward_pass_page(chromium)
 
 
 def _js_pixels(page, packed: bytes, z: torch.Tensor) -> np.ndarray:
@@ -241,16 +233,7 @@ def _digit(page) -> str:
 def _drag(page, box: dict, points: list[tuple[float, float]]) -> list[bool]:
     """Press at the first of ``points`` (fractions of ``box``), move through the rest and release. Waits for the
     board's next frame after every move; answers, for each move, whether the script was idle (no rerun)."""
-    board = page.locator(BOARD)
-    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    idle = []
-    for x, y in at[1:]:
-        frames = board.get_attribute("data-frames")
-        page.mouse.move(x, y)
-        _expect(board).not_to_have_attribute("data-frames", frames, timeout=5_000)  # drawn on the move itself
-        idle.append(page.locator(IDLE).count() == 1)
+    idle = browser_support.move_through(page, box, points, BOARD, lambda: page.locator(IDLE).count() == 1)
     page.mouse.up()
     return idle
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_support import ERRORS, chromium, one_run_server_env, playwright_or_skip, running_app, settle
-from vae.web_model import MAX_WEB_ENV
+from vae.browser.model import MAX_WEB_ENV
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 """The Draw page with the run in the browser (#39, ``ui.browser_draw``): the posterior moves while the visitor draws,
 with no message to the server; the server then analyses the very digit the browser prepared; the browser prepares
-it as ``vae.drawing.mnist_style`` does; and what the pad sends is checked. Each first request a deep link to a
+it as ``vae.data.drawing.mnist_style`` does; and what the pad sends is checked. Each first request a deep link to a
 freshly started server."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import browser_support
 from tests.browser_support import ERRORS, IDLE, chromium, one_run_server_env, playwright_or_skip, running_app, settle
 from ui.browser_draw import decode_digit
-from vae.drawing import mnist_style
+from vae.data.drawing import mnist_style
 
 pytestmark = pytest.mark.browser
 
@@ -39,19 +40,14 @@ def _visitor(browser, url: str):
 def _stroke(page, points: list[tuple[float, float]]) -> list[tuple[str, bool]]:
     """Draw through ``points`` (fractions of the pad) without releasing; after each move, wait for the board's
     next frame and note its μ and whether the script was idle."""
-    from playwright.sync_api import expect
-
-    box, board = page.locator(PAD).bounding_box(), page.locator(BOARD)
-    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    seen = []
-    for x, y in at[1:]:
-        frames = board.get_attribute("data-frames")
-        page.mouse.move(x, y)
-        expect(board).not_to_have_attribute("data-frames", frames, timeout=5_000)
-        seen.append((board.get_attribute("data-mu"), page.locator(IDLE).count() == 1))
-    return seen
+    board = page.locator(BOARD)
+    return browser_support.move_through(
+        page,
+        page.locator(PAD).bounding_box(),
+        points,
+        BOARD,
+        lambda: (board.get_attribute("data-mu"), page.locator(IDLE).count() == 1),
+    )
 
 
 def _servers_mu(page) -> list[float]:
@@ -114,7 +110,7 @@ def test_the_browser_prepares_a_drawing_as_mnist_style_does(tmp_path, stroke):
             "c => Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))"
         )
         difference = np.abs(np.array(ours, dtype=np.float32).reshape(28, 28) / 255 - mnist_style(drawing))
-        print(f"{stroke}: prepared digit, browser against vae.drawing: max {difference.max():.4f}")
+        print(f"{stroke}: prepared digit, browser against vae.data.drawing: max {difference.max():.4f}")
         assert difference.max() < 1e-6
 
 

@@ -1,4 +1,4 @@
-"""The encoder in the visitor's browser (#39, the Draw page): ``vae.web_encoder``'s export and the JavaScript
+"""The encoder in the visitor's browser (#39, the Draw page): ``vae.browser.encoder``'s export and the JavaScript
 forward pass of ``ui.browser_model`` held to torch's posterior in headless Chromium."""
 
 from __future__ import annotations
@@ -11,40 +11,31 @@ import torch
 
 from tests import browser_support
 from tests.browser_support import ROOT
-from ui import browser_model
-from vae.checkpoints import load_run
-from vae.data import to_float
-from vae.models import MLPVAE, ConvVAE
-from vae.web_encoder import encoder_fits_browser, export_encoder, torch_posterior
-from vae.web_model import pack
+from vae.browser.encoder import encoder_fits_browser, export_encoder, torch_posterior
+from vae.browser.model import pack
+from vae.data.datasets import to_float
+from vae.model.networks import MLPVAE, ConvVAE
+from vae.runfile import load_run
 
 SHIPPED = ("mlp-d2-b1", "mlp-d20-b1", "conv-d2-b1", "conv-d20-b1")
 BOUND = 1e-3  # max abs difference in μ and log σ² from torch's float32
 # Runs the page's own encoder on base64 packed bytes and base64 float32 images [N·784]; answers base64 float32
 # [N, 2·D]: each image's μ then log σ².
 ENCODE = """([packed, images, n]) => {
-  const decode64 = (text) => { const bin = atob(text), out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i); return out; };
   const model = VaeLabDecoder.load(decode64(packed));
   const pixels = new Float32Array(decode64(images).buffer), d = model.latentDim, out = new Float32Array(n * 2 * d);
   for (let i = 0; i < n; i++) {
     const { mu, logvar } = VaeLabDecoder.encode(model, pixels.subarray(i * 784, (i + 1) * 784));
     out.set(mu, i * 2 * d); out.set(logvar, i * 2 * d + d);
   }
-  const raw = new Uint8Array(out.buffer);
-  let text = "";
-  for (let i = 0; i < raw.length; i += 8192) text += String.fromCharCode(...raw.subarray(i, i + 8192));
-  return btoa(text);
+  return encode64(out);
 }"""
 
 
 @pytest.fixture(scope="module")
 def encoder_page(chromium):
     """A blank page holding the JavaScript forward pass that the boards run (``ui.browser_model.DECODER_JS``)."""
-    page = chromium.new_page()
-    page.set_content("<html><body></body></html>")
-    page.add_script_tag(content=browser_model.DECODER_JS + "\nwindow.VaeLabDecoder = VaeLabDecoder;")
-    return page
+    return browser_support.forward_pass_page(chromium)
 
 
 def _js_posterior(page, model, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -19,8 +19,8 @@ BOARD_IMAGE = "[data-testid=stImage] img"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, small_data):
     """A server with a fresh 2-D MLP with a 3-epoch history ("plane", the newest, so the default) and a 3-D one."""
-    from vae.config import VAEConfig
-    from vae.runs import train_run
+    from vae.model.config import VAEConfig
+    from vae.training.runs import train_run
 
     directory = tmp_path_factory.mktemp("explore_runs")
     for _ in train_run(VAEConfig(dataset="mnist-5k", latent_dim=3, epochs=1), "other", directory, data=small_data):

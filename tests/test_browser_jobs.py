@@ -168,7 +168,7 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     server.wait(timeout=20)
     # The kernel ends the training process with its server (PR_SET_PDEATHSIG); on a loaded core that can take
     # seconds, and until then the run is still being written, so it reads running, not interrupted.
-    from vae.folder import list_runs
+    from vae.runfile import list_runs
 
     deadline = time.monotonic() + 60
     while next(i for i in list_runs(runs) if i.name == "victim").status != "interrupted":
@@ -186,7 +186,7 @@ def test_a_killed_server_leaves_an_interrupted_run_that_continues(serve, browser
     picker.press("Enter")
     settle(page)
     sync_api.expect(picker).to_have_value("victim", timeout=30_000)
-    from vae.checkpoints import load_run
+    from vae.runfile import load_run
 
     before = load_run(runs / "victim.pt")
     assert before.status == "interrupted"
@@ -308,7 +308,7 @@ def test_a_ray_sweep_says_where_it_runs_survives_a_reload_and_stops(serve, brows
     page.get_by_text("Your sweep: 5 of 5 runs finished").wait_for(timeout=120_000)
     settle(page)
     _no_errors(page)
-    from vae.folder import list_runs
+    from vae.runfile import list_runs
 
     status = {i.name: i.status for i in list_runs(runs) if i.name.startswith("onray-")}
     assert status and set(status.values()) <= {"stopped", "completed"}, status

@@ -17,8 +17,8 @@ TILE_PX = 28 * 2  # the strip's scale: each pixel a 2 × 2 block
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, small_data):
-    from vae.config import VAEConfig
-    from vae.runs import train_run
+    from vae.model.config import VAEConfig
+    from vae.training.runs import train_run
 
     directory = tmp_path_factory.mktemp("lecture_runs")
     for _ in train_run(

@@ -1,5 +1,5 @@
 """The interpolation's scrubber in the browser (#39): the path maths of ``ui/browser_path.js`` held to
-``vae.analysis`` in headless Chromium, the scrubber on a fresh server (a drag redraws with no message to the server,
+``vae.analysis.latents`` in headless Chromium, the scrubber on a fresh server (a drag redraws with no message to the server,
 and its ends are the class means, decoded), the weights shared with the explorer's board, and crafted text that
 stays text."""
 
@@ -16,12 +16,19 @@ import torch
 from tests import browser_support
 from tests.browser_support import ERRORS, IDLE, ROOT, goto, running_app
 from ui import browser_model
-from vae import precompute
-from vae.analysis import INTERPOLATION_METHODS, chain_path, decode_images, interpolate_chain, lerp, slerp
-from vae.checkpoints import load_run
-from vae.data import load_test_split
-from vae.models import MLPVAE
-from vae.web_model import PIXEL_BOUND, export_decoder, unpack
+from vae.analysis import precompute
+from vae.analysis.latents import (
+    INTERPOLATION_METHODS,
+    chain_path,
+    decode_images,
+    interpolate_chain,
+    lerp,
+    slerp,
+)
+from vae.browser.model import PIXEL_BOUND, export_decoder, unpack
+from vae.data.datasets import load_test_split
+from vae.model.networks import MLPVAE
+from vae.runfile import load_run
 
 PWNED = "window.__pwned = 1"
 CRAFTED = f'<img src=x onerror="{PWNED}"><script>{PWNED}</script>'
@@ -54,7 +61,7 @@ def _seeded_means(dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Ten class means ``[10, D]``, seeded: class 0 at the origin (slerp's zero-norm fallback), class 5 a multiple of
     class 3 (its parallel fallback), class 8 a hair off class 7 (4e-6 rad at d = 2: just over the fallback's 1e-6). For d = 2,
     classes 1 and 3 are 0.6° short of opposite: there torch's float32 slerp is 1.3e-3 off its own float64 (1/sin ω
-    magnifies float32's rounding), so the pairs are held to vae.analysis in float64."""
+    magnifies float32's rounding), so the pairs are held to vae.analysis.latents in float64."""
     generator = torch.Generator().manual_seed(dim)
     means = torch.randn(10, dim, generator=generator) * 1.5
     means[0] = 0
@@ -105,7 +112,7 @@ def test_a_new_chain_resets_the_scrubber_but_a_new_method_does_not():
     assert unpack(browser_model.path_payload(web, "k", other, False))[0]["token"] != first
 
 
-# --- The path maths against vae.analysis, in the browser --------------------------------------------------------
+# --- The path maths against vae.analysis.latents, in the browser --------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +363,7 @@ def test_scrubbing_the_path_decodes_in_the_browser_with_no_message_to_the_server
 @pytest.mark.browser
 def test_a_decoder_over_the_bound_keeps_the_strip_alone(chromium, tmp_path):
     from tests.browser_support import one_run_server_env
-    from vae.web_model import MAX_WEB_ENV
+    from vae.browser.model import MAX_WEB_ENV
 
     with running_app({**one_run_server_env(tmp_path), MAX_WEB_ENV: "0"}) as (url, _):
         page, _, _ = _visitor(chromium, url, "/interpolation", "Interpolation")

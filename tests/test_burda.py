@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, cli, subset, words
-from vae.burda import stage as burda_stage
-from vae.checkpoints import load_run
-from vae.config import ConfigError, VAEConfig, from_dict
-from vae.data import BINARIZE_TEST_SEED, binarize, load_dataset
-from vae.frames import frame_epochs
-from vae.history import StepHistory
-from vae.likelihood import iw_nll, iw_nll_per_image
-from vae.models import MLPVAE, build_model
-from vae.runs import train_run
-from vae.train import EpochMetrics, StepMetrics, learning_rate, train
+from vae.analysis.likelihood import iw_nll, iw_nll_per_image
+from vae.data.datasets import BINARIZE_TEST_SEED, binarize, load_dataset
+from vae.model.burda import stage as burda_stage
+from vae.model.config import VAEConfig, from_dict
+from vae.model.networks import MLPVAE, build_model
+from vae.runfile import load_run
+from vae.training.loop import EpochMetrics, StepMetrics, learning_rate, train
+from vae.training.record import StepHistory, frame_epochs
+from vae.training.runs import train_run
+from vae.vocabulary import ConfigError
 
 BURDA = ROOT / "checkpoints" / "burda-vae-k1.pt"
 
@@ -119,7 +119,7 @@ def test_the_schedule_is_3_to_the_i_epochs_at_lr_times_10_to_the_minus_i_over_7(
 
 
 def test_adam_takes_the_configs_epsilon(binarized_5k):
-    from vae.train import TrainState
+    from vae.training.loop import TrainState
 
     config = VAEConfig(dataset="binarized-mnist-5k", adam_eps=1e-4)
     state = TrainState.fresh(build_model(config), config)
@@ -334,7 +334,7 @@ def test_a_long_runs_per_step_curve_is_drawn_thinned_over_the_whole_run():
 
 
 def test_every_activation_the_config_offers_has_a_layer():
-    from vae.config import ACTIVATIONS
-    from vae.models import ACTIVATION_LAYERS
+    from vae.model.config import ACTIVATIONS
+    from vae.model.networks import ACTIVATION_LAYERS
 
     assert set(ACTIVATION_LAYERS) == set(ACTIVATIONS)

@@ -8,15 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import snapshot
-from vae import checkpoints, runfile
-from vae.checkpoints import CheckpointError, import_run, load_run, load_run_bytes, save_run
-from vae.config import VAEConfig
-from vae.folder import clean_stale_tmp, delete_run, list_runs
-from vae.history import StepHistory
-from vae.models import build_model
-from vae.names import owner_hash, release_run_name, reserve_run_name, run_path, sanitize_run_name
-from vae.runs import prepare
-from vae.schema import final_summary
+from vae.model.config import VAEConfig
+from vae.model.networks import build_model
+from vae.runfile import clean_stale_tmp, delete_run, import_run, list_runs, load_run, load_run_bytes, save_run
+from vae.runfile import reading as runfile
+from vae.runfile import writing as checkpoints
+from vae.runfile.names import release_run_name, reserve_run_name, run_path, sanitize_run_name
+from vae.runfile.owners import owner_hash
+from vae.runfile.schema import final_summary
+from vae.training.record import StepHistory
+from vae.training.runs import prepare
+from vae.vocabulary import CheckpointError
 
 TOKEN = "a-browser-owner-token"
 EMPTY_HISTORY = {"epochs": [], "steps": StepHistory().to_dict()}

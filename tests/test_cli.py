@@ -8,7 +8,7 @@ from tests.conftest import ROOT, cli, words
 
 
 def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
-    code = "import sys, vae, vae.config; print('streamlit' in sys.modules, 'torch' in sys.modules)"
+    code = "import sys, vae, vae.model.config; print('streamlit' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     # The command line's grammar and commands load without torch, so that --help and a usage error are instant.
@@ -19,11 +19,12 @@ def test_import_vae_does_no_work_and_pulls_in_no_streamlit():
         code = f"import sys; from vae.cli import main; code = main({bad!r}); print(code, 'torch' in sys.modules)"
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
         assert out.stdout.split() == ["2", "False"], (bad, out.stdout, out.stderr)
-    code = "import sys, vae.analysis, vae.runs, vae.checkpoints; print('streamlit' in sys.modules)"
+    code = "import sys, vae.analysis.latents, vae.training.runs, vae.runfile.writing; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_train_json_contract_then_eval(tmp_path):
     out = cli(
         *words("train --dataset mnist-5k --arch mlp --latent-dim 2 --beta 1 --epochs 2 --name cli --checkpoint-dir"),
@@ -114,7 +115,7 @@ def test_train_without_json_prints_the_final_metrics_and_the_path_on_stdout(tmp_
     )
     assert out.returncode == 0, out.stderr
     metrics, saved = out.stdout.strip().splitlines()  # results on stdout, so that `> result.txt` keeps them
-    from vae.checkpoints import load_run
+    from vae.runfile import load_run
 
     test = load_run(tmp_path / "plain.pt").final["test"]
     assert metrics == (
@@ -155,6 +156,7 @@ def test_the_app_and_the_cli_use_the_same_checkpoint_folder(tmp_path, monkeypatc
     assert not (elsewhere / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_sweep_trains_one_named_run_per_combination(tmp_path):
     grid = "--beta 0.5,2 --latent-dim 2,3 --name-prefix sw --jobs 2"
     out = cli(
@@ -163,7 +165,7 @@ def test_sweep_trains_one_named_run_per_combination(tmp_path):
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert sorted(r["name"] for r in records) == words("sw-d2-b0.5 sw-d2-b2 sw-d3-b0.5 sw-d3-b2")
-    from vae.checkpoints import load_run
+    from vae.runfile import load_run
 
     for r in records:
         run = load_run(tmp_path / f"{r['name']}.pt")

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 
 from tests.conftest import cli, snapshot, wait_until, words
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
-from vae.checkpoints import load_run
 from vae.cli import main
 from vae.cli.parser import build_parser
-from vae.data import to_float
+from vae.data.datasets import to_float
+from vae.runfile import load_run
 
 
 def _subparser(name: str):
@@ -67,6 +67,7 @@ def test_every_option_of_every_command_explains_itself_with_its_default(command)
         assert "latent dimensions, each 2 to 64" in text and "1 to 5000" in text and "0.0 to 100.0" not in text
 
 
+@pytest.mark.slow
 def test_results_go_to_stdout_and_every_command_takes_a_name_or_a_path(run_dir, tmp_path):
     """``> result.txt`` keeps each command's result; ``eval`` and ``--resume`` take a run's name or its path."""
     by_name = cli("eval", "tiny-d4", "--checkpoint-dir", str(run_dir))
@@ -91,6 +92,7 @@ def test_results_go_to_stdout_and_every_command_takes_a_name_or_a_path(run_dir, 
     assert "for 2 more epochs (3 to 4)" in again.stderr and again.stdout.startswith("epoch 4/4 test:")
 
 
+@pytest.mark.slow
 def test_one_exit_code_rule_across_commands(run_dir, tmp_path):
     """2: the command line cannot be carried out (no such file or run); 1: it ran and failed (not a run)."""
     junk = tmp_path / "junk.pt"
@@ -108,6 +110,7 @@ def test_one_exit_code_rule_across_commands(run_dir, tmp_path):
     assert snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 def test_import_follows_trains_naming_rules(run_dir, tmp_path):
     source = tmp_path / "source.pt"
     shutil.copy(run_dir / "tiny-d4.pt", source)
@@ -140,6 +143,7 @@ def test_a_foreign_state_dict_given_to_eval_suggests_import(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_import_likelihood_bce_measures_the_elbo_that_their_code_trained(tmp_path, mnist_5k):
     """The design notes' conv VAE trained with BCE: ``--likelihood bce`` stores their own BCE −ELBO."""
     torch.manual_seed(0)
@@ -172,11 +176,11 @@ def test_import_likelihood_bce_measures_the_elbo_that_their_code_trained(tmp_pat
 
 
 def test_list_keeps_its_columns_aligned_for_long_names_and_descriptions(run_dir, capsys):
-    from vae.checkpoints import save_run
+    from vae.runfile import save_run
 
     run = load_run(run_dir / "tiny-d4.pt")
     config = run.config.replace(hidden=(512, 512, 512, 512), activation="tanh", beta=0.0625)
-    from vae.models import build_model
+    from vae.model.networks import build_model
 
     save_run(run_dir, "a-rather-long-run-name-for-a-wide-model", build_model(config), config, run.history, run.final)
     assert main(["list", "--checkpoint-dir", str(run_dir)]) == 0
@@ -191,7 +195,7 @@ def test_a_sweep_stopped_by_ctrl_c_starts_no_further_run(tmp_path, tiny_config):
     import signal
 
     from vae.cli.common import ctrl_c_stops
-    from vae.sweep import run_sweep
+    from vae.training.sweep import run_sweep
 
     with ctrl_c_stops() as stop:
         os.kill(os.getpid(), signal.SIGINT)

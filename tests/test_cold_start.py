@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from ui import pictures, warmup
-from vae import folder, precompute
-from vae.analysis import embed_2d, encode_mu, knn_accuracy
-from vae.checkpoints import load_run
-from vae.data import load_dataset
-from vae.data_files import is_available
-from vae.folder import SUMMARY, list_runs
-from vae.names import shipped_names
-from vae.pictures import HomePictures, draw_home, home_key
-from vae.runs import continue_config, train_run
-from vae.views import file_version, read_json, view_path
+from ui import home_pictures, warmup
+from vae.analysis import precompute
+from vae.analysis.latents import embed_2d, encode_mu, knn_accuracy
+from vae.analysis.pictures import HomePictures, draw_home, home_key
+from vae.data.datasets import load_dataset
+from vae.data.files import is_available
+from vae.runfile import folder, list_runs, load_run, read_json
+from vae.runfile.folder import SUMMARY
+from vae.runfile.names import shipped_names
+from vae.runfile.views import file_version, view_path
+from vae.training.runs import continue_config, train_run
 
 CHECKPOINTS = ROOT / "checkpoints"
 SHIPPED = shipped_names(CHECKPOINTS)
@@ -234,7 +234,7 @@ def test_a_continued_run_never_shows_its_earlier_pictures_or_summary(tmp_path, s
         pass
     path = tmp_path / "grow.pt"
     before = home_view_of(path)
-    assert pictures.stored_home_pictures(_info(tmp_path, "grow")) == before
+    assert home_pictures.stored_home_pictures(_info(tmp_path, "grow")) == before
     assert _info(tmp_path, "grow").final["epochs"] == 1
 
     run = load_run(path)
@@ -242,9 +242,9 @@ def test_a_continued_run_never_shows_its_earlier_pictures_or_summary(tmp_path, s
         pass
     info = _info(tmp_path, "grow")
     assert info.final["epochs"] == 2  # not the summary of the first version
-    assert pictures.stored_home_pictures(info) is None  # the first version's pictures are not this one's
+    assert home_pictures.stored_home_pictures(info) is None  # the first version's pictures are not this one's
     after = home_view_of(path)
-    assert after != before and pictures.stored_home_pictures(_info(tmp_path, "grow")) == after
+    assert after != before and home_pictures.stored_home_pictures(_info(tmp_path, "grow")) == after
 
 
 def test_views_are_kept_under_the_data_actually_loaded(tmp_path, small_data, tiny_config):
@@ -303,7 +303,7 @@ def test_stored_pictures_that_are_not_what_they_should_be_are_drawn_again(run_di
     value = json.loads(stored.read_text())
     edit(value)
     stored.write_text(json.dumps(value))
-    assert pictures.stored_home_pictures(_info(run_dir, "tiny-d4")) is None
+    assert home_pictures.stored_home_pictures(_info(run_dir, "tiny-d4")) is None
     assert home_view_of(path) == drawn
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from vae.config import ConfigError, VAEConfig, from_dict
+from vae.model.config import VAEConfig, from_dict
+from vae.vocabulary import ConfigError
 
 
 def test_defaults_are_valid_and_frozen():
@@ -77,7 +78,7 @@ def test_every_field_has_a_flag_and_a_form_control_or_is_named_as_hidden():
 
     from tests.conftest import ROOT
     from vae.cli.parser import build_parser
-    from vae.config import field_spec
+    from vae.model.config import field_spec
 
     hidden_from_form = {"device", "precision"}  # set by a link or the CLI; the form keeps them
     names = [f.name for f in dataclasses.fields(VAEConfig)]

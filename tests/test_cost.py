@@ -11,14 +11,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tests.conftest import cli, leftovers, open_page, poisoned, snapshot
-from vae import checkpoints, jobs, runfile
-from vae.checkpoints import CheckpointError, load_run, save_run
-from vae.config import ConfigError, VAEConfig
-from vae.limits import LimitError, check_disk, check_training
-from vae.model_size import MAX_PARAMETERS, forward_macs, parameter_count
-from vae.models import build_model
-from vae.runs import continue_config, train_run
-from vae.train import TrainingEnded
+from vae.model.config import VAEConfig
+from vae.model.networks import build_model
+from vae.model.size import forward_macs, parameter_count
+from vae.runfile import load_run, save_run
+from vae.runfile import reading as runfile
+from vae.runfile import writing as checkpoints
+from vae.server.limits import check_disk, check_training
+from vae.settings import MAX_PARAMETERS
+from vae.training import jobs
+from vae.training.loop import TrainingEnded
+from vae.training.runs import continue_config, train_run
+from vae.vocabulary import CheckpointError, ConfigError, LimitError
 
 SIZES = [
     VAEConfig(),
@@ -96,7 +100,7 @@ def test_the_disk_quota_counts_every_run_but_the_shipped_ones(tmp_path, monkeypa
 
 
 def test_a_training_past_the_disk_quota_is_refused_and_keeps_no_name(tmp_path, monkeypatch):
-    from vae.registry import JobRegistry
+    from vae.server.registry import JobRegistry
 
     monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(1))
     monkeypatch.setenv("VAE_MAX_RUNS_MB", "1")  # the default MLP's file is 7.5 MB

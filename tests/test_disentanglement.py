@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vae import disentanglement as dis
-from vae import shapes
-from vae.data import load_dataset
+from vae.analysis import disentanglement as dis
+from vae.data.datasets import load_dataset, shapes
 
 SIZES = np.array(shapes.FACTOR_SIZES)
 

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from tests.conftest import cli, open_page, snapshot
-from vae.checkpoints import load_run
-from vae.dataset_facts import SHAPES_FACTORS
+from vae.data.facts import SHAPES_FACTORS
+from vae.runfile import load_run
 
 FACTOR_NAMES = [name for name, _ in SHAPES_FACTORS]
 
 
+@pytest.mark.slow
 def test_eval_measures_stores_and_is_deterministic(shapes_dir):
     done = cli("eval", "shapes-b1", "--checkpoint-dir", str(shapes_dir), "--disentanglement", "--json")
     assert done.returncode == 0, done.stderr
@@ -26,6 +27,7 @@ def test_eval_measures_stores_and_is_deterministic(shapes_dir):
     assert json.loads(again.stdout)["disentanglement"]["mig"] == report["mig"]  # same seed, same points
 
 
+@pytest.mark.slow
 def test_eval_keeps_everything_else_in_the_run(shapes_dir):
     before = load_run(shapes_dir / "shapes-b1.pt")
     cli("eval", "shapes-b1", "--checkpoint-dir", str(shapes_dir), "--disentanglement")
@@ -36,6 +38,7 @@ def test_eval_keeps_everything_else_in_the_run(shapes_dir):
         assert torch.equal(value, after.model.state_dict()[key])
 
 
+@pytest.mark.slow
 def test_eval_refuses_mnist_runs_and_does_not_write_shipped_ones(shapes_dir):
     refused = cli("eval", "tiny-d4", "--checkpoint-dir", str(shapes_dir), "--disentanglement")
     assert refused.returncode == 2
@@ -48,6 +51,7 @@ def test_eval_refuses_mnist_runs_and_does_not_write_shipped_ones(shapes_dir):
     assert snapshot(shapes_dir) == before
 
 
+@pytest.mark.slow
 def test_the_disentanglement_page_shows_scores_heatmap_traversals_and_beta(shapes_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -79,6 +83,7 @@ def test_the_disentanglement_page_shows_scores_heatmap_traversals_and_beta(shape
     assert "measured here, not stored" in " ".join(c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_a_stored_dci_is_shown_and_runs_of_unlike_length_are_never_joined(shapes_dir, monkeypatch):
     """Issue #40: DCI was stored but never shown; the β chart joined a 1-epoch try to a 200-epoch run."""
     import dataclasses
@@ -87,8 +92,7 @@ def test_a_stored_dci_is_shown_and_runs_of_unlike_length_are_never_joined(shapes
 
     from tests.conftest import APP
     from ui.factors import sweep_key
-    from vae.checkpoints import store_in_final
-    from vae.folder import list_runs
+    from vae.runfile import list_runs, store_in_final
 
     path = shapes_dir / "shapes-b4.pt"
     store_in_final(path, "disentanglement", {**load_run(path).final["disentanglement"], "dci": 0.4321})
@@ -106,6 +110,7 @@ def test_the_disentanglement_page_without_shapes_runs_points_to_train(app):
     assert any("No run is trained on shapes yet" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_latent_space_colours_a_shapes_run_by_the_chosen_factor(shapes_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -122,6 +127,7 @@ def test_latent_space_colours_a_shapes_run_by_the_chosen_factor(shapes_dir, monk
         assert figure["layout"]["legend"]["title"]["text"] == name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "page", ["home", "runs", "latent", "explorer", "interpolation", "generate", "diagnostics", "draw"]
 )
@@ -149,8 +155,8 @@ CRAFTED = {
 @pytest.mark.parametrize("case", sorted(CRAFTED))
 def test_a_crafted_disentanglement_record_is_refused_by_name_and_nothing_breaks(shapes_dir, tmp_path, case):
     from tests.conftest import poisoned
-    from vae.checkpoints import CheckpointError, import_run
-    from vae.folder import list_runs
+    from vae.runfile import import_run, list_runs
+    from vae.vocabulary import CheckpointError
 
     edit, reason = CRAFTED[case]
     bad = poisoned(shapes_dir / "shapes-b4.pt", tmp_path / "bad.pt", lambda p: edit(p["final"]["disentanglement"]))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vae.drawing import mnist_style, nearest, to_grayscale
+from vae.data.drawing import mnist_style, nearest, to_grayscale
 
 
 def _stroke(size: int = 280) -> np.ndarray:

@@ -11,12 +11,13 @@ import torch
 from PIL import Image
 
 from tests.conftest import open_page
-from vae.analysis import decode_grid, start_point
-from vae.checkpoints import load_run, write_atomic
-from vae.config import VAEConfig
-from vae.frames import FRAME_POINTS, FRAME_RECONS, align_frames, frame_subset, pca_2d
-from vae.models import build_model
-from vae.runs import train_run
+from vae.analysis.latents import decode_grid, pca_fit, pca_project, start_point
+from vae.model.config import VAEConfig
+from vae.model.networks import build_model
+from vae.runfile import load_run
+from vae.runfile.writing import write_atomic
+from vae.training.record import FRAME_POINTS, FRAME_RECONS, align_frames, frame_subset
+from vae.training.runs import train_run
 
 # --- vae: UI-free pieces -----------------------------------------------------------------------------
 
@@ -34,10 +35,10 @@ def test_procrustes_undoes_a_rotation_and_a_flip():
         assert torch.allclose(frame, centred, atol=1e-4)
 
 
-def test_pca_2d_keeps_the_two_widest_directions():
+def test_the_pca_keeps_the_two_widest_directions():
     rng = torch.Generator().manual_seed(1)
-    mu = torch.randn(500, 5, generator=rng) * torch.tensor([0.1, 4.0, 0.1, 2.0, 0.1])
-    points = pca_2d(mu)
+    mu = (torch.randn(500, 5, generator=rng) * torch.tensor([0.1, 4.0, 0.1, 2.0, 0.1])).numpy()
+    points = torch.from_numpy(pca_project(mu, *pca_fit(mu)))
     assert points.shape == (500, 2)
     assert torch.allclose(points.mean(0), torch.zeros(2), atol=1e-4)
     assert 3.5 < points[:, 0].std() < 4.5 and 1.6 < points[:, 1].std() < 2.4
@@ -56,7 +57,7 @@ def test_decode_grid_reads_like_a_plot():
     model = build_model(VAEConfig(latent_dim=2))
     grid = decode_grid(model, (-2.0, 2.0), (-1.0, 3.0), 3)
     assert grid.shape == (3, 3, 28, 28)
-    from vae.analysis import decode_images
+    from vae.analysis.latents import decode_images
 
     top_left = decode_images(model, torch.tensor([[-2.0, 3.0]]))[0]
     bottom_right = decode_images(model, torch.tensor([[2.0, -1.0]]))[0]
@@ -76,6 +77,7 @@ def test_start_points():
         start_point("mean", 2, means=means, digit=10)
 
 
+@pytest.mark.slow
 def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, mnist_5k):
     for _ in train_run(
         VAEConfig(dataset="mnist-5k", latent_dim=8, epochs=3), "frames", tmp_path, data=mnist_5k, save_train_state=False
@@ -89,7 +91,7 @@ def test_training_records_one_frame_per_epoch_within_the_size_budget(tmp_path, m
     assert torch.equal(frames["labels"].long(), mnist_5k.test_y[frames["index"]])
     # The positions move as the model learns, and the last frame is this model's PCA of those digits.
     assert not torch.equal(frames["positions"][0], frames["positions"][2])
-    from vae.frames import latent_frame
+    from vae.training.record import latent_frame
 
     expected = latent_frame(run.model, mnist_5k.test_x[frames["index"]])
     assert torch.allclose(frames["positions"][2].float(), expected, atol=2e-2)
@@ -250,6 +252,7 @@ def test_latent_space_and_interpolation_draw_a_second_run_beside_the_first(app):
     assert any(c.startswith("tiny-d4 ·") for c in captions)
 
 
+@pytest.mark.slow
 def test_a_sweep_from_the_train_page_lands_on_the_rate_distortion_plane(app, run_dir):
     import json
 

@@ -1,4 +1,4 @@
-"""The β-VAE family (vae.objectives): each objective's term on codes whose answer is known, its config, and that
+"""The β-VAE family (vae.model.objectives): each objective's term on codes whose answer is known, its config, and that
 each trains, logs its term, saves and carries on exactly."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import threading
 import pytest
 import torch
 
-from vae.checkpoints import load_run
-from vae.config import OBJECTIVES, ConfigError, VAEConfig, from_dict
-from vae.history import StepHistory
-from vae.models import DiagonalGaussian, build_model, vae_parameters
-from vae.objectives import critic_loss, dip_penalty, minibatch_tc, permute_dims
-from vae.runs import continue_config, train_run
-from vae.train import EpochMetrics, StepMetrics, TrainingEnded
+from vae.model.config import OBJECTIVES, VAEConfig, from_dict
+from vae.model.networks import DiagonalGaussian, build_model, vae_parameters
+from vae.model.objectives import critic_loss, dip_penalty, minibatch_tc, permute_dims
+from vae.runfile import load_run
+from vae.training.loop import EpochMetrics, StepMetrics, TrainingEnded
+from vae.training.record import StepHistory
+from vae.training.runs import continue_config, train_run
+from vae.vocabulary import ConfigError
 
 HYPERPARAMETERS = {
     "beta-vae": {"beta": 4.0},
@@ -85,6 +86,7 @@ def test_permuting_dimensions_keeps_each_marginal_and_breaks_their_bond():
     assert torch.corrcoef(shuffled[:, :2].T)[0, 1].abs() < 0.2 < torch.corrcoef(z[:, :2].T)[0, 1]
 
 
+@pytest.mark.slow
 def test_factor_vaes_critic_learns_to_tell_correlated_codes():
     """The density-ratio trick: trained on codes and their permutation, the critic's logit gap estimates TC."""
     torch.manual_seed(0)
@@ -147,7 +149,7 @@ def test_a_factor_vae_stopped_mid_epoch_carries_on_to_the_weights_of_an_unbroken
 
 
 def test_a_sweep_varies_the_objectives_own_strength_and_the_seed():
-    from vae.sweep import plan
+    from vae.training.sweep import plan
 
     base = VAEConfig(objective="factor-vae", latent_dim=4)
     grid = plan(base, [10.0, 20.0], [4], "fv", [0, 1])
@@ -192,7 +194,7 @@ def _study_rows() -> dict[str, dict]:
 
 
 def test_the_study_grid_is_the_scripts_and_its_table_reads_back(tmp_path):
-    from vae.study import GRID, SEEDS, medians, read_scores, study_runs
+    from vae.analysis.study import GRID, SEEDS, medians, read_scores, study_runs
 
     runs = study_runs()
     assert len(runs) == len(GRID) * 2 * len(SEEDS) == 24
@@ -206,6 +208,7 @@ def test_the_study_grid_is_the_scripts_and_its_table_reads_back(tmp_path):
 _ROW = {"value": 1, "seed": 0, "epochs": 1, "factor_vae": 0.2, "recon": 1, "kl": 1, "active_latents": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "crafted, reason",
     [
@@ -220,7 +223,8 @@ def test_a_crafted_score_table_is_one_line_on_the_page(crafted, reason, shapes_d
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import APP, open_page
-    from vae.study import StudyError, read_scores
+    from vae.analysis.study import read_scores
+    from vae.vocabulary import StudyError
 
     (shapes_dir / "study").mkdir()
     (shapes_dir / "study" / "scores.json").write_text(crafted)
@@ -232,6 +236,7 @@ def test_a_crafted_score_table_is_one_line_on_the_page(crafted, reason, shapes_d
     assert any(reason in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_the_disentanglement_page_shows_the_study_spread_and_trade_off(shapes_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

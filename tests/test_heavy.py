@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from tests.conftest import open_page
-from vae.checkpoints import load_run
-from vae.likelihood import iw_nll
-from vae.limits import HeavyWork, LimitError
+from vae.analysis.likelihood import iw_nll
+from vae.runfile import load_run
+from vae.server.limits import HeavyWork
+from vae.vocabulary import LimitError
 
 
 def test_requests_past_the_slots_wait_their_turn_and_are_refused_in_one_line_after_the_wait():
@@ -88,7 +89,7 @@ def test_the_diagnostics_page_says_so_in_one_line_when_every_slot_is_busy(app):
 
 
 def test_the_runs_table_keeps_nats_and_squared_errors_apart(app, run_dir, tiny_config, small_data):
-    from vae.runs import train_run
+    from vae.training.runs import train_run
 
     for _ in train_run(tiny_config.replace(likelihood="mse", epochs=1), "squared", run_dir, data=small_data):
         pass

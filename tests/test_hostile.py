@@ -19,11 +19,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, ROOT, cli, open_page, session_job, snapshot, wait_until, words
-from vae import jobs
-from vae.checkpoints import load_run
-from vae.data import load_dataset
-from vae.folder import clean_stale_tmp, list_runs
-from vae.runfile import MAX_CHECKPOINT_BYTES
+from vae.data.datasets import load_dataset
+from vae.runfile import clean_stale_tmp, list_runs, load_run
+from vae.runfile.reading import MAX_CHECKPOINT_BYTES
+from vae.training import jobs
 
 
 class _Payload:
@@ -83,6 +82,7 @@ def _train(at: AppTest, name: str, **form: object) -> jobs.TrainingJob:
 # 1. Checkpoint files that are not safe to load ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_refuses_every_bad_checkpoint(run_dir, tmp_path):
     marker = tmp_path / "pwned"
     before = snapshot(run_dir)
@@ -139,6 +139,7 @@ def test_a_good_upload_is_added_under_a_free_name(app, run_dir):
 HOSTILE_NAMES = ["../x", "/etc/passwd", "a\0b", "n" * 300, "ünïcödé", "tiny-d2", "tiny-d4"]
 
 
+@pytest.mark.slow
 def test_cli_names_stay_inside_the_directory(tmp_path):
     target = tmp_path / "ckpt"
     target.mkdir()
@@ -155,6 +156,7 @@ def test_cli_names_stay_inside_the_directory(tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+@pytest.mark.slow
 def test_app_names_are_sanitised_unique_and_never_overwrite(app, run_dir):
     before = snapshot(run_dir)
     made = []
@@ -172,6 +174,7 @@ def test_app_names_are_sanitised_unique_and_never_overwrite(app, run_dir):
 # 3. Divergence ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_divergence_is_reported_and_saves_nothing(tmp_path):
     out = cli(
         *words("train --dataset mnist-5k --epochs 2 --lr 1.0 --name boom --checkpoint-dir"),
@@ -217,6 +220,7 @@ def test_app_tab_closed_during_training_still_finishes_and_saves(run_dir, monkey
     assert load_run(run_dir / "orphan.pt").final["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_cli_interrupt_keeps_finished_epochs(tmp_path):
     env = {**os.environ, "VAE_OFFLINE": "1"}
     process = subprocess.Popen(
@@ -242,7 +246,7 @@ def test_cli_interrupt_keeps_finished_epochs(tmp_path):
 
 KILLED_WRITER = """
 import sys, torch
-from vae.checkpoints import write_atomic
+from vae.runfile.writing import write_atomic
 path = sys.argv[1]
 payload = torch.load(path, weights_only=True)
 print("ready", flush=True)
@@ -252,6 +256,7 @@ for version in __import__("itertools").count():
 """
 
 
+@pytest.mark.slow
 def test_process_killed_while_writing_leaves_old_or_new_never_half(run_dir):
     path = run_dir / "tiny-d4.pt"
     for delay in (0.05, 0.1, 0.2, 0.35, 0.5, 0.8):
@@ -271,6 +276,7 @@ def test_process_killed_while_writing_leaves_old_or_new_never_half(run_dir):
 # 5. Concurrency ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_three_sessions_training_at_once_queue_the_third(run_dir, monkeypatch):
     """At most two trainings run at once: the third waits, visibly queued, and runs when a slot frees."""
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
@@ -297,6 +303,7 @@ def test_three_sessions_training_at_once_queue_the_third(run_dir, monkeypatch):
 # 6. Data ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_unreadable_data_dir_falls_back_with_a_note(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("not a directory")
@@ -331,8 +338,8 @@ def test_app_corrupt_dataset_falls_back_and_says_so(app, tmp_path, monkeypatch):
 def test_a_stalled_download_never_hangs(tmp_path, monkeypatch):
     import dataclasses
 
-    from vae import download
-    from vae.dataset_facts import FACTS
+    from vae.data import download
+    from vae.data.facts import FACTS
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -11,9 +11,10 @@ from torch import nn
 
 from tests.conftest import cli, open_page, snapshot, words
 from tests.foreign_models import ExamplesVAE, SeedsConvVAE
-from vae.checkpoints import CheckpointError, load_run
-from vae.data import to_float
-from vae.importers import read_state_dict, recognise
+from vae.data.datasets import to_float
+from vae.runfile import load_run
+from vae.training.importers import read_state_dict, recognise
+from vae.vocabulary import CheckpointError
 
 
 def _trained(model: nn.Module, data, flat: bool, steps: int = 60) -> nn.Module:
@@ -37,6 +38,7 @@ def _saved(model: nn.Module, path) -> bytes:
     return path.read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cls", "d", "flat"), [(ExamplesVAE, 20, True), (SeedsConvVAE, 10, False)])
 def test_an_import_gives_the_originals_outputs(cls, d, flat, tmp_path, mnist_5k, monkeypatch):
     original = _trained(cls(d), mnist_5k, flat)
@@ -86,6 +88,7 @@ def test_keys_that_match_with_a_wrong_shape_name_the_tensor(tmp_path):
     assert read_state_dict(b"garbage") is None
 
 
+@pytest.mark.slow
 def test_cli_import_refuses_clearly_and_writes_nothing(tmp_path, run_dir):
     before = snapshot(run_dir)
     path = tmp_path / "model.pth"

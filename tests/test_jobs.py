@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
-from vae import jobs
-from vae.checkpoints import CheckpointError, load_run
-from vae.config import VAEConfig
-from vae.history import StepHistory
-from vae.jobs import TrainingJob
-from vae.registry import JobRegistry
-from vae.trainer_process import AUTOGROUP, AUTOGROUP_NICENESS, TRAINING_NICENESS
+from vae.model.config import VAEConfig
+from vae.runfile import load_run
+from vae.server.registry import JobRegistry
+from vae.training import jobs
+from vae.training.jobs import TrainingJob
+from vae.training.local_engine import AUTOGROUP, AUTOGROUP_NICENESS, TRAINING_NICENESS
+from vae.training.record import StepHistory
+from vae.vocabulary import CheckpointError
 
 CONFIG = VAEConfig(dataset="mnist-5k", arch="mlp", latent_dim=2, epochs=2)
 
@@ -47,6 +48,7 @@ def test_stop_keeps_what_was_trained(tmp_path):
     assert run.final["status"] == "stopped" and run.final["epochs"] >= 1
 
 
+@pytest.mark.slow
 def test_jobs_with_one_name_get_distinct_files(tmp_path):
     first = TrainingJob(CONFIG.replace(epochs=1), "same", tmp_path)
     second = TrainingJob(CONFIG.replace(epochs=1), "same", tmp_path)
@@ -56,6 +58,7 @@ def test_jobs_with_one_name_get_distinct_files(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["same-2.pt", "same.pt"]
 
 
+@pytest.mark.slow
 def test_extra_jobs_wait_in_the_queue(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "_slots", threading.BoundedSemaphore(1))
     running = TrainingJob(CONFIG.replace(epochs=50), "long", tmp_path).start()
@@ -155,6 +158,7 @@ def test_registry_hands_out_unguessable_tokens_and_only_they_stop_a_job(tmp_path
     assert registry.submit(other) != token
 
 
+@pytest.mark.slow
 def test_registry_drops_finished_jobs_after_an_hour(tmp_path):
     now = [1000.0]
     registry = JobRegistry(keep_finished_s=3600, clock=lambda: now[0])
@@ -175,8 +179,9 @@ def test_registry_drops_finished_jobs_after_an_hour(tmp_path):
     assert running.join(timeout=60)
 
 
+@pytest.mark.slow
 def test_a_continued_job_counts_progress_from_where_it_resumed(tmp_path):
-    from vae.runs import continue_config
+    from vae.training.runs import continue_config
 
     first = TrainingJob(CONFIG.replace(epochs=1), "grow", tmp_path).start()
     assert first.join(timeout=120)
@@ -194,6 +199,7 @@ def test_a_continued_job_counts_progress_from_where_it_resumed(tmp_path):
     assert [e["epoch"] for e in load_run(tmp_path / "grow.pt").epochs] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_batch_has_one_token_and_stops_as_a_whole(tmp_path):
     registry = JobRegistry()
     batch = [TrainingJob(CONFIG.replace(epochs=50), f"b{i}", tmp_path) for i in range(3)]
@@ -213,8 +219,8 @@ def _locks(directory: Path) -> list[str]:
 
 @pytest.mark.parametrize("fault", ["a limit", "a shapes training priced from a missing table", "anything else"])
 def test_an_error_while_a_batch_is_admitted_gives_back_every_name(tmp_path, monkeypatch, fault):
-    from vae import registry as registry_module
-    from vae.limits import LimitError
+    from vae.server import registry as registry_module
+    from vae.vocabulary import LimitError
 
     raised = {"a limit": LimitError("over"), "anything else": RuntimeError("boom")}.get(fault, KeyError("shapes"))
 
@@ -255,8 +261,8 @@ def test_a_batch_that_fails_to_start_stops_what_started_and_gives_back_the_rest(
 
 
 def test_a_sweep_whose_jobs_cannot_all_be_made_gives_back_the_names_of_those_made(tmp_path, monkeypatch):
-    from vae.config import ConfigError
-    from vae.jobs import new_jobs
+    from vae.training.jobs import new_jobs
+    from vae.vocabulary import ConfigError
 
     grid = [("n0", CONFIG), ("n1", CONFIG), ("n2", CONFIG)]
     real_init = TrainingJob.__init__

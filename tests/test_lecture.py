@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, open_page
 from ui.train_form import BATCH_CHOICES, BETA_CHOICES, SWEEP_VALUES
-from vae.config import bounds
+from vae.model.config import bounds
 
 
 def test_the_forms_choices_span_the_configs_range_and_no_more():

@@ -12,11 +12,8 @@ import torch
 from PIL import Image
 
 from tests.conftest import open_page
-from vae.analysis import decode_images, encode_mu, traversal_start
-from vae.config import VAEConfig
-from vae.data import to_float
-from vae.models import build_model
-from vae.pictures import (
+from vae.analysis.latents import decode_images, encode_mu, traversal_start
+from vae.analysis.pictures import (
     HOME_SCALE,
     HOME_STEPS,
     ROW_GAP,
@@ -26,6 +23,9 @@ from vae.pictures import (
     to_uint8,
     traversal_grid,
 )
+from vae.data.datasets import to_float
+from vae.model.config import VAEConfig
+from vae.model.networks import build_model
 
 TILE = 28
 
@@ -155,7 +155,7 @@ def _first_tile_is(picture: np.ndarray, image: torch.Tensor, columns: int, scale
 
 
 def test_generates_traversal_from_a_test_image_shows_that_image_first(app, monkeypatch):
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     shown = _spy_images(monkeypatch)
     at = open_page(app, "pages/generate.py", "tiny-d4")
@@ -169,11 +169,12 @@ def test_generates_traversal_from_a_test_image_shows_that_image_first(app, monke
     assert caption.startswith("first, test image 5 (") and "its reconstruction" in caption
 
 
+@pytest.mark.slow
 def test_the_disentanglement_traversals_from_a_test_image_show_that_image_first(shapes_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import APP
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(shapes_dir))
     at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "pages/disentanglement.py", "shapes-b4")

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from vae.config import VAEConfig
-from vae.losses import reconstruction_loss, vae_loss
-from vae.models import MLPVAE, ConvTranspose2d, ConvVAE, DiagonalGaussian, build_model
+from vae.model.config import VAEConfig
+from vae.model.losses import reconstruction_loss, vae_loss
+from vae.model.networks import MLPVAE, ConvTranspose2d, ConvVAE, DiagonalGaussian, build_model
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])

@@ -3,15 +3,15 @@
 import pytest
 import torch
 
-from vae.analysis import encode_mu
-from vae.config import VAEConfig
-from vae.data import to_float
-from vae.likelihood import iw_nll, latent_diagnostics
-from vae.losses import LossTerms
-from vae.models import DiagonalGaussian
-from vae.objectives import regularized
-from vae.runs import prepare
-from vae.train import EpochMetrics, StepMetrics, evaluate, train
+from vae.analysis.latents import encode_mu
+from vae.analysis.likelihood import iw_nll, latent_diagnostics
+from vae.data.datasets import to_float
+from vae.model.config import VAEConfig
+from vae.model.losses import LossTerms
+from vae.model.networks import DiagonalGaussian
+from vae.model.objectives import regularized
+from vae.training.loop import EpochMetrics, StepMetrics, evaluate, train
+from vae.training.runs import prepare
 
 
 def test_kl_warmup_ramps_beta_linearly():

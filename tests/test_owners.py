@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 
 from tests.conftest import TOKEN_A, TOKEN_B, buttons, own, poisoned, session, session_job, snapshot
-from vae import jobs
-from vae.checkpoints import load_run
-from vae.names import owner_hash
+from vae.runfile import load_run
+from vae.runfile.owners import owner_hash
+from vae.training import jobs
 
 
 def test_the_owner_of_an_unreadable_run_can_delete_it_from_the_runs_page(run_dir, monkeypatch):
@@ -29,7 +29,7 @@ def test_the_owner_of_an_unreadable_run_can_delete_it_from_the_runs_page(run_dir
 def test_the_owner_of_a_run_too_large_to_open_can_still_delete_it(run_dir, monkeypatch):
     """A file over the reader's limit (one written before the writer held itself to it) is never opened as a run,
     but its owner is read from it, memory-mapped, so that it is not stuck in the folder for good."""
-    from vae import runfile
+    from vae.runfile import reading as runfile
 
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(run_dir))
     own(run_dir / "tiny-d4.pt", TOKEN_A)

@@ -6,11 +6,10 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from vae.burda import REFERENCE as BURDA
-from vae.checkpoints import load_run
-from vae.data import load_dataset
-from vae.folder import list_runs
-from vae.train import evaluate
+from vae.data.datasets import load_dataset
+from vae.model.burda import REFERENCE as BURDA
+from vae.runfile import list_runs, load_run
+from vae.training.loop import evaluate
 
 CHECKPOINTS = ROOT / "checkpoints"
 SHIPPED = json.loads((CHECKPOINTS / "shipped.json").read_text())["runs"]
@@ -104,7 +103,7 @@ def test_every_shipped_run_carries_its_latent_space_forming_within_budget(name):
 
     import torch
 
-    from vae.frames import MAX_FRAMES, frame_epochs
+    from vae.training.record import MAX_FRAMES, frame_epochs
 
     payload = torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)
     frames = payload["history"]["frames"]
@@ -128,10 +127,10 @@ def test_a_continuation_adopted_as_the_shipped_run_keeps_its_status_and_carries_
 ):
     import threading
 
-    from vae.checkpoints import save_run
-    from vae.config import VAEConfig
-    from vae.runs import continue_config, train_run
-    from vae.train import StepMetrics
+    from vae.model.config import VAEConfig
+    from vae.runfile import save_run
+    from vae.training.loop import StepMetrics
+    from vae.training.runs import continue_config, train_run
 
     build = _build_script()
     shipped, elsewhere = tmp_path / "shipped", tmp_path / "elsewhere"
@@ -192,7 +191,7 @@ def test_stored_disentanglement_agrees_with_a_fresh_measurement(name):
     import numpy as np
     import torch
 
-    from vae import disentanglement as dis
+    from vae.analysis import disentanglement as dis
 
     run = load_run(CHECKPOINTS / f"{name}.pt")
     stored = run.final["disentanglement"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vae.progress import eta_seconds, fraction_done
+from vae.training.jobs import eta_seconds, fraction_done
 
 
 def test_a_fresh_job_counts_every_step_of_every_epoch():

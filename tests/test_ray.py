@@ -7,36 +7,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 
 import pytest
 
-from tests.conftest import ROOT, leftovers, wait_until
-from vae.checkpoints import load_run
-from vae.config import VAEConfig
-from vae.engine import Engine
-from vae.folder import list_runs
-from vae.jobs import TrainingJob
+from tests.conftest import cli, leftovers, wait_until
+from vae.model.config import VAEConfig
+from vae.runfile import list_runs, load_run
+from vae.training.engine import Engine
+from vae.training.jobs import TrainingJob
 
 pytest.importorskip("ray")
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 CONFIG = VAEConfig(dataset="mnist-5k", arch="mlp", latent_dim=2, epochs=1)
 LONG = CONFIG.replace(epochs=400)  # minutes: long enough to be killed or stopped mid-run
 
 
 def _cli(*args: str, folder) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(folder), "VAE_ENGINE": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "vae", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
+    return cli(*args, env={"VAE_CHECKPOINT_DIR": str(folder), "VAE_ENGINE": ""})
 
 
 def _sweep(folder, *engine: str) -> dict[str, dict]:
@@ -88,8 +77,8 @@ def test_a_killed_ray_worker_leaves_its_run_interrupted_and_the_others_complete(
 
 
 def test_stop_during_a_ray_sweep_leaves_stopped_runs_that_load_and_continue(ray_address, tmp_path):
-    from vae import ray_cluster
-    from vae.sweep import plan, run_sweep
+    from vae.training import ray_cluster
+    from vae.training.sweep import plan, run_sweep
 
     engine = Engine("ray", ray_address)
     ray_cluster.connect(engine)

@@ -2,8 +2,8 @@
 to it here (the settings table is checked in test_safe_to_share.py)."""
 
 from tests.conftest import ROOT
-from vae import burda
-from vae.sweep import NAME_RULE
+from vae.model import burda
+from vae.training.sweep import NAME_RULE
 
 README = (ROOT / "README.md").read_text()
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, cli, words
-from vae.checkpoints import CheckpointError, load_run
-from vae.config import VAEConfig
-from vae.folder import list_runs
-from vae.history import StepHistory
-from vae.names import mark_writing, run_status, trainer_id
-from vae.runs import continue_config, train_run
-from vae.train import EpochMetrics, TrainingEnded, learning_rate
+from vae.model.config import VAEConfig
+from vae.runfile import list_runs, load_run
+from vae.runfile.writers import mark_writing, run_status, trainer_id
+from vae.training.loop import EpochMetrics, TrainingEnded, learning_rate
+from vae.training.record import StepHistory
+from vae.training.runs import continue_config, train_run
+from vae.vocabulary import CheckpointError
 
 CONFIG = VAEConfig(dataset="mnist-5k", latent_dim=2, epochs=4, seed=3)
 
@@ -105,6 +105,7 @@ def test_status_running_only_while_its_trainer_lives(tmp_path):
     assert run_status({"status": "completed", "trainer": "x"}) == "completed"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to tell a live trainer")
 def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
     """Kill a real trainer with SIGKILL after its first epoch; the run reads as interrupted and resumes."""
@@ -137,6 +138,7 @@ def test_killed_cli_training_is_interrupted_then_continues(tmp_path):
     assert run.status == "completed" and [e["epoch"] for e in run.epochs] == list(range(1, done + 2))
 
 
+@pytest.mark.slow
 def test_cli_resume_carries_on_the_epoch_count_and_guards_shipped_runs(run_dir):
     two = cli(
         *words("train --dataset mnist-5k --latent-dim 2 --epochs 2 --name mine --checkpoint-dir"),
@@ -173,7 +175,7 @@ def test_a_run_from_a_gpu_machine_continues_here_with_its_optimizer_moments(tmp_
     continues on a machine without it: on this machine's device, Adam's moments kept, the noise reseeded."""
     import dataclasses
 
-    from vae.train import TrainState
+    from vae.training.loop import TrainState
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the run would continue there as it is")

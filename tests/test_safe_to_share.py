@@ -31,21 +31,22 @@ from tests.conftest import (
     words,
 )
 from tests.foreign_models import ExamplesVAE
-from vae import history as step_history
-from vae import jobs
-from vae.checkpoints import CheckpointError, import_run, load_run, write_atomic
-from vae.config import VAEConfig
-from vae.errors import NameTaken
-from vae.folder import list_runs
-from vae.limits import LimitError
-from vae.names import claim_run_name, holder, lock_path, owner_hash, reserve_exact, reserve_run_name
-from vae.registry import JobRegistry
-from vae.runs import continue_config, train_run
-from vae.train import StepMetrics
+from vae.model.config import VAEConfig
+from vae.runfile import import_run, list_runs, load_run
+from vae.runfile.names import claim_run_name, holder, lock_path, release_run_name, reserve_exact, reserve_run_name
+from vae.runfile.owners import owner_hash
+from vae.runfile.writing import write_atomic
+from vae.server.registry import JobRegistry
+from vae.training import jobs
+from vae.training import record as step_history
+from vae.training.loop import StepMetrics
+from vae.training.runs import continue_config, train_run
+from vae.vocabulary import CheckpointError, LimitError, NameTaken
 
 # 1. A run file is data, validated whole ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_whose_loss_is_text_is_refused_at_upload_and_import_and_never_breaks_a_page(
     run_dir, tmp_path, monkeypatch
 ):
@@ -99,7 +100,7 @@ def test_a_foreign_state_dict_without_its_biases_is_refused_in_one_line(tmp_path
 
 HOLDER = """
 import sys, time
-from vae.names import reserve_exact
+from vae.runfile.names import reserve_exact
 reserve_exact(sys.argv[1], sys.argv[2])
 print("held", flush=True)
 time.sleep(600)
@@ -127,6 +128,39 @@ def test_a_name_held_by_another_process_is_refused_to_the_cli_and_skipped_by_the
         holder_process.wait()
     assert holder(tmp_path, "shared") == "", "a lock whose process is gone is stale"
     assert reserve_exact(tmp_path, "shared") == "shared"
+
+
+# A writer killed in the instant between taking the lock and writing its name in it: an empty lock file.
+HOLDER_BEFORE_NAMING = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("moment", ["after naming itself", "before naming itself"])
+def test_a_writer_killed_at_any_moment_frees_its_name_at_once(tmp_path, moment):
+    """#37: the kernel holds a name for its writer's process and frees it when the process dies, however it
+    dies: no stale lock to wait out or to break, though the lock file is still there."""
+    lock = lock_path(tmp_path, "shared")
+    script, arg = (HOLDER, str(tmp_path)) if moment == "after naming itself" else (HOLDER_BEFORE_NAMING, str(lock))
+    writer = subprocess.Popen([sys.executable, "-c", script, arg, "shared"], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline().strip() == b"held"
+        assert holder(tmp_path, "shared") != ""
+        with pytest.raises(NameTaken):
+            reserve_exact(tmp_path, "shared")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert lock.exists(), "nothing cleaned the lock file up: only the kernel let the name go"
+    assert holder(tmp_path, "shared") == ""
+    assert reserve_exact(tmp_path, "shared") == "shared"
+    assert holder(tmp_path, "shared") != ""
+    release_run_name(tmp_path, "shared")
+    assert not lock.exists() and holder(tmp_path, "shared") == ""
 
 
 def test_the_app_and_the_cli_starting_one_name_at_once_give_one_file_and_one_refusal(run_dir, monkeypatch):
@@ -260,7 +294,7 @@ def test_the_queue_and_one_training_per_visitor(tmp_path, monkeypatch):
 
 
 def test_uploads_past_the_count_or_the_size_limit_are_refused(monkeypatch):
-    from vae.limits import check_upload
+    from vae.server.limits import check_upload
 
     monkeypatch.setenv("VAE_MAX_UPLOADS", "2")
     monkeypatch.setenv("VAE_MAX_UPLOAD_MB", "3")
@@ -288,7 +322,7 @@ def test_the_readme_settings_table_is_the_settings_module():
     readme = (ROOT / "README.md").read_text()
     for name, spec in SETTINGS.items():
         assert f"| `{name}` | `{spec.default}` | {spec.help} |" in readme, name
-    from vae.engine import ENGINE_SETTINGS
+    from vae.training.engine import ENGINE_SETTINGS
 
     for name, (default, help_text) in ENGINE_SETTINGS.items():
         shown = default if default == "unset" else f"`{default}`"

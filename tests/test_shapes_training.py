@@ -18,14 +18,14 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, TOKEN_A, TOKEN_B, buttons, leftovers, open_page, session, session_job
-from vae import jobs, local_engine, shapes
-from vae.checkpoints import load_run
-from vae.config import VAEConfig
-from vae.data import Dataset, shapes_dataset
-from vae.names import owner_hash
-from vae.pipe import Started
-from vae.runs import train_run
-from vae.worker import training_messages
+from vae.data.datasets import Dataset, shapes, shapes_dataset
+from vae.model.config import VAEConfig
+from vae.runfile import load_run
+from vae.runfile.owners import owner_hash
+from vae.training import jobs, local_engine
+from vae.training.pipe import Started
+from vae.training.runs import train_run
+from vae.training.worker import training_messages
 
 OVER_THE_LIMIT = "over this server's limit"
 
@@ -141,7 +141,7 @@ def test_continuing_a_shapes_run_trains_and_a_refusal_frees_its_name(folder, min
 
 def test_any_error_on_the_way_to_the_server_is_one_line_and_frees_the_name(folder, monkeypatch):
     """Not a limit: a fault between reserving the name and starting the job is said in one line, and logged."""
-    from vae import registry
+    from vae.server import registry
 
     def broken(waiting: int, adding: int) -> None:
         raise RuntimeError("the queue is broken")

@@ -87,8 +87,8 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_reads_every_module_and_finds_a_circle_where_there_is_one():
     graph = _graph()
-    assert {"vae.cli.train", "vae.trainer_process", "ui.state", "pages.train", "streamlit_app"} <= set(graph)
-    assert "vae.train" in graph["vae.cli.train"] or "vae.runs" in graph["vae.cli.train"]
+    assert {"vae.cli.train", "vae.training.local_engine", "ui.state", "pages.train", "streamlit_app"} <= set(graph)
+    assert "vae.training.loop" in graph["vae.cli.train"] or "vae.training.runs" in graph["vae.cli.train"]
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -103,6 +103,56 @@ def test_the_core_never_imports_the_ui_or_streamlit():
         if name.split(".")[0] == "vae"
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+# The core's floors, from the ground up (#37): a module imports its own package and the floors below, never one
+# beside or above it. vae/__init__.py says what each package owns.
+FLOORS = (
+    ("vae.vocabulary", "vae.settings"),
+    ("vae.data",),
+    ("vae.model",),
+    ("vae.runfile", "vae.browser"),
+    ("vae.analysis",),
+    ("vae.training",),
+    ("vae.server", "vae.cli"),
+    ("vae.__main__",),
+)
+
+
+def _floor(module: str) -> tuple[int, str]:
+    """The floor of a core module and the package (or ground-floor module) it belongs to."""
+    for level, owners in enumerate(FLOORS):
+        for owner in owners:
+            if module == owner or module.startswith(owner + "."):
+                return level, owner
+    raise AssertionError(f"{module} is on no floor: add its package to FLOORS")
+
+
+def test_the_core_reads_top_down_by_package_with_no_import_beside_or_above():
+    graph = _graph()
+    core = [name for name in graph if name.split(".")[0] == "vae" and name != "vae"]
+    wrong = []
+    for name in core:
+        level, owner = _floor(name)
+        for used in graph[name]:
+            if used == "vae":
+                continue
+            used_level, used_owner = _floor(used)
+            if used_owner != owner and used_level >= level:
+                wrong.append(f"{name} -> {used}")
+    assert wrong == []
+    assert _floor("vae.runfile.writers") == (3, "vae.runfile")  # the floors are read, not skipped
+    assert {_floor(name)[1] for name in core} == {owner for owners in FLOORS for owner in owners}
+
+
+def test_each_package_of_the_core_says_what_it_owns_and_what_it_may_import():
+    packages = sorted(p.parent for p in (ROOT / "vae").rglob("__init__.py"))
+    assert len(packages) >= 8
+    for package in packages:
+        doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+        assert doc, package
+        if package.name not in ("vae", "cli"):
+            assert "Imports" in doc, package
 
 
 # Streamlit's public API: the top-level module and these documented sub-modules. Anything else
@@ -154,14 +204,14 @@ def test_files_and_functions_are_of_a_readable_size():
 
 def test_the_app_server_holds_no_training_split():
     """#41: the pages read test images only; a training loads its data in its own process. So no module of the UI
-    imports ``vae.data.load_dataset`` (whole datasets: ``shapes``' training split alone is 130 MB); they use
+    imports ``vae.data.datasets.load_dataset`` (whole datasets: ``shapes``' training split alone is 130 MB); they use
     ``load_test_split``."""
     offenders = []
     for name, path in _modules().items():
         if name.split(".")[0] not in ("ui", "pages", "streamlit_app"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "vae.data":
+            if isinstance(node, ast.ImportFrom) and node.module == "vae.data.datasets":
                 offenders += [f"{name}: {a.name}" for a in node.names if a.name == "load_dataset"]
     assert offenders == []
 

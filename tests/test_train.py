@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from tests.conftest import words
-from vae.checkpoints import load_run
-from vae.history import StepHistory
-from vae.runs import prepare, train_run
-from vae.train import EpochMetrics, StepMetrics, TrainingEnded, evaluate, train
+from vae.runfile import load_run
+from vae.training.loop import EpochMetrics, StepMetrics, TrainingEnded, evaluate, train
+from vae.training.record import StepHistory
+from vae.training.runs import prepare, train_run
 
 
 def _events(config, data, **kwargs):

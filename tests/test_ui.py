@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ui import curves, figures, widgets
-from vae import pictures
+from vae.analysis import pictures
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,9 @@ import pytest
 
 from tests.conftest import ROOT, open_page
 from ui import curves, factors
-from vae.checkpoints import load_run
-from vae.config import RECON_UNITS
-from vae.folder import list_runs
-from vae.history import StepHistory
+from vae.model.config import RECON_UNITS
+from vae.runfile import list_runs, load_run
+from vae.training.record import StepHistory
 
 SHIPPED = ROOT / "checkpoints" / "mlp-d2-b1.pt"  # 10 epochs: steps from ~550 to ~155 nats per image
 PANELS = ("", "2", "3")  # reconstruction, KL and total: plotly's xaxis, xaxis2, xaxis3
@@ -100,7 +99,7 @@ def _labels(at) -> list[str]:
 
 
 def test_home_and_diagnostics_tiles_say_their_units(app, run_dir, tiny_config, small_data):
-    from vae.runs import train_run
+    from vae.training.runs import train_run
 
     labels = _labels(app)
     assert "Test loss (nats per image)" in labels and "Test KL (nats per image)" in labels

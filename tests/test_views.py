@@ -1,4 +1,4 @@
-"""Views kept on disk beside a run (``vae.views``): read back after a restart, never stale after the run changes,
+"""Views kept on disk beside a run (``vae.runfile.views``): read back after a restart, never stale after the run changes,
 and never trusted when the file is not what it should be."""
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae.analysis import encode_mu
-from vae.checkpoints import load_run
-from vae.folder import delete_run
-from vae.runs import continue_config, train_run
-from vae.views import VIEWS, cached_view, view_folder
+from vae.analysis.latents import encode_mu
+from vae.runfile import cached_view, delete_run, load_run
+from vae.runfile.views import VIEWS, view_folder
+from vae.training.runs import continue_config, train_run
 
 
 def _never() -> np.ndarray:
@@ -93,7 +92,7 @@ def test_a_continued_run_never_shows_the_latents_of_its_earlier_version(tmp_path
 
 
 def test_deleting_a_run_deletes_its_views(tmp_path, small_data, tiny_config):
-    from vae.names import new_owner_token, owner_hash
+    from vae.runfile.owners import new_owner_token, owner_hash
 
     token = new_owner_token()
     for _ in train_run(tiny_config.replace(epochs=1), "gone", tmp_path, data=small_data, owner=owner_hash(token)):

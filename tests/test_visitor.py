@@ -10,8 +10,8 @@ import threading
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP, TOKEN_A, TOKEN_B, browser_cookie, buttons, open_page, own, session, session_job
-from vae import jobs
-from vae.names import owner_hash
+from vae.runfile.owners import owner_hash
+from vae.training import jobs
 
 TINY = {"dataset": "mnist-5k", "latent_dim": "2", "epochs": "30"}
 

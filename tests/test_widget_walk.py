@@ -106,7 +106,7 @@ def widgets_of(at: AppTest) -> list:
 @pytest.fixture
 def walk_env(run_dir, monkeypatch):
     """The tiny runs, and limits that keep any training or estimate a walk starts small."""
-    from vae import jobs
+    from vae.training import jobs
 
     for name, value in {
         "VAE_CHECKPOINT_DIR": str(run_dir),
@@ -125,6 +125,7 @@ def walk_env(run_dir, monkeypatch):
         wait_until(lambda job=job: job.join(timeout=0.1), f"job {job.name} ended", timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_random_walks_over_a_pages_widgets_never_end_in_an_exception(walk_env, page, capsys):
     rng = random.Random(f"{SEED}-{page}")

@@ -4,7 +4,7 @@ moves the posterior mean and its ellipses over the map of test digits while the 
 
 When a stroke ends it sends the prepared digit, 784 grey levels, and the page analyses that same input on the
 server (nearest test digits, the posterior's table). The weights go once per session and run, as the other
-boards' (``ui.browser_model``); everything sent is packed numbers and plain text (``vae.web_model.pack``).
+boards' (``ui.browser_model``); everything sent is packed numbers and plain text (``vae.browser.model.pack``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import streamlit as st
 import streamlit.components.v2 as components
 
 from ui.browser_model import DECODER_JS, finite, forget_sent, model_key, send_model, text
-from vae.checkpoints import Run
-from vae.drawing import FIELD
-from vae.web_encoder import encoder_fits_browser, export_encoder
-from vae.web_model import WebDecoder, pack
+from vae.browser.encoder import encoder_fits_browser, export_encoder
+from vae.browser.model import WebDecoder, pack
+from vae.data.drawing import FIELD
+from vae.runfile import Run
 
 _COMMON_JS = (Path(__file__).parent / "browser_common.js").read_text()
 DRAW_JS = DECODER_JS + "\n" + _COMMON_JS + "\n" + (Path(__file__).parent / "browser_draw.js").read_text()

@@ -1,12 +1,12 @@
 """The model in the visitor's hands (#39): a run's decoder run in the browser by components of our own
 (``st.components.v2``: inline JavaScript, nothing to build or install).
 
-``ui/browser_decoder.js`` is the forward pass over ``vae.web_model``'s ops. On top of it, ``ui/browser_board.js``
+``ui/browser_decoder.js`` is the forward pass over ``vae.browser.model``'s ops. On top of it, ``ui/browser_board.js``
 is the explorer's board (sliders, and for d = 2 a plane) and ``ui/browser_path.js`` the interpolation's scrubber
 (one range input along a chain of class means): both redraw on every input event and send nothing to the server
 while they move. The weights travel once per session and run, whichever board goes first; the tab keeps them (a
 few runs, under one key that both boards read) and, should it have lost them, asks once for them again. Everything sent is packed numbers and plain text
-(``vae.web_model.pack``), which the board only ever puts into ``textContent``.
+(``vae.browser.model.pack``), which the board only ever puts into ``textContent``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import streamlit as st
 import streamlit.components.v2 as components
 
 from ui.state import BROWSER_MODELS_SENT_KEY
-from vae.analysis import INTERPOLATION_METHODS
-from vae.checkpoints import Run
-from vae.web_model import WebDecoder, export_decoder, fits_browser, pack
+from vae.analysis.latents import INTERPOLATION_METHODS
+from vae.browser.model import WebDecoder, export_decoder, fits_browser, pack
+from vae.runfile import Run
 
 DECODER_JS = (Path(__file__).parent / "browser_decoder.js").read_text()
 _SHARED_JS = DECODER_JS + "\n" + (Path(__file__).parent / "browser_common.js").read_text()  # the tab's weights cache
@@ -71,7 +71,7 @@ def _exported(version: str, _run: Run) -> WebDecoder:
 
 
 def decoder_for(run: Run) -> WebDecoder | None:
-    """The run's decoder for the browser, or None above ``vae.web_model.max_web_parameters()`` (or for a layer the
+    """The run's decoder for the browser, or None above ``vae.browser.model.max_web_parameters()`` (or for a layer the
     browser cannot run): the page then keeps the server path."""
     if not run.version or not fits_browser(run.model):
         return None
@@ -137,7 +137,7 @@ def _model_blobs(
 
 
 def board_payload(web: WebDecoder, key: str, board: Board, with_model: bool) -> bytes:
-    """The packed bytes the board is mounted with (``vae.web_model.pack``): its header of numbers and plain text,
+    """The packed bytes the board is mounted with (``vae.browser.model.pack``): its header of numbers and plain text,
     the start picture, and with ``with_model`` the weights (and the plane's points) that the tab then keeps."""
     header: dict[str, Any] = {
         "board": "explorer",
@@ -196,8 +196,8 @@ def _path_component() -> Callable[..., Any]:
 @dataclass(frozen=True)
 class Walk:
     """The path the scrubber runs along: ``means`` ``[K, D]`` the chain's class means in walk order (K ≥ 2, a leg
-    between each two), ``names`` ``[K]`` their classes' names, ``method`` one of ``vae.analysis``'s
-    ``INTERPOLATION_METHODS``, interpolated in the browser as ``vae.analysis.interpolate`` does. Texts are plain."""
+    between each two), ``names`` ``[K]`` their classes' names, ``method`` one of ``vae.analysis.latents``'s
+    ``INTERPOLATION_METHODS``, interpolated in the browser as ``vae.analysis.latents.interpolate`` does. Texts are plain."""
 
     title: str
     names: Sequence[str]

@@ -10,11 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vae.config import RECON_UNITS
-from vae.folder import RunInfo
+from vae.model.config import RECON_UNITS
+from vae.runfile import RunInfo
 
-if TYPE_CHECKING:  # vae.history imports torch, and Home imports this module's units before torch is loaded
-    from vae.history import StepHistory
+if TYPE_CHECKING:  # vae.training.record imports torch, and Home imports this module's units before torch is loaded
+    from vae.training.record import StepHistory
 
 # The units every page labels a loss term with, built here alone. Each term is summed over the image's pixels and
 # latent dimensions and averaged over the images (STYLE.md, "Per-image units"), so each is a figure per image.
@@ -23,7 +23,7 @@ KL_UNIT = f"{NATS} per image"
 
 
 def recon_unit(likelihood: str) -> str:
-    """What a reconstruction term of this decoder likelihood is measured in (``vae.config.RECON_UNITS``)."""
+    """What a reconstruction term of this decoder likelihood is measured in (``vae.model.config.RECON_UNITS``)."""
     return f"{RECON_UNITS[likelihood]} per image"
 
 
@@ -64,7 +64,7 @@ def loss_figure(
     Each series is ``{"name", "x", "recon", "kl", "loss", "dash", "color"}`` with optional ``"beta"``,
     ``"capacity"`` and ``"regularizer"`` lists; a key set to None is not drawn. The objective's own term (TC for
     β-TCVAE and FactorVAE, DIP-VAE's penalty) gets a panel when any series has one. ``units``: what the runs'
-    reconstructions are measured in (``vae.config.RECON_UNITS``), each per image. ``after_first_epoch``: the loss
+    reconstructions are measured in (``vae.model.config.RECON_UNITS``), each per image. ``after_first_epoch``: the loss
     panels start at the end of the first epoch, scaled to what follows it; None: when the series go past it.
     """
     recon_units = f"{' or '.join(sorted(set(units)))} per image"

@@ -11,12 +11,12 @@ import streamlit as st
 from ui.curves import recon_unit
 from ui.loaders import load
 from ui.state import heavy_work, runs
-from vae.data import Dataset
-from vae.data_files import GENERATED_DATASET
-from vae.folder import RunInfo
-from vae.limits import LimitError
-from vae.schema import DISENTANGLEMENT
-from vae.shapes import FACTORS
+from vae.data.datasets import Dataset
+from vae.data.files import GENERATED_DATASET
+from vae.data.shapes import FACTORS
+from vae.runfile import RunInfo
+from vae.runfile.schema import DISENTANGLEMENT
+from vae.vocabulary import LimitError
 
 
 def colouring(data: Dataset, labels: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], str]:
@@ -38,7 +38,7 @@ def factor_runs() -> list[RunInfo]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _measured(path: str, mtime_ns: int, _info: RunInfo) -> dict[str, Any]:
     """Keyed by the file's path and version; ``_info`` (not hashed) is that file's run."""
-    from vae.disentanglement import evaluate_run  # the metrics are needed only here
+    from vae.analysis.disentanglement import evaluate_run
 
     with heavy_work().slot(f"Scoring {_info.name}"):
         return evaluate_run(load(_info).model)

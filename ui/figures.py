@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.colors import sample_colorscale
 
-from vae.analysis import latent_norms
+from vae.analysis.latents import latent_norms
 
 PALETTE = (
     "#1f77b4",

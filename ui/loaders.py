@@ -14,13 +14,12 @@ import streamlit as st
 import torch
 
 from ui.state import heavy_work
-from vae import precompute
-from vae.analysis import EMBEDDING_NAMES, pca_fit, pca_project
-from vae.checkpoints import CheckpointError, Run, load_run
-from vae.data import Dataset, load_test_split
-from vae.folder import RunInfo
-from vae.likelihood import latent_diagnostics
-from vae.limits import LimitError
+from vae.analysis import precompute
+from vae.analysis.latents import EMBEDDING_NAMES, pca_fit, pca_project
+from vae.analysis.likelihood import latent_diagnostics
+from vae.data.datasets import Dataset, load_test_split
+from vae.runfile import Run, RunInfo, load_run
+from vae.vocabulary import CheckpointError, LimitError
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
@@ -53,7 +52,7 @@ def dataset_of(info: RunInfo) -> Dataset:
 
 @st.cache_data(max_entries=12, show_spinner="Encoding the test set…")
 def test_latents(path: str, mtime_ns: int, dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split (``vae.precompute.test_latents``)."""
+    """Posterior means ``[N, D]`` and labels ``[N]`` of the run's test split (``vae.analysis.precompute.test_latents``)."""
     data = dataset(dataset_name)
     mu = precompute.test_latents(Path(path), lambda: _load_run_cached(path, mtime_ns).model, data)
     return mu, data.test_y.numpy()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.state import CURRENT_RUN_KEY, runs
-from vae.data_files import OFFLINE_DATASET, default_dataset
-from vae.folder import RunInfo
+from vae.data.files import OFFLINE_DATASET, default_dataset
+from vae.runfile import RunInfo
 from vae.settings import data_root
 
 PICKER_KEY = "run_picker"

@@ -15,17 +15,17 @@ import streamlit as st
 from ui import state, widgets
 from ui.curves import KL_UNIT, NATS, loss_unit
 from ui.training import admit
-from vae.checkpoints import CheckpointError, import_run, load_run
-from vae.config import RECON_UNITS, bounds, field_spec
-from vae.data_files import default_dataset
-from vae.folder import RunInfo, delete_run
-from vae.importers import import_foreign, read_state_dict, recognise
-from vae.jobs import TrainingJob
-from vae.limits import LimitError, check_disk, check_upload
-from vae.names import Placement
-from vae.runfile import UPLOAD, check_size
-from vae.runs import continue_config
-from vae.schema import CONTINUABLE, DISENTANGLEMENT
+from vae.data.files import default_dataset
+from vae.model.config import RECON_UNITS, bounds, field_spec
+from vae.runfile import RunInfo, delete_run, import_run, load_run
+from vae.runfile.names import Placement
+from vae.runfile.reading import UPLOAD, check_size
+from vae.runfile.schema import DISENTANGLEMENT
+from vae.server.limits import check_disk, check_upload
+from vae.training.importers import import_foreign, read_state_dict, recognise
+from vae.training.jobs import TrainingJob
+from vae.training.runs import continue_config
+from vae.vocabulary import CONTINUABLE, CheckpointError, LimitError
 
 
 def continue_run(info: RunInfo) -> None:

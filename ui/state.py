@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from vae.config import VAEConfig, apply_valid
-from vae.folder import RunInfo, clean_stale_tmp, list_runs
-from vae.limits import HeavyWork
-from vae.names import new_owner_token, owner_hash
-from vae.runfile import UPLOAD
+from vae.model.config import VAEConfig, apply_valid
+from vae.runfile import RunInfo, clean_stale_tmp, list_runs
+from vae.runfile.owners import new_owner_token, owner_hash
+from vae.runfile.reading import UPLOAD
+from vae.server.limits import HeavyWork
 from vae.settings import default_checkpoint_dir
 
 if TYPE_CHECKING:
-    from vae.jobs import TrainingJob
-    from vae.registry import JobRegistry
+    from vae.server.registry import JobRegistry
+    from vae.training.jobs import TrainingJob
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT_RUN_KEY = "current_run"
@@ -103,7 +103,7 @@ def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAECo
 @st.cache_resource(show_spinner=False)
 def job_registry() -> JobRegistry:
     """The process-wide registry of training jobs, shared by every session (never per-user state)."""
-    from vae.registry import JobRegistry  # torch: only once a tab has a job to start or look up
+    from vae.server.registry import JobRegistry
 
     return JobRegistry()
 

@@ -1,4 +1,4 @@
-"""Figures of the disentanglement study (``vae.study``): each objective's spread over seeds, as Locatello et al.
+"""Figures of the disentanglement study (``vae.analysis.study``): each objective's spread over seeds, as Locatello et al.
 2019's Figure 7 draws it, and the trade-off against reconstruction. Pure functions from rows to figures."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.curves import recon_unit
-from vae.config import OBJECTIVE_NAMES, OBJECTIVES, strength_label
-from vae.study import BASE, StudyRow, medians
+from vae.analysis.study import BASE, StudyRow, medians
+from vae.model.config import OBJECTIVE_NAMES, OBJECTIVES, strength_label
 
 # One colour per objective, the same in both figures.
 COLOURS = dict(zip(OBJECTIVES, ("#1f77b4", "#8c564b", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"), strict=True))

@@ -1,5 +1,5 @@
 """The Train page's forms: a new training, a run continued for more epochs, and a β sweep. Each field's
-label, help and limits come from the config (``vae.config``), so the form, the CLI and a link agree."""
+label, help and limits come from the config (``vae.model.config``), so the form, the CLI and a link agree."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import streamlit as st
 
 from ui import state
 from ui.training import launch, where_trainings_run
-from vae import burda
-from vae.checkpoints import load_run
-from vae.config import ConfigError, VAEConfig, bounds, field_spec, flag_text
-from vae.jobs import TrainingJob, new_jobs
-from vae.names import sanitize_run_name
-from vae.runs import continue_config
-from vae.schema import CONTINUABLE
-from vae.sweep import NAME_RULE, plan
+from vae.model import burda
+from vae.model.config import VAEConfig, bounds, field_spec, flag_text
+from vae.runfile import load_run
+from vae.runfile.names import sanitize_run_name
+from vae.training.jobs import TrainingJob, new_jobs
+from vae.training.runs import continue_config
+from vae.training.sweep import NAME_RULE, plan
+from vae.vocabulary import CONTINUABLE, ConfigError
 
 # Fine steps where beta matters most (near and below 1), coarse ones above, to the config's own bound: one range
 # per field, the config's, in the form, the sweep, a link and the CLI (tests/test_lecture.py holds them together).

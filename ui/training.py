@@ -13,14 +13,11 @@ from collections.abc import Callable
 import streamlit as st
 
 from ui import state, widgets
-from vae.checkpoints import CheckpointError
-from vae.config import ConfigError
-from vae.engine import EngineError, engine_from_env
-from vae.jobs import TrainingJob, max_concurrent
-from vae.names import run_path
-from vae.progress import JobSnapshot
-from vae.schema import RunStatus
+from vae.runfile.names import run_path
 from vae.settings import threads_per_job
+from vae.training.engine import engine_from_env
+from vae.training.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.vocabulary import CheckpointError, ConfigError, EngineError, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,7 @@ def where_trainings_run() -> str:
         return f"Trainings cannot start: {exc}."
     if not engine.is_ray:
         return f"Trainings run on this server, at most {max_concurrent()} at once; the rest wait."
-    from vae.ray_cluster import status_line
+    from vae.training.ray_cluster import status_line
 
     return f"Trainings run on {status_line(engine)}; each asks for {threads_per_job(max_concurrent())} CPU(s)."
 
@@ -48,8 +45,8 @@ def where_trainings_run() -> str:
 def admit(make: Callable[[], TrainingJob | list[TrainingJob]], what: str) -> TrainingJob | list[TrainingJob] | None:
     """Make this tab's job (or a sweep's jobs) and hand it to the server, which starts it. None, said in one line,
     when a bad setting, an unreadable run or one of the server's limits (``LimitError``, a ``ValueError``) refuses
-    it, or anything else fails on the way; every name reserved on the way is given back (``vae.jobs``,
-    ``vae.registry``), so the next try gets the same name."""
+    it, or anything else fails on the way; every name reserved on the way is given back (``vae.training.jobs``,
+    ``vae.server.registry``), so the next try gets the same name."""
     try:
         made = make()
         if isinstance(made, list):

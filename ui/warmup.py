@@ -3,7 +3,7 @@ its first request is drawn without torch (Home reads stored pictures), and then 
 pages need, so that the visitor's second page does not wait for all of it: torch and the pages' modules, then the
 default run's model, its data and its test-set latents (read from disk, or encoded and kept there).
 
-It fills the process-wide caches below Streamlit's (imports, ``vae.data``'s datasets, the views on disk), never a
+It fills the process-wide caches below Streamlit's (imports, ``vae.data.datasets``'s datasets, the views on disk), never a
 session's. It is started once per process, after the first request's script, and begins a moment later, once that
 page's browser has fetched what it needs from the server (``START_DELAY_S``). It works in steps, each begun when no
 page's script runs (``drawing``); a page that needs what a step is loading waits for it on Python's import lock, and
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from vae.folder import RunInfo, list_runs
+from vae.runfile import RunInfo, list_runs
 from vae.settings import default_checkpoint_dir, warm_up_enabled
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,9 @@ def warm() -> None:
 
 def _latents(info: RunInfo) -> None:
     """The test-set latents of run ``info`` on its data, read from their view or encoded and kept."""
-    from vae.checkpoints import load_run
-    from vae.data import load_test_split
-    from vae.precompute import test_latents
+    from vae.analysis.precompute import test_latents
+    from vae.data.datasets import load_test_split
+    from vae.runfile import load_run
 
     test_latents(info.path, lambda: load_run(info.path).model, load_test_split(info.config.dataset))
 

@@ -14,16 +14,14 @@ from ui import charts, curves
 from ui.loaders import dataset_of, load
 from ui.picker import select_run
 from ui.state import LIVE_CURVES_KEY
-from vae.checkpoints import CheckpointError, Run
-from vae.config import RECON_UNITS
-from vae.data import Dataset
-from vae.dataset_facts import IMAGE_SIZE
-from vae.folder import RunInfo
-from vae.jobs import TrainingJob, max_concurrent
-from vae.pictures import chain_grid, png_bytes, scaled_grid, to_uint8
-from vae.progress import JobSnapshot
-from vae.schema import RunStatus
+from vae.analysis.pictures import chain_grid, png_bytes, scaled_grid, to_uint8
+from vae.data.datasets import Dataset
+from vae.data.facts import IMAGE_SIZE
+from vae.model.config import RECON_UNITS
+from vae.runfile import Run, RunInfo
 from vae.settings import retention_text
+from vae.training.jobs import JobSnapshot, TrainingJob, max_concurrent
+from vae.vocabulary import CheckpointError, RunStatus
 
 
 def require_run() -> RunInfo:

@@ -12,7 +12,7 @@ import os
 import sys
 
 from vae.cli.common import EXIT_FAILED, EXIT_USAGE, Failed, UsageError, flag_message
-from vae.config import ConfigError
+from vae.vocabulary import ConfigError
 
 
 def _command(argv: list[str]) -> str:

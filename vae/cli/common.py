@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vae.config import ConfigError
-from vae.errors import NameTaken
+from vae.vocabulary import ConfigError, NameTaken
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command was carried out and failed: a file that is not a run, a diverged or stopped training
@@ -67,7 +66,7 @@ def run_file(text: str, directory: Path) -> Path:
     ``UsageError`` when neither exists, naming the text as typed and, where the name was made file-safe,
     what it became.
     """
-    from vae.names import SUFFIX, run_path, sanitize_run_name
+    from vae.runfile.names import SUFFIX, run_path, sanitize_run_name
 
     as_path = Path(text).expanduser()
     if as_path.is_file():

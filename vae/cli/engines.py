@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vae.cli.common import Failed, UsageError
-from vae.engine import RAY, Engine, EngineError, engine_from_env
+from vae.training.engine import RAY, Engine, engine_from_env
+from vae.vocabulary import EngineError
 
 
 def engine_for(args: object) -> Engine:
@@ -28,7 +29,7 @@ def begin_connecting(engine: Engine) -> None:
     instance takes about 2 s to start) while the command imports torch and reads its data; ``on_engine`` then
     waits for it."""
     if engine.is_ray:
-        from vae.ray_cluster import connect_soon
+        from vae.training.ray_cluster import connect_soon
 
         connect_soon(engine)
 
@@ -40,7 +41,7 @@ def on_engine(engine: Engine) -> Iterator[Engine]:
     if not engine.is_ray:
         yield engine
         return
-    from vae.ray_cluster import connect, shutdown
+    from vae.training.ray_cluster import connect, shutdown
 
     try:
         connect(engine)

@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vae.cli.common import EXIT_OK, Failed, UsageError, note, result, run_file
-from vae.data_files import GENERATED_DATASET
+from vae.data.files import GENERATED_DATASET
 
 if TYPE_CHECKING:
-    from vae.checkpoints import Run
+    from vae.runfile import Run
 
 
 def _foreign_hint(path: Path) -> str:
     """For a plain state_dict of a model that ``import`` knows: the command that adds it; else ''."""
-    from vae.checkpoints import CheckpointError
-    from vae.importers import read_state_dict, recognise
+    from vae.training.importers import read_state_dict, recognise
+    from vae.vocabulary import CheckpointError
 
     try:
         state = read_state_dict(path.read_bytes())
@@ -34,10 +34,10 @@ def _foreign_hint(path: Path) -> str:
 
 def _disentanglement(path: Path, run: Run, args: argparse.Namespace) -> dict[str, Any]:
     """The run's disentanglement metrics, stored with it when it is the CLI's to write (not shipped, not training)."""
-    from vae.checkpoints import CheckpointError, store_in_final
-    from vae.disentanglement import evaluate_run
-    from vae.names import NameTaken
-    from vae.schema import DISENTANGLEMENT
+    from vae.analysis.disentanglement import evaluate_run
+    from vae.runfile import store_in_final
+    from vae.runfile.schema import DISENTANGLEMENT
+    from vae.vocabulary import CheckpointError, NameTaken
 
     measured = evaluate_run(run.model, seed=args.seed, dci=args.dci)
     try:
@@ -48,11 +48,12 @@ def _disentanglement(path: Path, run: Run, args: argparse.Namespace) -> dict[str
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from vae.checkpoints import CheckpointError, load_run
-    from vae.data import load_dataset
-    from vae.likelihood import iw_nll, latent_diagnostics
-    from vae.schema import DISENTANGLEMENT
-    from vae.train import evaluate
+    from vae.analysis.likelihood import iw_nll, latent_diagnostics
+    from vae.data.datasets import load_dataset
+    from vae.runfile import load_run
+    from vae.runfile.schema import DISENTANGLEMENT
+    from vae.training.loop import evaluate
+    from vae.vocabulary import CheckpointError
 
     if args.iw is not None and not 1 <= args.iw <= 100_000:
         raise UsageError(f"--iw must be in [1, 100000]; got {args.iw}")

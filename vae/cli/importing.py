@@ -6,12 +6,12 @@ import argparse
 import json
 
 from vae.cli.common import EXIT_OK, Failed, UsageError, result, taken_message
-from vae.errors import NameTaken
+from vae.vocabulary import NameTaken
 
 
 def _read(args: argparse.Namespace) -> bytes:
-    from vae.checkpoints import CheckpointError
-    from vae.runfile import read_bytes
+    from vae.runfile.reading import read_bytes
+    from vae.vocabulary import CheckpointError
 
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
@@ -23,9 +23,9 @@ def _read(args: argparse.Namespace) -> bytes:
 
 def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
     """Save the file as a run under exactly ``--name``; returns what it was and the saved path."""
-    from vae.checkpoints import import_run, load_run_bytes
-    from vae.importers import import_foreign, read_state_dict, recognise
-    from vae.names import Placement
+    from vae.runfile import import_run, load_run_bytes
+    from vae.runfile.names import Placement
+    from vae.training.importers import import_foreign, read_state_dict, recognise
 
     placement = Placement(exact=True, overwrite=args.overwrite)  # train's rule: the name as given, or a refusal
     state = read_state_dict(data)
@@ -53,7 +53,8 @@ def _add(args: argparse.Namespace, data: bytes) -> tuple[str, object]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from vae.checkpoints import CheckpointError, load_run
+    from vae.runfile import load_run
+    from vae.vocabulary import CheckpointError
 
     data = _read(args)
     try:

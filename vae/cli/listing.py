@@ -15,7 +15,7 @@ def _cell(text: str, width: int) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vae.folder import list_runs
+    from vae.runfile import list_runs
 
     runs = list_runs(args.checkpoint_dir)
     if args.json:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from vae.cli.common import UsageError, flag
-from vae.config import DATASETS, LIKELIHOODS, RENAMED_FIELDS, VAEConfig, bounds, flag_text
-from vae.engine import ADDRESS_SETTING, ENGINE_SETTING, ENGINES, LOCAL
+from vae.model.config import DATASETS, LIKELIHOODS, RENAMED_FIELDS, VAEConfig, bounds, flag_text
 from vae.settings import default_checkpoint_dir
-from vae.sweep import DEFAULT_SWEEP_JOBS, NAME_RULE, SWEPT
+from vae.training.engine import ADDRESS_SETTING, ENGINE_SETTING, ENGINES, LOCAL
+from vae.training.sweep import DEFAULT_SWEEP_JOBS, NAME_RULE, SWEPT
 
 # What a flag means beyond the field's own help, and defaults that depend on the machine.
 FLAG_NOTES = {"epochs": "; with --resume, the number of additional epochs"}

@@ -10,8 +10,8 @@ import time
 from vae.cli.common import EXIT_FAILED, EXIT_OK, UsageError, ctrl_c_stops, note, result
 from vae.cli.engines import begin_connecting, engine_for, on_engine
 from vae.cli.train import config_from_args
-from vae.config import STRENGTH
-from vae.sweep import SWEPT, SweepResult
+from vae.model.config import STRENGTH
+from vae.training.sweep import SWEPT, SweepResult
 
 
 def _line(outcome: SweepResult, as_json: bool) -> str:
@@ -39,7 +39,7 @@ def _line(outcome: SweepResult, as_json: bool) -> str:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from vae.settings import threads_per_job
-    from vae.sweep import parse_values, plan, run_sweep
+    from vae.training.sweep import parse_values, plan, run_sweep
 
     if not 1 <= args.jobs <= 64:
         raise UsageError(f"--jobs must be in [1, 64]; got {args.jobs}")
@@ -52,7 +52,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         args.name_prefix,
         parse_values(args.seed, "seed", int),
     )
-    from vae.names import run_path, sanitize_run_name, shipped_names
+    from vae.runfile.names import run_path, sanitize_run_name, shipped_names
 
     try:
         names = [sanitize_run_name(name) for name, _ in grid]
@@ -66,7 +66,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = [(name, config) for name, (_, config) in zip(names, grid, strict=True)]
     if engine.is_ray:  # this process trains nothing locally: only Ray's driver needs torch, loaded while Ray starts
         begin_connecting(engine)
-        import vae.runs  # noqa: F401
+        import vae.training.runs  # noqa: F401
 
     began, failed = time.perf_counter(), 0
     with ctrl_c_stops() as stop, on_engine(engine):  # each run stops after its step and is saved

@@ -22,13 +22,13 @@ from vae.cli.common import (
     taken_message,
 )
 from vae.cli.engines import begin_connecting, engine_for, on_engine
-from vae.config import VAEConfig, from_dict
-from vae.engine import Engine
-from vae.errors import NameTaken
+from vae.model.config import VAEConfig, from_dict
+from vae.training.engine import Engine
+from vae.vocabulary import NameTaken
 
 if TYPE_CHECKING:
-    from vae.checkpoints import Run
-    from vae.train import EpochMetrics, Event, StepMetrics, TrainingEnded
+    from vae.runfile import Run
+    from vae.training.loop import EpochMetrics, Event, StepMetrics, TrainingEnded
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Plan:
 
 def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> VAEConfig:
     """The config that the flags describe, with the machine's default dataset where none is given."""
-    from vae.data_files import default_dataset
+    from vae.data.files import default_dataset
 
     values = {spec.name: getattr(args, spec.name) for spec in fields(VAEConfig) if spec.name not in skip}
     return from_dict({**values, "dataset": args.dataset or default_dataset()})
@@ -61,9 +61,10 @@ def whole(value: object, flag: str) -> int:
 def _resume_plan(args: argparse.Namespace) -> Plan:
     """Continue a run in place when it is a user run in --checkpoint-dir; a shipped run, or a file from
     elsewhere, continues as a new run under --name (or NAME-continued)."""
-    from vae.checkpoints import CheckpointError, load_run
-    from vae.names import claim_run_name, release_run_name, reserve_run_name, sanitize_run_name, shipped_names
-    from vae.runs import continue_config
+    from vae.runfile import load_run
+    from vae.runfile.names import claim_run_name, release_run_name, reserve_run_name, sanitize_run_name, shipped_names
+    from vae.training.runs import continue_config
+    from vae.vocabulary import CheckpointError
 
     source = run_file(args.resume, args.checkpoint_dir)
     here = source.resolve().parent == Path(args.checkpoint_dir).resolve()
@@ -104,8 +105,8 @@ def _fresh_plan(args: argparse.Namespace) -> Plan:
     if args.name is None:
         raise UsageError("--name is required (or --resume RUN to continue a saved run)")
     config = config_from_args(args)  # before torch is imported: a bad flag is refused at once
-    from vae.models import resolve_device
-    from vae.names import reserve_exact, run_path, sanitize_run_name
+    from vae.model.networks import resolve_device
+    from vae.runfile.names import reserve_exact, run_path, sanitize_run_name
 
     try:
         resolve_device(config.device)
@@ -150,7 +151,7 @@ class _Display:
         self.ended: TrainingEnded | None = None
 
     def show(self, event: Event) -> None:
-        from vae.train import EpochMetrics, StepMetrics
+        from vae.training.loop import EpochMetrics, StepMetrics
 
         if isinstance(event, StepMetrics):
             self._step(event)
@@ -182,17 +183,17 @@ class _Display:
 def _events(args: argparse.Namespace, plan: Plan, stop: threading.Event, engine: Engine) -> Iterator[Event]:
     """The training's events: trained here (local), or by a Ray task whose saves this process writes."""
     if not engine.is_ray:
-        from vae.data import load_dataset
-        from vae.runs import train_run
+        from vae.data.datasets import load_dataset
+        from vae.training.runs import train_run
 
         data = load_dataset(plan.config.dataset)
         if data.notice:
             note(data.notice)
         yield from train_run(plan.config, plan.name, args.checkpoint_dir, data=data, stop=stop, resume=plan.resume)
         return
-    from vae.pipe import EventBundle, Notice, Started, TrainingOrders
-    from vae.ray_engine import train_on_ray
     from vae.settings import threads_per_job
+    from vae.training.pipe import EventBundle, Notice, Started, TrainingOrders
+    from vae.training.ray_engine import train_on_ray
 
     resume = plan.resume
     orders = TrainingOrders(
@@ -217,8 +218,7 @@ def _events(args: argparse.Namespace, plan: Plan, stop: threading.Event, engine:
 
 def _train(args: argparse.Namespace, plan: Plan, path: Path, engine: Engine) -> EpochMetrics | None:
     """Run the training, showing its progress (``_Display``); returns the last finished epoch."""
-    from vae.checkpoints import CheckpointError
-    from vae.schema import RunStatus
+    from vae.vocabulary import CheckpointError, RunStatus
 
     display = _Display(plan, _say_continuation(plan), args.json)
     with ctrl_c_stops() as stop, on_engine(engine):
@@ -241,7 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     engine = engine_for(args)  # a bad --engine or --address is refused before anything is read or reserved
     plan = _resume_plan(args) if args.resume is not None else _fresh_plan(args)
     begin_connecting(engine)
-    from vae.names import release_run_name, run_path
+    from vae.runfile.names import release_run_name, run_path
 
     path = run_path(args.checkpoint_dir, plan.name)
     try:
