@@ -229,5 +229,6 @@ def main() -> None:
                     f"  {r['cpu_after']:5.2f}"
                 )
 
+
 if __name__ == "__main__":
     main()

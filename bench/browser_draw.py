@@ -133,5 +133,6 @@ def main() -> None:
                 f" {r['after']:7.2f}  {r['cpu_after']:5.2f}"
             )
 
+
 if __name__ == "__main__":
     main()

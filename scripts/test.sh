@@ -19,4 +19,4 @@ cd "$repo"
 scripts/setup.sh --dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest -q --durations=10 "${tier[@]}" "$@"
+.venv/bin/python -m pytest -q --durations=10 ${tier[@]+"${tier[@]}"} "$@"

@@ -83,6 +83,7 @@ def test_binarized_mnist_falls_back_to_the_5k_subset_binarized_the_same_way(tmp_
     assert set(data.test_x.unique().tolist()) == {0, 255}
 
 
+@pytest.mark.full_data
 def test_binarized_mnist_from_the_full_files(full_mnist_root):
     data = load_dataset("binarized-mnist", full_mnist_root, allow_download=False)
     assert (data.name, len(data.train_x), len(data.test_x)) == ("binarized-mnist", 60_000, 10_000)

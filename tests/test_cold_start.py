@@ -120,6 +120,7 @@ def _shipped_embedding(name: str, method: str) -> np.ndarray:
     return stored
 
 
+@pytest.mark.full_data
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_summary_and_home_pictures_are_what_a_fresh_computation_gives(name):
     """The summary exactly (it is read from the file); Home's pictures from the same seed and the class means of a
@@ -135,6 +136,7 @@ def test_a_shipped_summary_and_home_pictures_are_what_a_fresh_computation_gives(
     assert_same_pictures(HomePictures.from_json(read_json(path, home_key(data.name))), fresh, name)
 
 
+@pytest.mark.full_data
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_pca_view_is_a_fresh_pca_up_to_the_sign_of_each_axis(name):
     if _shipped_run_on_its_data(name).config.latent_dim <= 2:
@@ -146,6 +148,7 @@ def test_a_shipped_pca_view_is_a_fresh_pca_up_to_the_sign_of_each_axis(name):
     assert np.allclose(stored, again * signs, atol=1e-3), f"{name}: the shipped PCA is not what PCA gives now"
 
 
+@pytest.mark.full_data
 def test_the_shipped_tsne_view_keeps_neighbourhoods_and_classes_as_well_as_a_fresh_one():
     """The default run's, which a cold visitor's Latent page opens on. Its coordinates are not compared: another
     CPU's t-SNE is another plane, as good. The view is keyed by the run file's hash, so it is this file's."""
@@ -200,6 +203,7 @@ def test_home_is_drawn_from_stored_pictures_before_torch_is_loaded(run_dir):
     assert shown == {"torch": False, "images": 2, "errors": [], "title": "VAE Lab"}
 
 
+@pytest.mark.full_data
 def test_a_cold_home_of_the_shipped_runs_needs_no_torch(full_mnist_root):
     import os
 

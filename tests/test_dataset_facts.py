@@ -63,6 +63,7 @@ def test_the_facts_are_those_of_the_data_as_loaded(mnist_5k):
     assert int(mnist_5k.train_y.max()) + 1 == len(facts.class_names)
 
 
+@pytest.mark.full_data
 def test_full_mnist_as_loaded_fits_its_facts(full_mnist_root):
     from vae.data.datasets import load_dataset
 

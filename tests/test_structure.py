@@ -151,8 +151,8 @@ def test_each_package_of_the_core_says_what_it_owns_and_what_it_may_import():
     for package in packages:
         doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
         assert doc, package
-        if package.name not in ("vae", "cli"):
-            assert "Imports" in doc, package
+        if package.name != "vae":
+            assert "import" in doc.lower(), package
 
 
 # Streamlit's public API: the top-level module and these documented sub-modules. Anything else

@@ -1,10 +1,10 @@
-// The decoder's forward pass: the ops of vae.web_model, in float64 over float32 weights. No eval, no markup:
+// The decoder's forward pass: the ops of vae.browser.model, in float64 over float32 weights. No eval, no markup:
 // what arrives is read as numbers and a few fixed op names.
 const VaeLabDecoder = (() => {
   const MAGIC = "VAEW";
   const SIDE_PX = 28;
   const sliceOf = (bytes, at, n) => bytes.slice(at, at + n).buffer;  // a copy: typed views need an aligned start
-  // A packed payload (vae.web_model.pack) -> {header, blobs: {name: ArrayBuffer}}.
+  // A packed payload (vae.browser.model.pack) -> {header, blobs: {name: ArrayBuffer}}.
   function unpack(bytes) {
     if (String.fromCharCode(...bytes.subarray(0, 4)) !== MAGIC) throw new Error("not a packed web model");
     const length = new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0, true);
@@ -20,7 +20,7 @@ const VaeLabDecoder = (() => {
     return sign * (1 + m / 1024) * 2 ** (e - 15);
   }
   // Rows of a weighted op: dense [out, in] per output unit; transposed conv [in, out, k, k] per input channel.
-  // An encoder's convolution (vae.web_encoder) [out, in, k, k] ships as float32 only: its rows are its outputs.
+  // An encoder's convolution (vae.browser.encoder) [out, in, k, k] ships as float32 only: its rows are its outputs.
   const rowsOf = (op) => (op.op === "convT" ? op.in : op.out);
   const sizeOf = (op) => (op.op === "dense" ? op.in * op.out : op.in * op.out * op.k * op.k);
   const WEIGHTED = new Set(["dense", "convT", "conv"]);
@@ -47,7 +47,7 @@ const VaeLabDecoder = (() => {
         for (let kk = 0; kk < k * k; kk++) t[(ci * k * k + kk) * cout + co] = w[op.w + (ci * cout + co) * k * k + kk];
     return t;
   }
-  // A model's header (vae.web_model.WebDecoder.header) and its blobs -> a model ready to decode.
+  // A model's header (vae.browser.model.WebDecoder.header) and its blobs -> a model ready to decode.
   function fromParts(header, blobs) {
     if (header.format !== 1) throw new Error("unknown web model format");
     const w = weightsOf(header, blobs), b = new Float32Array(blobs.biases);

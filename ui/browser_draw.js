@@ -3,7 +3,7 @@
 // moves over the map of test digits, with no message to the server. When a stroke ends, the prepared 28 × 28 digit (784
 // grey levels) goes to the server, which analyses that same input. Text received only goes into textContent.
 const PAD_PX = 280, PEN_PX = 20, MAP_PX = 320;
-const BOX = 20, INK = 0.1; // vae.drawing: the ink's box, and the grey level that counts as ink
+const BOX = 20, INK = 0.1; // vae.data.drawing: the ink's box, and the grey level that counts as ink
 
 // Lanczos-3, as PIL resamples (Image.Resampling.LANCZOS): a separable filter, rows first, each output pixel's
 // weights normalised to 1; support widened by the scale when shrinking. PIL rounds to 8 bits between passes.
@@ -38,7 +38,7 @@ function resize(src, sw, sh, dw, dh) { // 8-bit grey [sh, sw] -> [dh, dw]
   return out;
 }
 
-// The pad's pixels -> the digit as vae.drawing.mnist_style prepares it: [784] grey levels 0-255, or null (no ink).
+// The pad's pixels -> the digit as vae.data.drawing.mnist_style prepares it: [784] grey levels 0-255, or null (no ink).
 function prepare(ctx) {
   const rgba = ctx.getImageData(0, 0, PAD_PX, PAD_PX).data, grey = new Uint8Array(PAD_PX * PAD_PX);
   let bright = 0;

@@ -3,13 +3,13 @@
 // What it shows arrives as numbers, or as text that only ever goes into textContent and aria-label.
 const STEP = 0.01; // of a leg: a hundred places between two class means
 
-// vae.analysis's interpolation, point for point, in float64 (the strip's torch works in float32: within 1e-5 of it,
+// vae.analysis.latents's interpolation, point for point, in float64 (the strip's torch works in float32: within 1e-5 of it,
 // except slerp near opposite ends, where float32 itself drifts by ~1e-3; see tests/test_browser_path.py).
 export const VaeLabPath = (() => {
   const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   // (1 − t)·a + t·b
   const lerp = (a, b, t) => a.map((x, i) => (1 - t) * x + t * b[i]);
-  // Angle and norm interpolated apart (vae.analysis.slerp): a zero end, or ends at an angle under 1e-6 where the
+  // Angle and norm interpolated apart (vae.analysis.latents.slerp): a zero end, or ends at an angle under 1e-6 where the
   // great circle is undefined, fall back to the straight line as torch's does.
   function slerp(a, b, t) {
     const na = norm(a), nb = norm(b);
@@ -22,7 +22,7 @@ export const VaeLabPath = (() => {
     return a.map((x, i) => (wa * (x / na) + wb * (b[i] / nb)) * r);
   }
   // The place s in [0, legs] along the chain of ends [K][D]: leg ⌊s⌋ (the last leg at s = legs), fraction t on it.
-  // A leg's ends are the class means themselves, as vae.analysis.interpolate pins them.
+  // A leg's ends are the class means themselves, as vae.analysis.latents.interpolate pins them.
   function at(ends, method, s) {
     const legs = ends.length - 1, leg = Math.min(Math.max(Math.floor(s), 0), legs - 1);
     const t = Math.min(Math.max(s - leg, 0), 1), a = ends[leg], b = ends[leg + 1];

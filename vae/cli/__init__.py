@@ -4,6 +4,8 @@ Results go to stdout; progress, notes and errors to stderr. An error is one line
 ``vae COMMAND: error: …``, and the exit status says whose it is (``vae.cli.common``): 2 when the
 command line cannot be carried out (a bad flag or value, no such file or run, a name taken), 1 when
 it was carried out and failed (a file that is not a run, a training that diverged or was stopped).
+
+The top floor of the core: imports any package below it, never ``vae.server`` (the CLI trains what its user asks).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ training split), and become float32 in [0, 1] one batch at a time through ``to_f
 
 Full MNIST and Fashion-MNIST are read from a data root (``VAE_DATA_DIR``, default the repository's ``data/``) in
 torchvision's raw layout, gz or extracted. Missing files are downloaded when the machine is
-online; when that fails too, 5,000 real MNIST digits shipped in ``vae/embedded/`` stand in. ``shapes`` is drawn
+online; when that fails too, 5,000 real MNIST digits shipped in ``vae/data/embedded/`` stand in. ``shapes`` is drawn
 here from its known factors (``vae.data.shapes``), and carries each image's factor indices. What each dataset is (its
 source, class names, factors) is told once, in ``vae.data.facts``.
 """
@@ -133,7 +133,7 @@ def _load_full(name: str, root: Path) -> Dataset:
     return Dataset(name, *tensors, class_names=dataset_facts(name).class_names, source=str(raw))
 
 
-# The offline default, shipped in the repository: idx files as MNIST's own, 0.8 MB (vae/embedded/README.md).
+# The offline default, shipped in the repository: idx files as MNIST's own, 0.8 MB (vae/data/embedded/README.md).
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 MNIST_5K_FILES = ("mnist-5k-images-idx3-ubyte.gz", "mnist-5k-labels-idx1-ubyte.gz")
 

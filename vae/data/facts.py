@@ -14,7 +14,7 @@ IMAGE_SIZE = (28, 28)  # every dataset here: MNIST's digits, Fashion-MNIST's art
 
 # Where a dataset's images come from.
 DOWNLOADED = "downloaded"  # MNIST's raw idx files (torchvision's layout) under the data root, fetched when missing
-EMBEDDED = "embedded"  # 5,000 real MNIST digits shipped in vae/embedded/: always on disk
+EMBEDDED = "embedded"  # 5,000 real MNIST digits shipped in vae/data/embedded/: always on disk
 GENERATED = "generated"  # drawn from known factors by vae.data.shapes, never downloaded
 SOURCES = (DOWNLOADED, EMBEDDED, GENERATED)
 

@@ -1,7 +1,7 @@
 """How big a config's model is and what training it costs, told without building it (no torch).
 
 The config refuses a model whose run file could not be read back (``vae.settings.MAX_PARAMETERS``), and the app prices a
-training by its floating-point operations (``vae.server.limits``). ``tests/test_model_size.py`` holds each count to
+training by its floating-point operations (``vae.server.limits``). ``tests/test_cost.py`` holds each count to
 the model that ``vae.model.networks.build_model`` builds.
 """
 

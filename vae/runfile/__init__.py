@@ -17,13 +17,15 @@ The format. A run file is ``torch.save`` of one dict of plain tensors, numbers, 
   unit), ``dataset``, ``n_test``, ``epochs``, ``status`` (``vae.vocabulary.FILE_STATUSES``), ``message``; and
   optionally ``trainer`` (``writers.trainer_id()`` of a ``running`` file), ``position`` {``epoch``, ``step``} of a
   run stopped mid-epoch, ``reference`` {``source``, ``iw_k``, ``nll``, ``active_units``, ``epochs``}, ``iw`` (the
-  importance-weighted bound), ``active_units``, ``disentanglement`` (``schema.DISENTANGLEMENT_KEYS``, with
-  ``dci`` and ``mu_variance`` optional).
+  importance-weighted bound: {``k``, ``n``, ``seed``, ``nll``, ``seconds``}), ``active_units``,
+  ``disentanglement`` (``schema.DISENTANGLEMENT_KEYS``, with ``dci`` and ``mu_variance`` optional).
 - ``history`` (``schema.check_history``): ``epochs``, one dict a finished epoch (``schema.EPOCH_KEYS``, and
   ``regularizer``); ``steps`` (``vae.training.record.StepHistory.to_dict``: ``steps_per_epoch``, ``columns``
   ``schema.STEP_COLUMNS``, ``values`` ``[S, 8]``, ``stride``, and ``pending`` steps of an open row); ``frames``
   (``vae.training.record``: ``epochs`` ``[E]``, ``index`` ``[P]``, ``labels`` ``[P]``, ``positions``
-  ``[E, P, 2]`` fp16, ``recon_index`` ``[R]``, ``recons`` ``[E, R, 28, 28]`` uint8).
+  ``[E, P, 2]`` fp16, ``recon_index`` ``[R]``, ``recons`` ``[E, R, 28, 28]`` uint8); ``imported`` {``from``,
+  ``file``} for a run made from foreign weights; ``iw_per_image`` ``[N]``, each test image's bound, where it was
+  measured. Files from before the β-VAE family hold ``steps`` as a bare ``[S, 7]`` tensor with ``step_columns``.
 - ``train_state``, which lets training carry on exactly (``vae.training.loop.TrainState.state_dict``):
   ``optimizer``, ``order_rng``, ``noise_rng``, ``epochs_done``; ``critic_optimizer`` for FactorVAE; and a
   mid-epoch ``position`` {``step``, ``order_rng``, ``sums``, ``seen``}. Shipped runs leave it out.
@@ -67,6 +69,10 @@ __all__ = [
     "write_json",
     "write_png",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
 
 
 def __getattr__(name: str) -> Any:

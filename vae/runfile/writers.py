@@ -5,7 +5,8 @@ A name is held by an exclusive ``flock`` on its lock file beside the run, ``.NAM
 that writes the run and kept open until it is done. The kernel, not a file's contents, says who holds it: the lock
 frees the moment its holder's process ends, however it ends, and two holders in one process (two sessions of one
 server) are told apart, since each takes its own open file. The file also names its holder (``trainer_id()``),
-for the message that says who is writing.
+for the message that says who is writing. This holds on a local file system; over NFS, Linux emulates ``flock``
+with a lock per process, so this process also keeps its own list of the names it holds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import fcntl
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from vae.vocabulary import RunStatus
 _lock = threading.Lock()
 _writing: dict[Path, str] = {}  # runs this process is training -> its trainer_id()
 _held: dict[Path, int] = {}  # lock files this process holds -> the open descriptor that holds the flock
+LOCK_TRIES = 3  # a reader (``holder``) holds a shared lock for an instant: a taker tries again, 5 ms apart
 
 
 def trainer_id() -> str:
@@ -89,10 +92,17 @@ def mark_writing(path: Path, writing: bool) -> None:
 def _locked(lock: Path) -> int | None:
     """An open descriptor of ``lock`` that holds its exclusive flock, or None while another open file holds it."""
     while True:
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        except PermissionError:  # another user's lock file: free once its holder is gone, and ours to remake
+            if holder(lock):
+                return None
+            try:
+                lock.unlink(missing_ok=True)
+            except PermissionError:
+                return None
+            continue
+        if not _flock(fd, fcntl.LOCK_EX):
             os.close(fd)
             return None
         try:
@@ -104,13 +114,32 @@ def _locked(lock: Path) -> int | None:
         os.close(fd)  # its holder released and unlinked it between our open and our flock: take the new file
 
 
+def _flock(fd: int, kind: int) -> bool:
+    """Take ``kind`` of flock on ``fd`` without waiting for a holder, though past a reader's instant."""
+    for attempt in range(LOCK_TRIES):
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt < LOCK_TRIES - 1:
+                time.sleep(0.005)
+    return False
+
+
 def take(lock: Path) -> bool:
     """Hold ``lock`` for this process, until ``release``; False while another holder, here or elsewhere, has it."""
+    with _lock:
+        if lock.resolve() in _held:
+            return False
     fd = _locked(lock)
     if fd is None:
         return False
-    os.ftruncate(fd, 0)
-    os.write(fd, trainer_id().encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, trainer_id().encode())
+    except OSError:
+        os.close(fd)  # not held with our name in it: not held at all
+        raise
     with _lock:
         _held[lock.resolve()] = fd
     return True
@@ -121,6 +150,8 @@ def holder(lock: Path) -> str:
     is free: a holder whose process has ended holds nothing."""
     try:
         fd = os.open(lock, os.O_RDONLY)
+    except PermissionError:
+        return "?"  # another user's, and unreadable: held, as far as anyone here can tell
     except OSError:
         return ""
     try:

@@ -177,7 +177,7 @@ def train_run(
     ``save_train_state=False`` leaves the optimizer state out (shipped runs: a third of the size).
     ``owner`` is the hash of the owning browser's token ("" for none). With ``resume_version``, the file
     ``resume`` came from must still be that version (``Run.version``): a changed file is refused.
-    ``trainer`` is the writer the file names (``vae.runfile.names.trainer_id``) when it is not this process.
+    ``trainer`` is the writer the file names (``vae.runfile.writers.trainer_id``) when it is not this process.
     """
     if resume is not None and resume_version and resume.version != resume_version:
         raise CheckpointError(
