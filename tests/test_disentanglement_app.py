@@ -104,6 +104,30 @@ def test_a_stored_dci_is_shown_and_runs_of_unlike_length_are_never_joined(shapes
     assert sweep_key(info) != sweep_key(longer) and sweep_key(info).endswith(", 1 epoch")
 
 
+def test_the_beta_chart_joins_like_with_like_and_draws_seeds_as_a_spread(shapes_dir):
+    """Issue #40: the β chart joins only runs that differ in β (their seeds drawn as a spread at each β, the line
+    through each β's median), never runs of another learning rate, batch, size, objective or length."""
+    import dataclasses
+
+    from ui.factors import beta_figure, sweep_key
+    from vae.runfile import list_runs
+
+    info = next(i for i in list_runs(shapes_dir) if i.name == "shapes-b4")
+    key = sweep_key(info)
+    for beta, seed in ((1.0, 0), (4.0, 1), (16.0, 2)):
+        assert sweep_key(dataclasses.replace(info, config=info.config.replace(beta=beta, seed=seed))) == key
+    for change in ({"lr": 5e-4}, {"batch_size": 64}, {"latent_dim": 6}, {"objective": "beta-tcvae"}, {"epochs": 7}):
+        assert sweep_key(dataclasses.replace(info, config=info.config.replace(**change))) != key, change
+
+    runs = [("a", 1.0, 0.1, 30.0), ("b", 4.0, 0.3, 40.0), ("c", 4.0, 0.5, 44.0), ("d", 4.0, 0.4, 42.0)]
+    points = [{"name": n, "beta": b, "mig": m, "factor_vae": m, "recon": r, "likelihood": "bce"} for n, b, m, r in runs]
+    traces = {t.name: t for t in beta_figure(points).data}
+    assert list(traces["MIG"].x) == [1.0, 4.0, 4.0, 4.0] and traces["MIG"].mode == "markers"  # every seed a dot
+    median = traces["MIG, median over seeds"]
+    assert median.mode == "lines" and list(median.x) == [1.0, 4.0] and list(median.y) == [0.1, 0.4]
+    assert list(traces["test reconstruction (nats per image), median over seeds"].y) == [30.0, 42.0]
+
+
 def test_the_disentanglement_page_without_shapes_runs_points_to_train(app):
     at = open_page(app, "pages/disentanglement.py")
     assert not at.exception

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from ui.state import heavy_work, runs
 from vae.data.datasets import Dataset
 from vae.data.files import GENERATED_DATASET
 from vae.data.shapes import FACTORS
+from vae.model.config import STRENGTH, flag_text
 from vae.runfile import RunInfo
 from vae.runfile.schema import DISENTANGLEMENT
 from vae.vocabulary import LimitError
@@ -93,38 +95,53 @@ def mi_heatmap(mi: np.ndarray, entropy: np.ndarray, active: np.ndarray) -> go.Fi
     return fig
 
 
+def _medians(points: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """Each β of ``points`` once, ascending, and the median of ``key`` over the runs at that β (their seeds)."""
+    betas = sorted({p["beta"] for p in points})
+    return betas, [float(np.median([p[key] for p in points if p["beta"] == b])) for b in betas]
+
+
 def beta_figure(points: list[dict[str, Any]]) -> go.Figure:
-    """MIG and FactorVAE score (left axis) and test reconstruction (right) against β, one marker per run. The
-    points share one likelihood (``sweep_key``), so one unit for their reconstructions."""
+    """MIG and FactorVAE score (left axis) and test reconstruction (right) against β: one marker per run, so that
+    runs that differ only by seed show as a spread at their β, and a line through each β's median. The points
+    share one likelihood (``sweep_key``), so one unit for their reconstructions."""
     points = sorted(points, key=lambda p: p["beta"])
     unit = recon_unit(points[0]["likelihood"])
-    betas = [p["beta"] for p in points]
-    names = [p["name"] for p in points]
+    betas = sorted({p["beta"] for p in points})
     fig = go.Figure()
-    for key, label, color in (("mig", "MIG", "#6f42c1"), ("factor_vae", "FactorVAE score", "#2ca02c")):
+    for key, label, axis, line in (
+        ("mig", "MIG", "y", {"color": "#6f42c1"}),
+        ("factor_vae", "FactorVAE score", "y", {"color": "#2ca02c"}),
+        ("recon", f"test reconstruction ({unit})", "y2", {"color": "#d62728", "dash": "dot"}),
+    ):
+        hover = f"%{{customdata}}: β %{{x:g}}, {label} %{{y:.3f}}"
         fig.add_trace(
             go.Scatter(
-                x=betas,
+                x=[p["beta"] for p in points],
                 y=[p[key] for p in points],
                 name=label,
-                mode="lines+markers",
-                customdata=names,
-                marker={"color": color, "size": 9},
-                hovertemplate="%{customdata}: β %{x:g}, " + label + " %{y:.3f}",
+                legendgroup=key,
+                yaxis=axis,
+                mode="markers",
+                customdata=[p["name"] for p in points],
+                marker={"color": line["color"], "size": 9},
+                hovertemplate=hover,
             )
         )
-    fig.add_trace(
-        go.Scatter(
-            x=betas,
-            y=[p["recon"] for p in points],
-            name=f"test reconstruction ({unit})",
-            yaxis="y2",
-            mode="lines+markers",
-            line={"dash": "dot", "color": "#d62728"},
-            customdata=names,
-            hovertemplate=f"%{{customdata}}: β %{{x:g}}, reconstruction %{{y:.2f}} {unit}",
+        median_betas, medians = _medians(points, key)
+        fig.add_trace(
+            go.Scatter(
+                x=median_betas,
+                y=medians,
+                name=f"{label}, median over seeds",
+                legendgroup=key,
+                showlegend=False,
+                yaxis=axis,
+                mode="lines",
+                line=line,
+                hovertemplate=f"median at β %{{x:g}}: %{{y:.3f}}<extra>{label}</extra>",
+            )
         )
-    )
     log_axis = min(betas) > 0 and max(betas) / min(betas) >= 4
     fig.update_layout(
         height=380,
@@ -142,11 +159,26 @@ def beta_figure(points: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
+# What may differ within one β sweep: β, the seed (drawn as a spread at each β), and where it trained. The label
+# names the model and objective; every other setting must be equal too, or the runs are not like with like.
+SWEEP_FREE = ("beta", "seed", "device")
+_LABELLED = ("arch", "hidden", "activation", "latent_dim", "objective", "dataset", "likelihood", "epochs")
+
+
 def sweep_key(info: RunInfo) -> str:
-    """What the runs of one β sweep share: the model, its likelihood and the epochs it trained (the label without
-    β), so that a 1-epoch try is never joined to a 200-epoch run."""
+    """What the runs of one β sweep share, said for a person: the model and objective (the label without β), its
+    likelihood, any other setting off its default, and the epochs trained, so that a 1-epoch try is never joined to
+    a 200-epoch run, nor a run at another learning rate."""
     c, epochs = info.config.replace(beta=1.0), info.final["epochs"]
-    return c.label.replace(f" β=1 on {c.dataset}", "") + f", {c.likelihood}, {epochs:,} epoch{'s' * (epochs != 1)}"
+    strength = STRENGTH[c.objective]
+    others = [
+        f"{f.name} {flag_text(getattr(c, f.name))}"
+        for f in dataclasses.fields(c)
+        if f.name not in (*SWEEP_FREE, *_LABELLED, strength) and getattr(c, f.name) != f.default
+    ]
+    trained = f"{epochs:,}" + (f" of {c.epochs:,}" if c.epochs != epochs else "")
+    named = c.label.replace(f" β=1 on {c.dataset}", "")
+    return ", ".join([named, c.likelihood, *others, f"{trained} epoch{'s' * (c.epochs != 1)}"])
 
 
 def sweep_points(members: list[RunInfo]) -> list[dict[str, Any]]:
