@@ -34,6 +34,7 @@ def test_a_first_training_gives_the_browser_a_cookie_and_the_address_no_token(ru
     browser_cookie(monkeypatch, None)
     at = _train_page(TINY)
     assert "owner_token" not in at.session_state and "vae_lab_visitor" not in _scripts(at)  # no training, no cookie
+    next(s for s in at.select_slider if s.label == "β (KL weight)").set_value(4.0)
     buttons(at, "Start training")[0].click().run()
     assert not at.exception, at.exception
     job = session_job(at)
@@ -41,7 +42,8 @@ def test_a_first_training_gives_the_browser_a_cookie_and_the_address_no_token(ru
         token = at.session_state["owner_token"]
         assert job.owner == owner_hash(token)
         assert f"document.cookie = 'vae_lab_visitor={token}; path=/;" in _scripts(at)
-        assert token not in repr(dict(at.query_params)) and set(at.query_params) <= set(TINY)
+        assert token not in repr(dict(at.query_params)) and set(at.query_params) <= {*TINY, "beta"}
+        assert at.query_params["beta"] == "4.0" and job.config.beta == 4.0  # the started form, in the address
 
         browser_cookie(monkeypatch, token)  # another tab of the same browser: the cookie, and nothing else
         tab = session(None, "pages/train.py")

@@ -3,6 +3,7 @@ label, help and limits come from the config (``vae.model.config``), so the form,
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
@@ -149,21 +150,28 @@ def new_training(start: VAEConfig, busy: bool, base: VAEConfig, run_name: str = 
     if busy:
         st.caption("One training per visitor: stop yours, or wait for it to finish, to start another.")
     elif submitted:  # fields with no form label (device, precision) keep the link's or default values
+        with contextlib.suppress(ConfigError):  # a started form is in the address too; launch names a bad value
+            _settings_in_address(start.replace(**values), base)
         owner = state.owner_hash_for_new_run()
         launch(
             lambda: TrainingJob(start.replace(**values), name, state.checkpoint_dir(), owner=owner), "start training"
         )
 
 
+def _settings_in_address(config: VAEConfig, base: VAEConfig) -> dict[str, str]:
+    """Put ``config``'s settings that differ from ``base`` in the address, settings only and never a token."""
+    settings = {k: flag_text(v) for k, v in config.to_dict().items() if v != getattr(base, k)}
+    st.query_params.from_dict(settings)
+    return settings
+
+
 def settings_link(start: VAEConfig, values: dict[str, object], base: VAEConfig) -> None:
     """Put the form's settings in the address and show the link to copy: settings only, never a token."""
     try:
-        config = start.replace(**values)
+        settings = _settings_in_address(start.replace(**values), base)
     except ConfigError as exc:
         st.error(f"No link: {exc}", icon=":material/error:")
         return
-    settings = {k: flag_text(v) for k, v in config.to_dict().items() if v != getattr(base, k)}
-    st.query_params.from_dict(settings)
     here = urlsplit(st.context.url or "")
     link = urlunsplit((here.scheme, here.netloc, here.path, urlencode(settings), ""))
     st.caption("This link opens the form with these settings (it carries no run, owner or training):")
