@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vae.analysis.study import STUDY_FOLDER, medians, read_scores
-from vae.model.config import strength_label
+from vae.model.config import strength_label  # after the path: the bench runs from any folder
 
 TARGET_MIG = 0.45
 TARGET_FACTOR_VAE = 0.80

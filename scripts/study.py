@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vae.analysis.study import EPOCHS, SCORES_FILE, STUDY_FOLDER, study_runs
-from vae.model.config import STRENGTH, VAEConfig
+from vae.model.config import STRENGTH, VAEConfig  # after the path: the script runs from any folder
 
 STUDY_DIR = REPO / "checkpoints" / STUDY_FOLDER
 STEP_ROWS = 400

@@ -19,7 +19,7 @@ def test_mnist_5k_is_a_fixed_stratified_split(mnist_5k):
     assert torch.bincount(mnist_5k.train_y).tolist() == [400] * 10
     # Not ordered by class, and the same on every load.
     assert len(set(mnist_5k.test_y[:20].tolist())) > 3
-    from vae.data.datasets import _load_mnist_5k
+    from vae.data.datasets import _load_mnist_5k  # uncached, so this really reads the file again
 
     assert torch.equal(_load_mnist_5k().test_y, mnist_5k.test_y)
 

@@ -40,7 +40,7 @@ def factor_runs() -> list[RunInfo]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _measured(path: str, mtime_ns: int, _info: RunInfo) -> dict[str, Any]:
     """Keyed by the file's path and version; ``_info`` (not hashed) is that file's run."""
-    from vae.analysis.disentanglement import evaluate_run
+    from vae.analysis.disentanglement import evaluate_run  # the metrics are needed only here
 
     with heavy_work().slot(f"Scoring {_info.name}"):
         return evaluate_run(load(_info).model)

@@ -103,7 +103,7 @@ def config_from_query(params: Mapping[str, str], base: VAEConfig) -> tuple[VAECo
 @st.cache_resource(show_spinner=False)
 def job_registry() -> JobRegistry:
     """The process-wide registry of training jobs, shared by every session (never per-user state)."""
-    from vae.server.registry import JobRegistry
+    from vae.server.registry import JobRegistry  # torch: only once a tab has a job to start or look up
 
     return JobRegistry()
 
