@@ -51,7 +51,8 @@ def _conv_sweep() -> dict[str, VAEConfig]:
     }
 
 
-# What β is for (vae.analysis.disentanglement): one architecture, d = 10, β spanning 1 to 16, on data with known factors.
+# What β is for (vae.analysis.disentanglement): one architecture, d = 10, β spanning 1 to 16, on data with known
+# factors.
 SHAPES_BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 # 40 epochs (52k steps of 128): retrained on the leak-free split in an hour of 2 cores, beside the seed study
 # (scripts/study.py), which has the longer runs; the first sweep had 200 epochs on the old split.

@@ -2,7 +2,8 @@
 Light on purpose (numpy; torch only to draw): reading a stored picture needs no torch.
 
 Home's pictures are drawn here for the app and for ``scripts/build_pretrained.py`` alike, and kept as the run's
-``home-DATA`` view (``vae.runfile.views``): the shipped runs ship theirs, so a cold server shows Home before torch loads.
+``home-DATA`` view (``vae.runfile.views``): the shipped runs ship theirs, so a cold server shows Home before torch
+loads.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ writer for each key), and the set a shipped run ships with, so that a cold serve
 - ``home-DATA``: Home's pictures (``vae.analysis.pictures``);
 - ``tsne-2000-p30-DATA`` and ``pca-2000-DATA``: the Latent page's default projections of the test set (d > 2).
 
-A view belongs to one version of the run file (``vae.runfile.views``), so a run trained or continued after its views were
-made never shows them. The test-set μ is not shipped: 10,000 × d floats would take 0.8 MB a run, and the default
-run encodes them in a fraction of a second (the warm-up does it while the visitor reads Home).
+A view belongs to one version of the run file (``vae.runfile.views``), so a run trained or continued after its
+views were made never shows them. The test-set μ is not shipped: 10,000 × d floats would take 0.8 MB a run, and
+the default run encodes them in a fraction of a second (the warm-up does it while the visitor reads Home).
 """
 
 from __future__ import annotations

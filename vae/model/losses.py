@@ -1,4 +1,5 @@
-"""The ELBO's named terms (the β-VAE family builds on them: ``vae.model.objectives``), in per-image units (nats per image for BCE).
+"""The ELBO's named terms (the β-VAE family builds on them: ``vae.model.objectives``), in per-image units (nats
+per image for BCE).
 
 Sum over pixels and latent dimensions, average over the batch: averaging the reconstruction
 over pixels while summing the KL silently multiplies beta by 784.

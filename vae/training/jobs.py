@@ -1,17 +1,16 @@
-"""Background training jobs for the dashboard: training processes that never touch the UI, and the
-process-wide registry that holds them.
+"""Background training jobs for the dashboard: training processes that never touch the UI, and the snapshot of
+each (``JobSnapshot``) that a page draws.
 
 Each job trains on the app's engine (``VAE_ENGINE``), never in the server's own process, where it would hold
 the GIL for its Python work between torch ops and every page of every user would wait on it: locally in a
 process of its own, niced, with its share of the cores (``vae.training.local_engine``), or as a Ray task
-(``vae.training.ray_engine``). A thread of the server folds the ``vae.training.pipe`` messages that the engine yields into the
-job: the metrics so far, the status, the error if any; a page polls ``snapshot()`` (a ``JobSnapshot``) to draw
-progress.
-Locally, at most ``max_concurrent()`` jobs train at once and later ones wait in a queue, so several users on one
-small machine cannot oversubscribe it; on Ray, the cluster's free CPUs decide.
+(``vae.training.ray_engine``). A thread of the server folds the ``vae.training.pipe`` messages that the engine
+yields into the job: the metrics so far, the status, the error if any; a page polls ``snapshot()`` to draw
+progress. Locally, at most ``max_concurrent()`` jobs train at once and later ones wait in a queue, so several
+users on one small machine cannot oversubscribe it; on Ray, the cluster's free CPUs decide.
 
 Jobs belong to the server, not to a browser tab: ``vae.server.registry.JobRegistry`` keeps them by an
-unguessable token, which a tab keeps in its URL.
+unguessable token, and finds a visitor's by the owner token in the visitor's cookie.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def _stop_on_order(orders: BinaryIO, stop: threading.Event) -> None:
 
 def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.Event) -> None:
     """Train and save the run that ``orders`` name, and pickle what happens to ``events`` as ``Message``s (see
-    ``vae.training.worker.training_messages``). ``stop`` is set when the server asks the run to stop after its current step."""
+    ``vae.training.worker.training_messages``). ``stop`` is set when the server asks the run to stop after its
+    current step."""
     from vae.training.worker import training_messages
 
     try:
@@ -98,7 +99,8 @@ def train_in_process(orders: TrainingOrders, events: BinaryIO, stop: threading.E
 def main() -> None:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
         print(
-            "usage: python -m vae.training.local_engine SERVER_PID, orders on stdin; vae.training.jobs.TrainingJob starts it",
+            "usage: python -m vae.training.local_engine SERVER_PID, orders on stdin; "
+            "vae.training.jobs.TrainingJob starts it",
             file=sys.stderr,
         )
         sys.exit(2)

@@ -33,8 +33,9 @@ class TrainingOrders:
     resume_path: Path | None = None
     resume_version: str = ""
     origin: str = ""  # the run's ``origin``, kept when an uploaded run is continued in place
-    # Who the saved file names as its writer (``vae.runfile.writers.trainer_id``): "" for the process that trains, or the
-    # driver that writes the bytes a Ray worker sends, so that the run reads ``interrupted`` once the driver is gone.
+    # Who the saved file names as its writer (``vae.runfile.writers.trainer_id``): "" for the process that trains, or
+    # the driver that writes the bytes a Ray worker sends, so that the run reads ``interrupted`` once the driver is
+    # gone.
     trainer: str = ""
 
 

@@ -2,12 +2,12 @@
 
 The driver (the app's server, or the CLI) reserves the run's name in its own checkpoint folder and sends the task
 its orders, the dataset (one object in Ray's store, shared by every run of a sweep) and, for a continuation, the
-saved run's bytes. The task trains with the lab's own ``train_run`` (``vae.training.worker``) in a temporary folder of its
-worker, and yields ``vae.training.pipe`` messages as a streaming generator: the step and epoch metrics as they happen, and
-every save of the run's file as bytes, which the driver writes into its folder atomically.
+saved run's bytes. The task trains with the lab's own ``train_run`` (``vae.training.worker``) in a temporary folder
+of its worker, and yields ``vae.training.pipe`` messages as a streaming generator: the step and epoch metrics as
+they happen, and every save of the run's file as bytes, which the driver writes into its folder atomically.
 
-Stop goes through a small control actor of the driver's (``vae.training.ray_cluster.Control``), on which each task holds a
-call that returns when its run is stopped; the task then ends after its current step and saves the run as
+Stop goes through a small control actor of the driver's (``vae.training.ray_cluster.Control``), on which each task
+holds a call that returns when its run is stopped; the task then ends after its current step and saves the run as
 ``stopped``, as a local run does. A worker that dies (killed, out of memory, node lost) gives a
 ``Lost`` message: the run keeps its last saved epoch and reads ``interrupted``. Ray is imported only here, and only
 when this engine is used.

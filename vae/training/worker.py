@@ -1,6 +1,6 @@
 """What a training worker does on either engine: train the run that its orders name and say what happens as
-``vae.training.pipe`` messages. A local training process pickles them onto its stdout (``vae.training.local_engine``); a Ray
-task yields them to its driver (``vae.training.ray_engine``).
+``vae.training.pipe`` messages. A local training process pickles them onto its stdout
+(``vae.training.local_engine``); a Ray task yields them to its driver (``vae.training.ray_engine``).
 """
 
 from __future__ import annotations
