@@ -54,6 +54,8 @@ def test_a_first_training_gives_the_browser_a_cookie_and_the_address_no_token(ru
         browser_cookie(monkeypatch, None)  # another browser
         other = session(None, "pages/train.py")
         assert not any(s.value.startswith("Your training") for s in other.subheader) and not buttons(other, "Stop")
+        said = next(c.value for c in other.caption if c.value.startswith("Anyone on this server"))
+        assert "only the browser that started a training can stop it" in said and "(a copied link cannot)" in said
     finally:
         job.request_stop()
         assert job.join(timeout=300)

@@ -165,6 +165,6 @@ def _server_jobs() -> None:
     mine = state.session_job()
     widgets.server_jobs_table(state.job_registry().jobs(), mine[1] if mine else None)
     st.caption(
-        "Anyone on this server sees these; only the tab that started a training (or a copy of its link) can stop it. "
-        + where_trainings_run()
+        "Anyone on this server sees these; only the browser that started a training can stop it, from any of its "
+        "tabs (a copied link cannot). " + where_trainings_run()
     )
