@@ -42,7 +42,12 @@ source = None
 if upload is not None:
     try:
         source = np.asarray(Image.open(io.BytesIO(upload.getvalue())).convert("RGBA"))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:  # PIL's message names an in-memory object, which means nothing to a visitor
+        st.error(
+            "That file is not an image this page can read: not a PNG, JPEG, BMP, GIF or WebP.", icon=":material/error:"
+        )
+        st.stop()
+    except (OSError, Image.DecompressionBombError) as exc:
         st.error(f"That file is not an image this page can read: {exc}", icon=":material/error:")
         st.stop()
 elif drawn is not None:

@@ -196,6 +196,7 @@ def test_draw_page_takes_an_uploaded_digit(app, small_data):
     assert (posterior["σ"] > 0).all() and posterior["σ"].notna().all()
     at.file_uploader[0].set_value(("fake.png", b"not an image", "image/png")).run()
     assert not at.exception and any("not an image" in e.value for e in at.error)
+    assert not any("BytesIO" in e.value for e in at.error)  # no Python object's repr for a visitor
 
 
 def test_draw_shows_the_posteriors_spread_as_ellipses_on_a_2d_map(app, small_data):
